@@ -1,0 +1,258 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Byte encoders: stream the ring to a report without a Python object per event.
+
+Names are resolved once per distinct code object or C function through a pointer-keyed table,
+numbers are formatted by hand into a growing buffer, and the buffer goes to the file in chunks.
+"""
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from cpython.ref cimport PyObject
+from libc.stdint cimport int64_t, uint64_t, uintptr_t
+from libc.stdlib cimport calloc, free, realloc
+from libc.string cimport memcpy
+
+from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION, KIND_INSTANT,
+                   KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring)
+
+import json
+
+DEF CHUNK = 1 << 20
+
+_encoder = json.JSONEncoder(separators=(",", ":"), default=repr)
+
+
+cdef Ring* ring_of(tracer) except NULL:
+    return <Ring*>PyCapsule_GetPointer(tracer.ring_capsule(), b"viztracer.ring")
+
+
+cdef class OutBuffer:
+    """A growing byte buffer handed to ``write`` whenever it passes CHUNK bytes."""
+    cdef char* data
+    cdef Py_ssize_t n
+    cdef Py_ssize_t cap
+    cdef object write
+
+    def __cinit__(self, write):
+        self.write = write
+        self.cap = CHUNK + 4096
+        self.data = <char*>realloc(NULL, self.cap)
+        if self.data == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.data)
+
+    cdef int reserve(self, Py_ssize_t extra) except -1:
+        cdef char* grown
+        if self.n + extra > self.cap:
+            while self.n + extra > self.cap:
+                self.cap *= 2
+            grown = <char*>realloc(self.data, self.cap)
+            if grown == NULL:
+                raise MemoryError()
+            self.data = grown
+        return 0
+
+    cdef inline int put(self, const char* s, Py_ssize_t n) except -1:
+        if self.n + n > self.cap:
+            self.reserve(n)
+        memcpy(self.data + self.n, s, n)
+        self.n += n
+        return 0
+
+    cdef inline int put_bytes(self, bytes b) except -1:
+        return self.put(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
+
+    cdef int put_us(self, int64_t ns) except -1:
+        """Nanoseconds as microseconds with up to three decimals: 1234567 -> 1234.567."""
+        cdef char tmp[32]
+        cdef int i = 31
+        cdef bint neg = ns < 0
+        cdef uint64_t v = <uint64_t>(-ns if neg else ns)
+        cdef uint64_t frac = v % 1000
+        cdef uint64_t whole = v // 1000
+        cdef int digits = 3
+        if frac:
+            while frac % 10 == 0:
+                frac //= 10
+                digits -= 1
+            while digits > 0:
+                tmp[i] = <char>(48 + frac % 10)
+                frac //= 10
+                i -= 1
+                digits -= 1
+            tmp[i] = b'.'
+            i -= 1
+        while True:
+            tmp[i] = <char>(48 + whole % 10)
+            whole //= 10
+            i -= 1
+            if whole == 0:
+                break
+        if neg:
+            tmp[i] = b'-'
+            i -= 1
+        return self.put(&tmp[i + 1], 31 - i)
+
+    cdef int maybe_flush(self) except -1:
+        if self.n >= CHUNK:
+            self.flush()
+        return 0
+
+    cdef int flush(self) except -1:
+        if self.n:
+            self.write(PyBytes_FromStringAndSize(self.data, self.n))
+            self.n = 0
+        return 0
+
+
+ctypedef struct NameSlot:
+    void* key
+    const char* text
+    Py_ssize_t n
+
+
+cdef class NameTable:
+    """JSON-escaped names keyed by the pointer stored in the ring (code object or name str)."""
+    cdef NameSlot* slots
+    cdef size_t cap
+    cdef size_t used
+    cdef list keep          # the bytes objects the slots point into
+    cdef public list functions   # (name, filename, first line) of every Python function seen
+
+    def __cinit__(self):
+        self.cap = 1024
+        self.slots = <NameSlot*>calloc(self.cap, sizeof(NameSlot))
+        if self.slots == NULL:
+            raise MemoryError()
+        self.keep = []
+        self.functions = []
+
+    def __dealloc__(self):
+        free(self.slots)
+
+    cdef inline NameSlot* find(self, void* key) noexcept:
+        cdef size_t i = ((<uintptr_t>key) >> 4) * <size_t>11400714819323198485ULL >> 20
+        i &= self.cap - 1
+        while self.slots[i].key != NULL and self.slots[i].key != key:
+            i = (i + 1) & (self.cap - 1)
+        return &self.slots[i]
+
+    cdef NameSlot* lookup(self, PyObject* obj, int kind) except NULL:
+        cdef NameSlot* s = self.find(<void*>obj)
+        if s.key != NULL:
+            return s
+        if kind == KIND_PY:
+            code = <object>obj
+            name = f"{code.co_qualname} ({code.co_filename}:{code.co_firstlineno})"
+            self.functions.append((name, code.co_filename, code.co_firstlineno))
+        else:
+            name = str(<object>obj)
+        text = json.dumps(name).encode()
+        self.keep.append(text)
+        s.key = <void*>obj
+        s.text = PyBytes_AS_STRING(text)
+        s.n = PyBytes_GET_SIZE(text)
+        self.used += 1
+        if self.used * 2 > self.cap:
+            self.grow()
+            s = self.find(<void*>obj)
+        return s
+
+    cdef int grow(self) except -1:
+        cdef NameSlot* old = self.slots
+        cdef size_t old_cap = self.cap
+        cdef size_t i
+        self.cap *= 2
+        self.slots = <NameSlot*>calloc(self.cap, sizeof(NameSlot))
+        if self.slots == NULL:
+            self.slots = old
+            self.cap = old_cap
+            raise MemoryError()
+        for i in range(old_cap):
+            if old[i].key != NULL:
+                self.find(old[i].key)[0] = old[i]
+        free(old)
+        return 0
+
+
+cdef int put_json(OutBuffer out, obj) except -1:
+    out.put_bytes(_encoder.encode(obj).encode())
+    return 0
+
+
+def write_chrome_events(tracer, write, long pid):
+    """Write every ring entry as a Chrome trace event, each preceded by a comma.
+
+    ``write`` receives bytes chunks. Returns ``(events written, [(name, file, line), ...])``
+    for the Python functions seen, which the caller turns into ``file_info``.
+    """
+    cdef Ring* ring = ring_of(tracer)
+    cdef OutBuffer out = OutBuffer(write)
+    cdef NameTable names = NameTable()
+    cdef uint64_t count = ring.written if ring.written < ring.capacity else ring.capacity
+    cdef uint64_t start = 0 if ring.written <= ring.capacity else ring.head
+    cdef uint64_t i, slot
+    cdef Entry* e
+    cdef NameSlot* name
+    cdef bytes prefix
+    cdef list prefixes = [f',{{"pid":{pid},"tid":{tid},"ts":'.encode()
+                          for tid, _ in tracer.thread_table()]
+    if ring.entries == NULL:
+        return 0, []
+    for i in range(count):
+        slot = start + i
+        if slot >= ring.capacity:
+            slot -= ring.capacity
+        e = &ring.entries[slot]
+        if e.kind == KIND_RAW:
+            out.put(b",", 1)
+            put_json(out, <object>e.obj)
+            out.maybe_flush()
+            continue
+        prefix = prefixes[e.thread]
+        out.put_bytes(prefix)
+        out.put_us(e.ts)
+        name = names.lookup(e.obj, e.kind)
+        extra = <object>ring.extras[slot] if e.flags & FLAG_EXTRA else None
+        if e.kind == KIND_PY or e.kind == KIND_C or e.kind == KIND_DURATION:
+            if e.flags & FLAG_OPEN:
+                out.put(b',"ph":"B","cat":"FEE","name":', 29)
+            else:
+                out.put(b',"ph":"X","cat":"FEE","dur":', 28)
+                out.put_us(e.dur)
+                out.put(b',"name":', 8)
+            out.put(name.text, name.n)
+            if extra is not None:
+                out.put(b',"args":', 8)
+                put_json(out, extra)
+        elif e.kind == KIND_INSTANT:
+            out.put(b',"ph":"i","name":', 17)
+            out.put(name.text, name.n)
+            args, scope = extra
+            out.put(b',"s":', 5)
+            put_json(out, scope)
+            if args is not None:
+                out.put(b',"args":', 8)
+                put_json(out, args)
+        elif e.kind == KIND_COUNTER:
+            out.put(b',"ph":"C","name":', 17)
+            out.put(name.text, name.n)
+            out.put(b',"args":', 8)
+            put_json(out, extra)
+        elif e.kind == KIND_OBJECT:
+            ph, obj_id, args = extra
+            out.put(b',"ph":', 6)
+            put_json(out, ph)
+            out.put(b',"id":', 6)
+            put_json(out, obj_id)
+            out.put(b',"name":', 8)
+            out.put(name.text, name.n)
+            if args is not None:
+                out.put(b',"args":{"snapshot":', 20)
+                put_json(out, args)
+                out.put(b'}', 1)
+        out.put(b'}', 1)
+        out.maybe_flush()
+    out.flush()
+    return count, names.functions

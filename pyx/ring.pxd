@@ -1,0 +1,33 @@
+# The ring: a preallocated array of fixed-size entries, shared by tracer.pyx (which writes it)
+# and export.pyx (which streams it to a file). One entry is one finished call or one custom event.
+from cpython.ref cimport PyObject
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+
+cdef enum:
+    KIND_PY = 1         # a Python call; obj is its code object
+    KIND_C = 2          # a C call; obj is its name (str), resolved when the call was recorded
+    KIND_DURATION = 3   # a custom duration event (log_event); obj is its name
+    KIND_INSTANT = 4    # obj is the name; extra is (args, scope)
+    KIND_COUNTER = 5    # obj is the name; extra is the dict of values
+    KIND_OBJECT = 6     # obj is the name; extra is (ph, id, args)
+    KIND_RAW = 7        # obj is a ready trace event dict
+
+cdef enum:
+    FLAG_OPEN = 1       # the call had not returned when tracing stopped: a begin (B) event
+    FLAG_EXTRA = 2      # ring.extras[slot] holds this entry's Python payload (args, ...)
+
+ctypedef struct Entry:      # 32 bytes
+    int64_t ts              # start, ns, CLOCK_MONOTONIC
+    int64_t dur             # ns
+    PyObject* obj           # owned reference (see the kinds above)
+    uint32_t thread         # index into the tracer's thread table
+    uint16_t depth          # call depth when the call started
+    uint8_t kind
+    uint8_t flags
+
+ctypedef struct Ring:
+    Entry* entries
+    PyObject** extras       # a slot per entry, allocated on first use; owned references
+    uint64_t capacity
+    uint64_t written        # entries written since the last clear; > capacity means overflow
+    uint64_t head           # next slot to write

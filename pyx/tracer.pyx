@@ -1,0 +1,644 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The profile hook, per-thread shadow stacks and the ring of recorded entries.
+
+Data flow: CPython calls ``profile_hook`` on every call and return of a traced thread.
+A call pushes a frame (start time, code object or C function) on the thread's shadow stack;
+the matching return pops it, applies the filters, and writes one complete entry to the ring.
+Nothing here allocates a Python object per call in the default mode.
+"""
+from cpython.pycapsule cimport PyCapsule_New
+from cpython.ref cimport PyObject
+from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t, uintptr_t
+from libc.stdlib cimport calloc, free, realloc
+from libc.string cimport memset
+
+from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION, KIND_INSTANT,
+                   KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring)
+
+import sys
+import threading
+
+
+cdef extern from "compat.h":
+    int64_t vt_now_ns() nogil
+    Py_ssize_t VT_RequestCodeExtraIndex(void* free_func)
+    int VT_CodeGetExtra(PyObject* code, Py_ssize_t index, void** extra)
+    int VT_CodeSetExtra(PyObject* code, Py_ssize_t index, void* extra)
+
+cdef extern from "Python.h":
+    # Reference counting on raw pointers (cpython.ref's versions take objects).
+    void incref "Py_INCREF"(PyObject* o)
+    void decref "Py_DECREF"(PyObject* o)
+    void xdecref "Py_XDECREF"(PyObject* o)
+    ctypedef struct PyFrameObject
+    ctypedef int (*Py_tracefunc)(PyObject*, PyFrameObject*, int, PyObject*) noexcept
+    void PyEval_SetProfile(Py_tracefunc func, PyObject* obj)
+    PyObject* PyFrame_GetCode(PyFrameObject* frame)
+    int PyTrace_CALL, PyTrace_RETURN, PyTrace_C_CALL, PyTrace_C_EXCEPTION, PyTrace_C_RETURN
+    ctypedef struct PyMethodDef:
+        const char* ml_name
+    ctypedef struct PyCFunctionObject:
+        PyMethodDef* m_ml
+        PyObject* m_self
+        PyObject* m_module
+    unsigned long PyThread_get_thread_native_id()
+    int PyModule_Check(PyObject* o)
+    int PyType_Check(PyObject* o)
+    PyObject* Py_TYPE(PyObject* o)
+    void PyErr_Clear()
+
+
+# Frame flags on the shadow stack.
+cdef enum:
+    F_SKIP = 1      # not recorded (filtered, paused, too deep, ours)
+    F_REGION = 2    # filtered together with everything it calls
+    F_C = 4         # a C function
+
+ctypedef struct Frame:
+    int64_t ts
+    PyObject* key       # owned: code object, or the C function object
+    PyObject* args      # owned: dict of arguments to attach, or NULL
+    int flags
+
+ctypedef struct Config:
+    Ring ring
+    int active          # 0 after stop(): stray hooks in other threads remove themselves
+    int paused
+    int session         # bumped at every start(); a thread state of an older session retires
+    int ignore_c
+    int log_args
+    int log_retval
+    int64_t min_dur
+    Py_ssize_t max_depth
+    uintptr_t generation    # tag of the per-code filter decisions made for this configuration
+
+cdef Py_ssize_t CODE_EXTRA = VT_RequestCodeExtraIndex(NULL)
+cdef uintptr_t generation_counter = 0
+
+# Per-code filter decision cached in the code object's extra slot: (generation << 2) | decision.
+cdef enum:
+    D_RECORD = 1
+    D_IGNORE = 2
+
+# Direct-mapped cache of C function names, keyed by (method def, type of self).
+DEF C_CACHE_SIZE = 4096
+
+
+def now_ns():
+    """The tracer clock (CLOCK_MONOTONIC) in nanoseconds."""
+    return vt_now_ns()
+
+
+cdef class ThreadState:
+    """The shadow stack of one traced thread; passed to CPython as the hook's argument."""
+    cdef Frame* stack
+    cdef Py_ssize_t size
+    cdef Py_ssize_t cap
+    cdef Py_ssize_t region_depth
+    cdef uint32_t slot
+    cdef int session
+    cdef Config* cfg
+    cdef Tracer tracer
+
+    def __cinit__(self, Tracer tracer, uint32_t slot):
+        self.tracer = tracer
+        self.cfg = &tracer.cfg
+        self.slot = slot
+        self.session = tracer.cfg.session
+        self.cap = 64
+        self.stack = <Frame*>calloc(self.cap, sizeof(Frame))
+        if self.stack == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        self.reset()
+        free(self.stack)
+
+    cdef void reset(self) noexcept:
+        cdef Py_ssize_t i
+        for i in range(self.size):
+            xdecref(self.stack[i].key)
+            xdecref(self.stack[i].args)
+        self.size = 0
+        self.region_depth = 0
+
+    cdef Frame* push(self) noexcept:
+        cdef Frame* grown
+        if self.size == self.cap:
+            grown = <Frame*>realloc(self.stack, 2 * self.cap * sizeof(Frame))
+            if grown == NULL:
+                return NULL
+            self.stack = grown
+            self.cap *= 2
+        self.size += 1
+        return &self.stack[self.size - 1]
+
+
+cdef inline void release_slot(Ring* ring, uint64_t slot) noexcept:
+    cdef Entry* e = &ring.entries[slot]
+    xdecref(e.obj)
+    e.obj = NULL
+    if e.flags & FLAG_EXTRA:
+        xdecref(ring.extras[slot])
+        ring.extras[slot] = NULL
+    e.flags = 0
+
+
+cdef inline Entry* ring_next(Ring* ring, uint64_t* slot_out) noexcept:
+    """The next slot to write, releasing what it held when the ring has wrapped."""
+    cdef uint64_t slot = ring.head
+    if ring.written >= ring.capacity:
+        release_slot(ring, slot)
+    ring.head = slot + 1
+    if ring.head == ring.capacity:
+        ring.head = 0
+    ring.written += 1
+    slot_out[0] = slot
+    return &ring.entries[slot]
+
+
+cdef inline int attach_extra(Ring* ring, Entry* e, uint64_t slot, PyObject* payload) noexcept:
+    """Give ``payload`` (a new reference) to the entry in ``slot``."""
+    if ring.extras == NULL:
+        ring.extras = <PyObject**>calloc(ring.capacity, sizeof(PyObject*))
+        if ring.extras == NULL:
+            decref(payload)
+            return -1
+    ring.extras[slot] = payload
+    e.flags |= FLAG_EXTRA
+    return 0
+
+
+cdef int decide(Tracer tracer, PyObject* code) noexcept:
+    """Filter decision for a code object, cached in its extra slot for this configuration."""
+    cdef void* cached = NULL
+    cdef uintptr_t value
+    if VT_CodeGetExtra(code, CODE_EXTRA, &cached) == 0:
+        value = <uintptr_t>cached
+        if (value >> 2) == tracer.cfg.generation:
+            return <int>(value & 3)
+    else:
+        PyErr_Clear()
+    cdef int decision = D_RECORD
+    try:
+        decision = D_IGNORE if tracer.filtered_out((<object>code).co_filename) else D_RECORD
+    except BaseException:
+        decision = D_RECORD
+    value = (tracer.cfg.generation << 2) | <uintptr_t>decision
+    if VT_CodeSetExtra(code, CODE_EXTRA, <void*>value) != 0:
+        PyErr_Clear()
+    return decision
+
+
+cdef inline void push_call(ThreadState ts, PyObject* key, int is_c, PyFrameObject* frame) noexcept:
+    """Open a call on the shadow stack; ``key`` is a new reference the frame takes over."""
+    cdef Config* cfg = ts.cfg
+    cdef Frame* f = ts.push()
+    if f == NULL:
+        decref(key)
+        return
+    f.key = key
+    f.args = NULL
+    f.flags = F_C if is_c else 0
+    if ts.region_depth > 0 or cfg.paused or ts.size > cfg.max_depth:
+        f.flags |= F_SKIP
+        return
+    if not is_c and decide(ts.tracer, key) == D_IGNORE:
+        f.flags |= F_SKIP | F_REGION
+        ts.region_depth += 1
+        return
+    if cfg.log_args and not is_c:
+        f.args = ts.tracer.func_args(<object>frame)
+    f.ts = vt_now_ns()
+
+
+cdef inline void pop_call(ThreadState ts, int is_c, PyObject* retval) noexcept:
+    cdef int64_t end = vt_now_ns()
+    cdef Config* cfg = ts.cfg
+    cdef Frame* f
+    cdef Entry* e
+    cdef uint64_t slot
+    cdef PyObject* payload
+    if ts.size == 0:
+        return
+    f = &ts.stack[ts.size - 1]
+    if is_c and not (f.flags & F_C):
+        return      # a C return whose call we did not see
+    ts.size -= 1
+    if f.flags & F_REGION:
+        ts.region_depth -= 1
+    if f.flags & F_SKIP or end - f.ts < cfg.min_dur:
+        decref(f.key)
+        xdecref(f.args)
+        return
+    payload = f.args
+    if cfg.log_retval and not is_c:
+        payload = ts.tracer.with_retval(payload, retval)
+    e = ring_next(&cfg.ring, &slot)
+    e.ts = f.ts
+    e.dur = end - f.ts
+    e.thread = ts.slot
+    e.depth = <uint16_t>(ts.size if ts.size < 65535 else 65535)
+    e.flags = 0
+    if is_c:
+        e.kind = KIND_C
+        e.obj = ts.tracer.c_name(f.key)
+        decref(f.key)
+    else:
+        e.kind = KIND_PY
+        e.obj = f.key
+    if payload != NULL:
+        attach_extra(&cfg.ring, e, slot, payload)
+
+
+cdef int profile_hook(PyObject* obj, PyFrameObject* frame, int what, PyObject* arg) noexcept:
+    cdef ThreadState ts = <ThreadState>obj
+    cdef Config* cfg = ts.cfg
+    if not cfg.active or ts.session != cfg.session:
+        PyEval_SetProfile(NULL, NULL)   # tracing stopped: this thread's hook retires
+        return 0
+    if what == PyTrace_CALL:
+        push_call(ts, PyFrame_GetCode(frame), 0, frame)
+    elif what == PyTrace_RETURN:
+        pop_call(ts, 0, arg)
+    elif cfg.ignore_c:
+        return 0
+    elif what == PyTrace_C_CALL:
+        incref(<PyObject*>arg)
+        push_call(ts, arg, 1, frame)
+    else:   # PyTrace_C_RETURN, PyTrace_C_EXCEPTION
+        pop_call(ts, 1, NULL)
+    return 0
+
+
+cdef class Tracer:
+    """The compiled core behind ``VizTracer``: configuration, thread states and the ring."""
+    cdef Config cfg
+    cdef list includes
+    cdef list excludes
+    cdef bint ignore_frozen
+    cdef str own_dir
+    cdef dict states            # threading ident -> ThreadState
+    cdef list threads           # slot -> [native thread id, name]
+    cdef dict thread_slots      # native thread id -> slot
+    cdef dict c_names           # (id of method def, id of self type) -> name, keeps names alive
+    cdef void* c_cache_key[C_CACHE_SIZE * 2]
+    cdef PyObject* c_cache_name[C_CACHE_SIZE]
+
+    def __cinit__(self, uint64_t capacity):
+        if capacity == 0:
+            raise ValueError("tracer_entries must be positive")
+        self.cfg.ring.capacity = capacity
+        self.cfg.max_depth = sys.maxsize
+        self.includes = []
+        self.excludes = []
+        self.states = {}
+        self.threads = []
+        self.thread_slots = {}
+        self.c_names = {}
+        self.own_dir = ""
+
+    def __dealloc__(self):
+        self.free_ring()
+
+    cdef int alloc_ring(self) except -1:
+        if self.cfg.ring.entries == NULL:
+            self.cfg.ring.entries = <Entry*>calloc(self.cfg.ring.capacity, sizeof(Entry))
+            if self.cfg.ring.entries == NULL:
+                raise MemoryError(f"cannot allocate a ring of {self.cfg.ring.capacity} entries")
+        return 0
+
+    cdef void clear_ring(self) noexcept:
+        cdef Ring* ring = &self.cfg.ring
+        cdef uint64_t i, n
+        if ring.entries == NULL:
+            return
+        n = ring.written if ring.written < ring.capacity else ring.capacity
+        for i in range(n):
+            release_slot(ring, i)
+        ring.written = 0
+        ring.head = 0
+
+    cdef void free_ring(self) noexcept:
+        self.clear_ring()
+        free(self.cfg.ring.entries)
+        free(self.cfg.ring.extras)
+        self.cfg.ring.entries = NULL
+        self.cfg.ring.extras = NULL
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def configure(self, *, max_stack_depth=-1, include_files=(), exclude_files=(),
+                  ignore_c_function=False, ignore_frozen=False, min_duration_ns=0,
+                  log_func_args=False, log_func_retval=False, own_dir=""):
+        """Set the filters; each call invalidates the per-code decisions cached so far."""
+        global generation_counter
+        if include_files and exclude_files:
+            raise ValueError("include_files and exclude_files can't be used together")
+        self.cfg.max_depth = sys.maxsize if max_stack_depth is None or max_stack_depth < 0 \
+            else max_stack_depth
+        self.includes = [str(p) for p in include_files]
+        self.excludes = [str(p) for p in exclude_files]
+        self.ignore_frozen = bool(ignore_frozen)
+        self.cfg.ignore_c = bool(ignore_c_function)
+        self.cfg.min_dur = min_duration_ns
+        self.cfg.log_args = bool(log_func_args)
+        self.cfg.log_retval = bool(log_func_retval)
+        self.own_dir = str(own_dir)
+        generation_counter += 1
+        self.cfg.generation = generation_counter
+
+    cdef bint filtered_out(self, filename):
+        """Whether calls of code from ``filename`` are left out, with all they call."""
+        if self.own_dir and filename.startswith(self.own_dir):
+            return True
+        if self.ignore_frozen and filename.startswith("<frozen"):
+            return True
+        if self.includes:
+            return not any(filename.startswith(p) for p in self.includes)
+        if self.excludes:
+            return any(filename.startswith(p) for p in self.excludes)
+        return False
+
+    # -- slow paths called from the hook ------------------------------------------------------
+
+    cdef PyObject* c_name(self, PyObject* func) noexcept:
+        """A new reference to the report name of a C function: ``module.func`` or ``type.method``."""
+        cdef PyCFunctionObject* cf = <PyCFunctionObject*>func
+        cdef void* ml = <void*>cf.m_ml
+        cdef void* tp = <void*>Py_TYPE(cf.m_self) if cf.m_self != NULL else NULL
+        cdef uintptr_t h = ((<uintptr_t>ml >> 4) ^ (<uintptr_t>tp >> 4)) & (C_CACHE_SIZE - 1)
+        cdef PyObject* name
+        if self.c_cache_key[2 * h] == ml and self.c_cache_key[2 * h + 1] == tp \
+                and self.c_cache_name[h] != NULL:
+            name = self.c_cache_name[h]
+            incref(name)
+            return name
+        try:
+            key = (<uintptr_t>ml, <uintptr_t>tp)
+            text = self.c_names.get(key)
+            if text is None:
+                text = self.c_names[key] = c_function_name(<object>func)
+        except BaseException:
+            text = "<unknown C function>"
+        if key in self.c_names:
+            self.c_cache_key[2 * h] = ml
+            self.c_cache_key[2 * h + 1] = tp
+            self.c_cache_name[h] = <PyObject*>text     # borrowed: c_names keeps it alive
+        incref(<PyObject*>text)
+        return <PyObject*>text
+
+    cdef PyObject* func_args(self, frame) noexcept:
+        """A new reference to ``{"func_args": {name: repr(value)}}`` for a frame, or NULL."""
+        try:
+            code = frame.f_code
+            n = code.co_argcount + code.co_kwonlyargcount
+            n += bool(code.co_flags & 0x04) + bool(code.co_flags & 0x08)   # *args, **kwargs
+            values = frame.f_locals
+            args = {name: safe_repr(values[name]) for name in code.co_varnames[:n] if name in values}
+            result = {"func_args": args}
+        except BaseException:
+            return NULL
+        incref(<PyObject*>result)
+        return <PyObject*>result
+
+    cdef PyObject* with_retval(self, PyObject* args, PyObject* retval) noexcept:
+        """Add ``return_value`` to a frame's args dict (consumes ``args``); a new reference."""
+        try:
+            result = <dict>args if args != NULL else {}
+            if retval != NULL:
+                result["return_value"] = safe_repr(<object>retval)
+        except BaseException:
+            return args
+        if args != NULL:
+            decref(args)
+        incref(<PyObject*>result)
+        return <PyObject*>result
+
+    # -- threads ------------------------------------------------------------------------------
+
+    cdef uint32_t slot_for_current_thread(self):
+        tid = PyThread_get_thread_native_id()
+        slot = self.thread_slots.get(tid)
+        if slot is None:
+            slot = self.thread_slots[tid] = len(self.threads)
+            self.threads.append([tid, threading.current_thread().name])
+        return slot
+
+    cdef install(self):
+        """Install the hook in the calling thread with a fresh shadow stack."""
+        ts = ThreadState(self, self.slot_for_current_thread())
+        self.states[threading.get_ident()] = ts
+        PyEval_SetProfile(profile_hook, <PyObject*>ts)
+        return ts
+
+    def thread_bootstrap(self, frame, event, arg):
+        """Given to ``threading.setprofile``: a new thread's first profile event lands here,
+        installs the compiled hook for that thread and forwards the event to it."""
+        if not self.cfg.active:
+            sys.setprofile(None)
+            return None
+        cdef ThreadState ts = self.install()
+        if event == "call":
+            code = frame.f_code
+            incref(<PyObject*>code)
+            push_call(ts, <PyObject*>code, 0, NULL if self.cfg.log_args else <PyFrameObject*>frame)
+        elif event == "c_call" and not self.cfg.ignore_c:
+            incref(<PyObject*>arg)
+            push_call(ts, <PyObject*>arg, 1, NULL)
+        return None
+
+    def trace_current_thread(self):
+        """Start tracing the calling thread (for threads not started by ``threading``)."""
+        if self.cfg.active and threading.get_ident() not in self.states:
+            self.install()
+
+    # -- control ------------------------------------------------------------------------------
+
+    def start(self):
+        """Start recording in the calling thread."""
+        if self.cfg.active:
+            return
+        self.alloc_ring()
+        self.cfg.session += 1
+        self.cfg.active = 1
+        self.cfg.paused = 0
+        self.states = {}
+        self.install()
+
+    def stop(self, bint close_open=False):
+        """Stop recording everywhere. Calls still open are written as begin events, or, with
+        ``close_open``, as calls that end now."""
+        cdef ThreadState ts
+        if not self.cfg.active:
+            return
+        PyEval_SetProfile(NULL, NULL)
+        cdef int64_t now = vt_now_ns()
+        self.cfg.active = 0
+        names = {t.native_id: t.name for t in threading.enumerate()}
+        for info in self.threads:
+            info[1] = names.get(info[0], info[1])
+        for ts in self.states.values():
+            self.flush_open(ts, now, close_open)
+        self.states = {}
+
+    cdef void flush_open(self, ThreadState ts, int64_t now, bint close_open) noexcept:
+        """Write the calls still open on a thread's stack, outermost first, and empty it."""
+        cdef Py_ssize_t i
+        cdef Frame* f
+        cdef Entry* e
+        cdef uint64_t slot
+        for i in range(ts.size):
+            f = &ts.stack[i]
+            if f.flags & F_SKIP:
+                continue
+            e = ring_next(&self.cfg.ring, &slot)
+            e.ts = f.ts
+            e.dur = now - f.ts
+            e.thread = ts.slot
+            e.depth = <uint16_t>(i if i < 65535 else 65535)
+            e.flags = 0 if close_open else FLAG_OPEN
+            if f.flags & F_C:
+                e.kind = KIND_C
+                e.obj = self.c_name(f.key)
+            else:
+                e.kind = KIND_PY
+                e.obj = f.key
+                incref(f.key)
+            if f.args != NULL:
+                incref(f.args)
+                attach_extra(&self.cfg.ring, e, slot, f.args)
+        ts.reset()
+
+    def pause(self):
+        """Stop recording new calls until ``resume()``; the stacks stay balanced meanwhile."""
+        self.cfg.paused = 1
+
+    def resume(self):
+        """Record new calls again."""
+        self.cfg.paused = 0
+
+    def clear(self):
+        """Drop every recorded entry."""
+        self.clear_ring()
+
+    def cleanup(self):
+        """Drop every recorded entry and free the ring."""
+        if not self.cfg.active:
+            self.free_ring()
+        else:
+            self.clear_ring()
+
+    # -- custom events ------------------------------------------------------------------------
+
+    cdef Entry* custom(self, int kind, object obj, object payload, int64_t ts, int64_t dur):
+        cdef uint64_t slot
+        cdef uint32_t thread = self.slot_for_current_thread()
+        self.alloc_ring()
+        cdef Entry* e = ring_next(&self.cfg.ring, &slot)
+        e.ts = ts
+        e.dur = dur
+        e.thread = thread
+        e.depth = 0
+        e.kind = kind
+        e.flags = 0
+        incref(<PyObject*>obj)
+        e.obj = <PyObject*>obj
+        if payload is not None:
+            incref(<PyObject*>payload)
+            attach_extra(&self.cfg.ring, e, slot, <PyObject*>payload)
+        return e
+
+    def add_instant(self, str name, args, str scope):
+        """An instant event at the current time."""
+        self.custom(KIND_INSTANT, name, (args, scope), vt_now_ns(), 0)
+
+    def add_counter(self, str name, dict values):
+        """A sample of a counter track."""
+        self.custom(KIND_COUNTER, name, dict(values), vt_now_ns(), 0)
+
+    def add_object(self, str ph, obj_id, str name, args):
+        """An object event (``N``, ``O`` or ``D``)."""
+        self.custom(KIND_OBJECT, name, (ph, str(obj_id), args), vt_now_ns(), 0)
+
+    def add_raw(self, dict event):
+        """A trace event given as a ready dict, written as it is."""
+        self.custom(KIND_RAW, dict(event), None, vt_now_ns(), 0)
+
+    def add_duration(self, str name, int64_t start_ns, int64_t end_ns, args=None):
+        """A custom duration event from ``start_ns`` to ``end_ns``."""
+        self.custom(KIND_DURATION, name, args, start_ns, end_ns - start_ns)
+
+    def add_func_args(self, key, value):
+        """Attach ``key: value`` to the innermost recorded call of the calling thread that
+        called into viztracer."""
+        ts = self.states.get(threading.get_ident())
+        if ts is None:
+            return
+        cdef ThreadState state = ts
+        cdef Py_ssize_t i = state.size - 1
+        cdef Frame* f
+        while i >= 0 and not (state.stack[i].flags & F_REGION):
+            i -= 1
+        i -= 1      # the caller of our own code
+        if i < 0:
+            return
+        f = &state.stack[i]
+        if f.flags & F_SKIP:
+            return
+        if f.args == NULL:
+            d = {}
+            incref(<PyObject*>d)
+            f.args = <PyObject*>d
+        (<dict>f.args)[key] = value
+
+    # -- for the exporters --------------------------------------------------------------------
+
+    def ring_capsule(self):
+        """A capsule around the ring, read by ``viztracer._export``."""
+        return PyCapsule_New(<void*>&self.cfg.ring, b"viztracer.ring", NULL)
+
+    def thread_table(self):
+        """``[native thread id, name]`` for every thread slot referenced by the ring."""
+        return [list(t) for t in self.threads]
+
+    def entry_count(self):
+        """The number of entries the ring holds."""
+        return min(self.cfg.ring.written, self.cfg.ring.capacity)
+
+    def overflowed(self):
+        """Whether older entries were overwritten."""
+        return self.cfg.ring.written > self.cfg.ring.capacity
+
+    def dropped(self):
+        """How many entries were overwritten."""
+        w = self.cfg.ring.written
+        return w - self.cfg.ring.capacity if w > self.cfg.ring.capacity else 0
+
+    @property
+    def active(self):
+        return bool(self.cfg.active)
+
+
+def type_name(tp):
+    """A type's name as CPython spells it: ``collections.deque``, ``set``, ``MyClass``."""
+    if tp.__module__ == "builtins":
+        return tp.__qualname__
+    return f"{tp.__module__}.{tp.__qualname__}"
+
+
+def c_function_name(func):
+    """``module.func`` for module functions, ``type.method`` for methods."""
+    owner = getattr(func, "__self__", None)
+    if owner is None or isinstance(owner, type(sys)):
+        module = getattr(func, "__module__", None) or getattr(owner, "__name__", None) or "builtins"
+        return f"{module}.{func.__name__}"
+    return f"{type_name(owner if isinstance(owner, type) else type(owner))}.{func.__name__}"
+
+
+def safe_repr(obj):
+    """``repr(obj)``, or a placeholder naming the exception when ``__repr__`` raises."""
+    try:
+        return repr(obj)
+    except BaseException as e:      # a user's __repr__ may raise anything
+        return f"<repr failed: {type(e).__name__}>"

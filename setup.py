@@ -1,0 +1,18 @@
+"""Builds the compiled core only; everything else lives in pyproject.toml."""
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+COMPILER_DIRECTIVES = {
+    "language_level": "3",
+    "boundscheck": False,
+    "wraparound": False,
+    "cdivision": True,
+    "initializedcheck": False,
+}
+
+extensions = [
+    Extension("viztracer._tracer", ["pyx/tracer.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"]),
+    Extension("viztracer._export", ["pyx/export.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"]),
+]
+
+setup(ext_modules=cythonize(extensions, compiler_directives=COMPILER_DIRECTIVES, include_path=["pyx"]))

@@ -1,0 +1,59 @@
+"""Report writers, chosen by the output file's extension.
+
+Each writer module exposes ``EXTENSIONS`` (the file name endings it handles) and
+``write(tracer, path, file_info) -> int`` (the number of events written).
+"""
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from . import chrome_json
+
+if TYPE_CHECKING:
+    from ..tracer import VizTracer
+
+WRITERS: tuple[ModuleType, ...] = (chrome_json,)
+# Extensions users of VizTracer 1.x may give that this version cannot write yet.
+PLANNED = {".html": "the HTML report", ".pftrace": "Perfetto protobuf",
+           ".perfetto-trace": "Perfetto protobuf", ".cvf": "compressed reports"}
+
+
+class ReportError(ValueError):
+    """A report cannot be written: the message is one line saying why and what to do."""
+
+
+def writer_for(path: str) -> ModuleType:
+    """The writer module for ``path``, or ReportError naming the extensions we can write."""
+    lower = path.lower()
+    for writer in WRITERS:
+        if lower.endswith(writer.EXTENSIONS):
+            return writer
+    known = ", ".join(ext for w in WRITERS for ext in w.EXTENSIONS)
+    for ext, what in PLANNED.items():
+        if lower.endswith(ext):
+            raise ReportError(f"cannot write {path!r}: {what} ({ext}) is not supported yet; use {known}")
+    raise ReportError(f"cannot write {path!r}: unknown report extension; use {known}")
+
+
+def check_output_path(path: str) -> None:
+    """Fail early, before tracing, when ``path`` cannot be written."""
+    writer_for(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ReportError(f"cannot write {path!r}: directory {folder!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ReportError(f"cannot write {path!r}: no permission to write in {folder!r}")
+    if os.path.isdir(path):
+        raise ReportError(f"cannot write {path!r}: it is a directory")
+
+
+def write_report(tracer: VizTracer, path: str, file_info: bool = True) -> int:
+    """Write ``tracer``'s recorded events to ``path``; returns the number of events."""
+    writer = writer_for(path)
+    check_output_path(path)
+    try:
+        return writer.write(tracer, path, file_info)
+    except OSError as e:
+        raise ReportError(f"cannot write {path!r}: {e.strerror or e}") from e

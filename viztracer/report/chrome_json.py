@@ -1,0 +1,65 @@
+"""Chrome trace event JSON (``.json``, ``.json.gz``), the shape VizTracer 1.x writes.
+
+The events are streamed by the compiled encoder (``viztracer._export``); this module adds the
+process and thread name records, ``viztracer_metadata`` and ``file_info``.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from typing import TYPE_CHECKING, BinaryIO
+
+from .. import _export
+
+if TYPE_CHECKING:
+    from ..tracer import VizTracer
+
+EXTENSIONS = (".json", ".json.gz")
+
+
+def _name_events(tracer: VizTracer, pid: int) -> list[dict]:
+    events = [{"ph": "M", "pid": pid, "tid": pid, "name": "process_name",
+               "args": {"name": tracer.process_name or "MainProcess"}}]
+    for tid, name in tracer._core.thread_table():
+        events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": name}})
+    return events
+
+
+def file_info(functions: list[tuple[str, str, int]]) -> dict:
+    """Sources of the traced files and where each recorded function starts, for the viewer."""
+    files: dict[str, list] = {}
+    funcs: dict[str, list] = {}
+    for name, filename, line in functions:
+        funcs[name] = [filename, line]
+        if filename not in files and os.path.isfile(filename):
+            try:
+                with open(filename, encoding="utf-8", errors="replace") as f:
+                    source = f.read()
+            except OSError:
+                continue
+            files[filename] = [source, source.count("\n")]
+    return {"files": files, "functions": funcs}
+
+
+def _write(tracer: VizTracer, out: BinaryIO, with_file_info: bool) -> int:
+    pid = os.getpid()
+    out.write(b'{"traceEvents":[')
+    out.write(",".join(json.dumps(e, separators=(",", ":")) for e in _name_events(tracer, pid)).encode())
+    count, functions = _export.write_chrome_events(tracer._core, out.write, pid)
+    out.write(b'],"viztracer_metadata":')
+    out.write(json.dumps(tracer.metadata(), separators=(",", ":")).encode())
+    if with_file_info:
+        out.write(b',"file_info":')
+        out.write(json.dumps(file_info(functions), separators=(",", ":")).encode())
+    out.write(b"}")
+    return count
+
+
+def write(tracer: VizTracer, path: str, with_file_info: bool = True) -> int:
+    """Write ``tracer``'s ring to ``path`` as Chrome JSON, gzipped when it ends in ``.gz``."""
+    if path.lower().endswith(".gz"):
+        with gzip.open(path, "wb", compresslevel=6) as f:
+            return _write(tracer, f, with_file_info)
+    with open(path, "wb") as f:
+        return _write(tracer, f, with_file_info)
