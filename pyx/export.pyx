@@ -9,6 +9,7 @@ from cpython.pycapsule cimport PyCapsule_GetPointer
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from libc.stdlib cimport calloc, free, realloc
+from libc.math cimport llround
 from libc.string cimport memcpy
 
 from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION, KIND_INSTANT,
@@ -23,6 +24,32 @@ _encoder = json.JSONEncoder(separators=(",", ":"), default=repr)
 
 cdef Ring* ring_of(tracer) except NULL:
     return <Ring*>PyCapsule_GetPointer(tracer.ring_capsule(), b"viztracer.ring")
+
+
+cdef struct Clock:
+    int64_t t0_ticks
+    int64_t t0_ns
+    double ns_per_tick
+    bint identity
+
+
+cdef Clock clock_of(tracer) except *:
+    cdef Clock c
+    c.t0_ticks, c.t0_ns, c.ns_per_tick = tracer.clock()
+    c.identity = c.ns_per_tick == 1.0 and c.t0_ticks == c.t0_ns
+    return c
+
+
+cdef inline int64_t ts_ns(Clock* c, int64_t ticks) noexcept:
+    if c.identity:
+        return ticks
+    return c.t0_ns + llround(<double>(ticks - c.t0_ticks) * c.ns_per_tick)
+
+
+cdef inline int64_t dur_ns(Clock* c, int64_t ticks) noexcept:
+    if c.identity:
+        return ticks
+    return llround(<double>ticks * c.ns_per_tick)
 
 
 cdef class OutBuffer:
@@ -188,6 +215,7 @@ def write_chrome_events(tracer, write, long pid):
     for the Python functions seen, which the caller turns into ``file_info``.
     """
     cdef Ring* ring = ring_of(tracer)
+    cdef Clock clock = clock_of(tracer)
     cdef OutBuffer out = OutBuffer(write)
     cdef NameTable names = NameTable()
     cdef uint64_t count = ring.written if ring.written < ring.capacity else ring.capacity
@@ -212,7 +240,7 @@ def write_chrome_events(tracer, write, long pid):
             continue
         prefix = prefixes[e.thread]
         out.put_bytes(prefix)
-        out.put_us(e.ts)
+        out.put_us(ts_ns(&clock, e.ts))
         name = names.lookup(e.obj, e.kind)
         extra = <object>ring.extras[slot] if e.flags & FLAG_EXTRA else None
         if e.kind == KIND_PY or e.kind == KIND_C or e.kind == KIND_DURATION:
@@ -220,7 +248,7 @@ def write_chrome_events(tracer, write, long pid):
                 out.put(b',"ph":"B","cat":"FEE","name":', 29)
             else:
                 out.put(b',"ph":"X","cat":"FEE","dur":', 28)
-                out.put_us(e.dur)
+                out.put_us(dur_ns(&clock, e.dur))
                 out.put(b',"name":', 8)
             out.put(name.text, name.n)
             if extra is not None:

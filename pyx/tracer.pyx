@@ -15,12 +15,17 @@ from libc.string cimport memset
 from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION, KIND_INSTANT,
                    KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring)
 
+cimport cython
+
 import sys
 import threading
 
 
 cdef extern from "compat.h":
     int64_t vt_now_ns() nogil
+    int64_t vt_ticks() nogil
+    int vt_set_use_tsc(int on)
+    void* vt_alloc_ring(size_t nbytes)
     Py_ssize_t VT_RequestCodeExtraIndex(void* free_func)
     int VT_CodeGetExtra(PyObject* code, Py_ssize_t index, void** extra)
     int VT_CodeSetExtra(PyObject* code, Py_ssize_t index, void* extra)
@@ -71,6 +76,10 @@ ctypedef struct Config:
     int64_t min_dur
     Py_ssize_t max_depth
     uintptr_t generation    # tag of the per-code filter decisions made for this configuration
+    int64_t t0_ticks        # clock pairs read when recording began and when it last stopped:
+    int64_t t0_ns           # the exporter maps ticks onto CLOCK_MONOTONIC ns with them
+    int64_t t1_ticks
+    int64_t t1_ns
 
 cdef Py_ssize_t CODE_EXTRA = VT_RequestCodeExtraIndex(NULL)
 cdef uintptr_t generation_counter = 0
@@ -84,11 +93,53 @@ cdef enum:
 DEF C_CACHE_SIZE = 4096
 
 
+def _kernel_uses_tsc():
+    try:
+        with open("/sys/devices/system/clocksource/clocksource0/current_clocksource") as f:
+            return f.read().strip() == "tsc"
+    except OSError:
+        return False
+
+
+USE_TSC = bool(vt_set_use_tsc(_kernel_uses_tsc()))
+ENTRY_SIZE = sizeof(Entry)      # bytes per ring entry
+cdef double nominal_factor = 0.0
+
+
 def now_ns():
-    """The tracer clock (CLOCK_MONOTONIC) in nanoseconds."""
+    """The report clock (CLOCK_MONOTONIC) in nanoseconds."""
     return vt_now_ns()
 
 
+def now_ticks():
+    """The hook's clock, in the unit the ring stores (see ``Tracer.clock``)."""
+    return vt_ticks()
+
+
+cdef void read_pair(int64_t* ticks, int64_t* ns) noexcept:
+    """A (ticks, ns) pair read as close together as the two clocks allow."""
+    cdef int64_t a = vt_ticks()
+    ns[0] = vt_now_ns()
+    cdef int64_t b = vt_ticks()
+    ticks[0] = a + (b - a) // 2
+
+
+def nominal_ns_per_tick():
+    """Nanoseconds per tick measured once over a few milliseconds (1.0 without the TSC)."""
+    global nominal_factor
+    cdef int64_t t0, n0, t1, n1
+    if not USE_TSC:
+        return 1.0
+    if nominal_factor == 0.0:
+        read_pair(&t0, &n0)
+        n1 = n0
+        while n1 - n0 < 5000000:
+            read_pair(&t1, &n1)
+        nominal_factor = <double>(n1 - n0) / <double>(t1 - t0)
+    return nominal_factor
+
+
+@cython.final
 cdef class ThreadState:
     """The shadow stack of one traced thread; passed to CPython as the hook's argument."""
     cdef Frame* stack
@@ -209,11 +260,11 @@ cdef inline void push_call(ThreadState ts, PyObject* key, int is_c, PyFrameObjec
         return
     if cfg.log_args and not is_c:
         f.args = ts.tracer.func_args(<object>frame)
-    f.ts = vt_now_ns()
+    f.ts = vt_ticks()
 
 
 cdef inline void pop_call(ThreadState ts, int is_c, PyObject* retval) noexcept:
-    cdef int64_t end = vt_now_ns()
+    cdef int64_t end = vt_ticks()
     cdef Config* cfg = ts.cfg
     cdef Frame* f
     cdef Entry* e
@@ -251,8 +302,8 @@ cdef inline void pop_call(ThreadState ts, int is_c, PyObject* retval) noexcept:
         attach_extra(&cfg.ring, e, slot, payload)
 
 
-cdef int profile_hook(PyObject* obj, PyFrameObject* frame, int what, PyObject* arg) noexcept:
-    cdef ThreadState ts = <ThreadState>obj
+cdef int profile_hook(ThreadState ts, PyFrameObject* frame, int what, PyObject* arg) noexcept:
+    # ``ts`` is the object given to PyEval_SetProfile, borrowed: no reference counting here.
     cdef Config* cfg = ts.cfg
     if not cfg.active or ts.session != cfg.session:
         PyEval_SetProfile(NULL, NULL)   # tracing stopped: this thread's hook retires
@@ -271,6 +322,7 @@ cdef int profile_hook(PyObject* obj, PyFrameObject* frame, int what, PyObject* a
     return 0
 
 
+@cython.final
 cdef class Tracer:
     """The compiled core behind ``VizTracer``: configuration, thread states and the ring."""
     cdef Config cfg
@@ -297,15 +349,18 @@ cdef class Tracer:
         self.thread_slots = {}
         self.c_names = {}
         self.own_dir = ""
+        self.alloc_ring()
 
     def __dealloc__(self):
         self.free_ring()
 
     cdef int alloc_ring(self) except -1:
         if self.cfg.ring.entries == NULL:
-            self.cfg.ring.entries = <Entry*>calloc(self.cfg.ring.capacity, sizeof(Entry))
+            self.cfg.ring.entries = <Entry*>vt_alloc_ring(self.cfg.ring.capacity * sizeof(Entry))
             if self.cfg.ring.entries == NULL:
                 raise MemoryError(f"cannot allocate a ring of {self.cfg.ring.capacity} entries")
+        if self.cfg.t0_ticks == 0:
+            read_pair(&self.cfg.t0_ticks, &self.cfg.t0_ns)
         return 0
 
     cdef void clear_ring(self) noexcept:
@@ -318,6 +373,7 @@ cdef class Tracer:
             release_slot(ring, i)
         ring.written = 0
         ring.head = 0
+        self.cfg.t0_ticks = 0
 
     cdef void free_ring(self) noexcept:
         self.clear_ring()
@@ -341,7 +397,7 @@ cdef class Tracer:
         self.excludes = [str(p) for p in exclude_files]
         self.ignore_frozen = bool(ignore_frozen)
         self.cfg.ignore_c = bool(ignore_c_function)
-        self.cfg.min_dur = min_duration_ns
+        self.cfg.min_dur = <int64_t>(min_duration_ns / nominal_ns_per_tick()) if min_duration_ns > 0 else 0
         self.cfg.log_args = bool(log_func_args)
         self.cfg.log_retval = bool(log_func_retval)
         self.own_dir = str(own_dir)
@@ -429,7 +485,7 @@ cdef class Tracer:
         """Install the hook in the calling thread with a fresh shadow stack."""
         ts = ThreadState(self, self.slot_for_current_thread())
         self.states[threading.get_ident()] = ts
-        PyEval_SetProfile(profile_hook, <PyObject*>ts)
+        PyEval_SetProfile(<Py_tracefunc>profile_hook, <PyObject*>ts)
         return ts
 
     def thread_bootstrap(self, frame, event, arg):
@@ -473,8 +529,9 @@ cdef class Tracer:
         if not self.cfg.active:
             return
         PyEval_SetProfile(NULL, NULL)
-        cdef int64_t now = vt_now_ns()
+        cdef int64_t now = vt_ticks()
         self.cfg.active = 0
+        read_pair(&self.cfg.t1_ticks, &self.cfg.t1_ns)
         names = {t.native_id: t.name for t in threading.enumerate()}
         for info in self.threads:
             info[1] = names.get(info[0], info[1])
@@ -551,23 +608,23 @@ cdef class Tracer:
 
     def add_instant(self, str name, args, str scope):
         """An instant event at the current time."""
-        self.custom(KIND_INSTANT, name, (args, scope), vt_now_ns(), 0)
+        self.custom(KIND_INSTANT, name, (args, scope), vt_ticks(), 0)
 
     def add_counter(self, str name, dict values):
         """A sample of a counter track."""
-        self.custom(KIND_COUNTER, name, dict(values), vt_now_ns(), 0)
+        self.custom(KIND_COUNTER, name, dict(values), vt_ticks(), 0)
 
     def add_object(self, str ph, obj_id, str name, args):
         """An object event (``N``, ``O`` or ``D``)."""
-        self.custom(KIND_OBJECT, name, (ph, str(obj_id), args), vt_now_ns(), 0)
+        self.custom(KIND_OBJECT, name, (ph, str(obj_id), args), vt_ticks(), 0)
 
     def add_raw(self, dict event):
         """A trace event given as a ready dict, written as it is."""
-        self.custom(KIND_RAW, dict(event), None, vt_now_ns(), 0)
+        self.custom(KIND_RAW, dict(event), None, vt_ticks(), 0)
 
-    def add_duration(self, str name, int64_t start_ns, int64_t end_ns, args=None):
-        """A custom duration event from ``start_ns`` to ``end_ns``."""
-        self.custom(KIND_DURATION, name, args, start_ns, end_ns - start_ns)
+    def add_duration(self, str name, int64_t start, int64_t end, args=None):
+        """A custom duration event between two ``now_ticks()`` readings."""
+        self.custom(KIND_DURATION, name, args, start, end - start)
 
     def add_func_args(self, key, value):
         """Attach ``key: value`` to the innermost recorded call of the calling thread that
@@ -597,6 +654,20 @@ cdef class Tracer:
     def ring_capsule(self):
         """A capsule around the ring, read by ``viztracer._export``."""
         return PyCapsule_New(<void*>&self.cfg.ring, b"viztracer.ring", NULL)
+
+    def clock(self):
+        """``(t0_ticks, t0_ns, ns_per_tick)``: ring time ``t`` is ``t0_ns + (t - t0_ticks) *
+        ns_per_tick`` nanoseconds of CLOCK_MONOTONIC."""
+        cdef int64_t t1, n1
+        if not USE_TSC:
+            return 0, 0, 1.0
+        if self.cfg.active or self.cfg.t1_ticks <= self.cfg.t0_ticks:
+            read_pair(&t1, &n1)
+        else:
+            t1, n1 = self.cfg.t1_ticks, self.cfg.t1_ns
+        if t1 - self.cfg.t0_ticks < 20000000:     # too short to measure the rate well
+            return self.cfg.t0_ticks, self.cfg.t0_ns, nominal_ns_per_tick()
+        return self.cfg.t0_ticks, self.cfg.t0_ns, <double>(n1 - self.cfg.t0_ns) / <double>(t1 - self.cfg.t0_ticks)
 
     def thread_table(self):
         """``[native thread id, name]`` for every thread slot referenced by the ring."""

@@ -68,11 +68,11 @@ class VizEvent:
         self._start = 0
 
     def __enter__(self) -> VizEvent:
-        self._start = _tracer.now_ns()
+        self._start = _tracer.now_ticks()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._tracer._core.add_duration(self.name, self._start, _tracer.now_ns())
+        self._tracer._core.add_duration(self.name, self._start, _tracer.now_ticks())
 
 
 class VizTracer:

@@ -1,0 +1,57 @@
+"""Shared fixtures: a guard against leaked profile hooks, and helpers to trace and load."""
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+import threading
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_profile_hook():
+    """Fail any test that leaves a profile hook installed in this thread."""
+    yield
+    leaked = sys.getprofile()
+    if leaked is not None:
+        sys.setprofile(None)
+        threading.setprofile(None)
+        pytest.fail(f"test left a profile hook installed: {leaked!r}")
+
+
+def load_report(path) -> dict:
+    """A report file (.json or .json.gz) as a dict."""
+    path = str(path)
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return json.load(f)
+
+
+def calls(report: dict, ph: str = "X") -> list[dict]:
+    """The events of one phase, function calls (``X``) by default."""
+    return [e for e in report["traceEvents"] if e["ph"] == ph]
+
+
+def names(report: dict, ph: str = "X") -> list[str]:
+    return [e["name"] for e in calls(report, ph)]
+
+
+@pytest.fixture
+def trace(tmp_path):
+    """``trace(func, **options)`` runs ``func`` under a VizTracer and returns the saved report."""
+    from viztracer import VizTracer
+
+    def run(func, *, output="result.json", **options):
+        options.setdefault("verbose", 0)
+        tracer = VizTracer(**options)
+        tracer.start()
+        try:
+            func()
+        finally:
+            tracer.stop()
+        out = tmp_path / output
+        tracer.save(str(out))
+        return load_report(out)
+
+    return run
