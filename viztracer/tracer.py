@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import _tracer
-from .report import write_report
+from .report import open_hint, write_report
 from .version import __version__
 
 _global_tracer: VizTracer | None = None
@@ -306,7 +306,7 @@ class VizTracer:
         count = write_report(self, path, file_info=self.file_info if file_info is None else file_info)
         if verbose > 0:
             print(f"Saved {count} events to {os.path.abspath(path)}")
-            print(f"Open it with: vizviewer {path}")
+            print(open_hint(path))
         self.parsed = True
         return path
 

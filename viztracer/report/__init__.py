@@ -6,6 +6,7 @@ Each writer module exposes ``EXTENSIONS`` (the file name endings it handles) and
 from __future__ import annotations
 
 import os
+import shutil
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -57,3 +58,10 @@ def write_report(tracer: VizTracer, path: str, file_info: bool = True) -> int:
         return writer.write(tracer, path, file_info)
     except OSError as e:
         raise ReportError(f"cannot write {path!r}: {e.strerror or e}") from e
+
+
+def open_hint(path: str) -> str:
+    """One line telling the user how to look at the report in ``path``."""
+    if shutil.which("vizviewer"):
+        return f"Open it with: vizviewer {path}"
+    return f"Open it in the Perfetto UI (ui.perfetto.dev) or chrome://tracing: {path}"
