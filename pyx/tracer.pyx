@@ -17,6 +17,7 @@ from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION, K
 
 cimport cython
 
+import os
 import sys
 import threading
 
@@ -224,6 +225,8 @@ cdef int decide(Tracer tracer, PyObject* code) noexcept:
     """Filter decision for a code object, cached in its extra slot for this configuration."""
     cdef void* cached = NULL
     cdef uintptr_t value
+    if CODE_EXTRA < 0:      # CPython ran out of extra slots: decide every time
+        return D_IGNORE if tracer.filtered_out((<object>code).co_filename) else D_RECORD
     if VT_CodeGetExtra(code, CODE_EXTRA, &cached) == 0:
         value = <uintptr_t>cached
         if (value >> 2) == tracer.cfg.generation:
@@ -400,7 +403,7 @@ cdef class Tracer:
         self.cfg.min_dur = <int64_t>(min_duration_ns / nominal_ns_per_tick()) if min_duration_ns > 0 else 0
         self.cfg.log_args = bool(log_func_args)
         self.cfg.log_retval = bool(log_func_retval)
-        self.own_dir = str(own_dir)
+        self.own_dir = os.path.join(str(own_dir), "") if own_dir else ""
         generation_counter += 1
         self.cfg.generation = generation_counter
 
@@ -498,7 +501,7 @@ cdef class Tracer:
         if event == "call":
             code = frame.f_code
             incref(<PyObject*>code)
-            push_call(ts, <PyObject*>code, 0, NULL if self.cfg.log_args else <PyFrameObject*>frame)
+            push_call(ts, <PyObject*>code, 0, <PyFrameObject*>frame)
         elif event == "c_call" and not self.cfg.ignore_c:
             incref(<PyObject*>arg)
             push_call(ts, <PyObject*>arg, 1, NULL)

@@ -222,3 +222,16 @@ def test_custom_events(trace):
     assert block["dur"] >= 1000
     sleep = [e for e in calls(report) if e["name"] == "time.sleep"][0]
     assert block["ts"] <= sleep["ts"] and sleep["ts"] + sleep["dur"] <= block["ts"] + block["dur"]
+
+
+def test_log_func_args_in_threads(trace):
+    import threading
+
+    def work():
+        t = threading.Thread(target=fib, args=(2,))
+        t.start()
+        t.join()
+
+    report = trace(work, log_func_args=True, log_func_retval=True)
+    args = sorted(e["args"]["func_args"]["n"] for e in calls(report) if e["name"] == FIB)
+    assert args == ["0", "1", "2"]
