@@ -69,6 +69,7 @@ ctypedef struct Frame:
 ctypedef struct Config:
     Ring ring
     int active          # 0 after stop(): stray hooks in other threads remove themselves
+    int failed          # the hook could not go on (out of memory) and stopped tracing
     int paused
     int session         # bumped at every start(); a thread state of an older session retires
     int ignore_c
@@ -248,8 +249,10 @@ cdef inline void push_call(ThreadState ts, PyObject* key, int is_c, PyFrameObjec
     """Open a call on the shadow stack; ``key`` is a new reference the frame takes over."""
     cdef Config* cfg = ts.cfg
     cdef Frame* f = ts.push()
-    if f == NULL:
+    if f == NULL:       # out of memory: stop tracing rather than disturb the program
         decref(key)
+        cfg.active = 0
+        cfg.failed = 1
         return
     f.key = key
     f.args = NULL
@@ -333,6 +336,7 @@ cdef class Tracer:
     cdef list excludes
     cdef bint ignore_frozen
     cdef str own_dir
+    cdef bint running           # between start() and stop(), even if the hook gave up
     cdef dict states            # threading ident -> ThreadState
     cdef list threads           # slot -> [native thread id, name]
     cdef dict thread_slots      # native thread id -> slot
@@ -516,11 +520,13 @@ cdef class Tracer:
 
     def start(self):
         """Start recording in the calling thread."""
-        if self.cfg.active:
+        if self.running:
             return
         self.alloc_ring()
         self.cfg.session += 1
+        self.cfg.failed = 0
         self.cfg.active = 1
+        self.running = True
         self.cfg.paused = 0
         self.states = {}
         self.install()
@@ -529,8 +535,9 @@ cdef class Tracer:
         """Stop recording everywhere. Calls still open are written as begin events, or, with
         ``close_open``, as calls that end now."""
         cdef ThreadState ts
-        if not self.cfg.active:
+        if not self.running:
             return
+        self.running = False
         PyEval_SetProfile(NULL, NULL)
         cdef int64_t now = vt_ticks()
         self.cfg.active = 0
@@ -692,6 +699,11 @@ cdef class Tracer:
     @property
     def active(self):
         return bool(self.cfg.active)
+
+    @property
+    def failed(self):
+        """Whether the hook ran out of memory and stopped tracing by itself."""
+        return bool(self.cfg.failed)
 
 
 def type_name(tp):

@@ -214,6 +214,9 @@ class VizTracer:
         threading.setprofile(None)
         self._core.stop(stop_option == "flush_as_finish")
         self.enable = False
+        if self._core.failed:
+            warnings.warn("viztracer ran out of memory while tracing and stopped early; "
+                          "the report holds what was recorded until then", RuntimeWarning, stacklevel=2)
 
     def pause(self) -> None:
         """Stop recording in this thread until ``resume()``, keeping what was recorded."""
