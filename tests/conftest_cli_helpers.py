@@ -1,0 +1,83 @@
+"""Helpers for the command-line tests: run the real ``viztracer`` command, read its reports.
+
+Every CLI test runs both ways a user can start the command: the console script next to the
+interpreter, and ``python -m viztracer``.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+COMMANDS = {
+    "console-script": [os.path.join(os.path.dirname(sys.executable), "viztracer")],
+    "python-m": [sys.executable, "-m", "viztracer"],
+}
+
+both_commands = pytest.mark.parametrize("cmd", list(COMMANDS.values()), ids=list(COMMANDS))
+
+TIMEOUT = 60
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for a run: no Python settings leaking in from the test runner."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTHON", "COV_CORE")) and k != "VIRTUAL_ENV"}
+    env.update(extra)
+    return env
+
+
+def run(cmd: list[str], *args: str, cwd: Path, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd args...`` in ``cwd`` and wait for it."""
+    return subprocess.run([*cmd, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=clean_env())
+
+
+def write(path: Path, source: str) -> Path:
+    """Write dedented ``source`` to ``path`` (creating folders) and return the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(source).lstrip("\n"))
+    return path
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """Load a .json or .json.gz report."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt") as f:
+        return json.load(f)
+
+
+def complete_events(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's ``X`` (complete) events, one a recorded call."""
+    return [e for e in report["traceEvents"] if e.get("ph") == "X"]
+
+
+def names(report: dict[str, Any]) -> list[str]:
+    return [e["name"] for e in complete_events(report)]
+
+
+def line_of(path: Path, text: str) -> int:
+    """The 1-based number of the first line of ``path`` that contains ``text``."""
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if text in line:
+            return number
+    raise AssertionError(f"{text!r} not in {path}")
+
+
+def stderr_lines(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    return proc.stderr.splitlines()
+
+
+FIB = """
+    def fib(n):
+        return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+    fib(10)
+"""

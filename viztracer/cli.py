@@ -1,0 +1,322 @@
+"""The ``viztracer`` command: trace a Python program from start to end and save the report.
+
+``viztracer [options] script.py args...``, ``viztracer [options] -m module args...`` and
+``viztracer [options] -c code args...``. Options end at the program: whatever follows the script
+name, the module name or the code belongs to the program (``--`` or ``--run`` can also separate
+them). Defaults for the options can be kept in ``.viztracerrc``. Reading the command line is
+:mod:`viztracer.cli_options`' job, setting the program up as ``__main__`` :mod:`viztracer.program`'s;
+this module checks the output path, runs the program under the tracer and saves the report.
+
+Errors in the command line are reported on one line, ``viztracer: error: ...``, with exit status 2;
+the traced program's own exit status becomes ours.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import shlex
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from .cli_options import (
+    PROG,
+    USAGE_ERROR,
+    CliError,
+    CommandLine,
+    Settings,
+    check_compatibility_options,
+    parse_settings,
+    split_command_line,
+    tracer_options,
+)
+from .program import Program, ProgramError, as_main, load_code, load_module, load_script, search_path_first
+from .report import ReportError, check_output_path
+from .tracer import VizTracer
+
+# Python's convention for a process ended by a signal: 128 + the signal number.
+EXIT_SIGINT = 128 + signal.SIGINT
+EXIT_SIGTERM = 128 + signal.SIGTERM
+
+
+# -- the report's path ----------------------------------------------------------------------------
+
+def unique_file_name(stem: str, directory: str) -> str:
+    """``<stem>_<YYYYMMDD>_<HHMMSS>_<pid>.json``, with a counter if that file already exists."""
+    now = datetime.datetime.now()
+    base = f"{stem}_{now:%Y%m%d}_{now:%H%M%S}_{os.getpid()}"
+    name, n = f"{base}.json", 1
+    while os.path.exists(os.path.join(directory, name)):
+        name, n = f"{base}_{n}.json", n + 1
+    return name
+
+
+def output_path(settings: Settings, program_name: str) -> str:
+    """The absolute path to save the report to; checked, so a bad one fails before the run."""
+    directory = settings.output_dir or ""
+    if directory:
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as exc:
+            raise CliError(f"can't create the output directory {directory!r}: "
+                           f"{exc.strerror or exc}; pick another --output_dir") from None
+    if settings.unique_output_file:
+        name = unique_file_name(program_name, directory)
+    else:
+        name = settings.output_file or "result.json"
+    # Absolute now: the program may change the current directory.
+    path = os.path.abspath(os.path.join(directory, name))
+    try:
+        check_output_path(path)
+    except ReportError as exc:
+        raise CliError(str(exc)) from None
+    return path
+
+
+# -- running the program --------------------------------------------------------------------------
+
+def require_program(cmd: CommandLine) -> None:
+    """Fail when the command line names no program."""
+    if cmd.kind is not None:
+        return
+    hint = (f"; {cmd.last_list_option} takes every value that follows it, so put -- before the program"
+            if cmd.last_list_option else "")
+    raise CliError("no program to run: give a script (viztracer script.py), a module "
+                   f"(viztracer -m module) or code (viztracer -c 'code'){hint}")
+
+
+def load_program(cmd: CommandLine) -> Program:
+    """Load the program named on the command line, before tracing starts."""
+    require_program(cmd)
+    try:
+        if cmd.kind == "script":
+            return load_script(cmd.target, cmd.args)
+        if cmd.kind == "module":
+            with search_path_first(os.getcwd()):
+                return load_module(cmd.target, cmd.args)
+        return load_code(cmd.target, cmd.args)
+    except ProgramError as exc:
+        raise CliError(str(exc)) from None
+
+
+class _Termination:
+    """SIGTERM handling: while the program runs it exits the program (so the report is still
+    saved); while the report is being saved it is only remembered."""
+
+    def __init__(self) -> None:
+        self.deferring = False
+        self.received = False
+
+    def handler(self, signum: int, frame: object) -> None:
+        self.received = True
+        if not self.deferring:
+            raise SystemExit(128 + signum)
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        try:
+            previous = signal.signal(signal.SIGTERM, self.handler)
+        except ValueError:  # not the main thread: signals can't be handled here
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_status(exc: BaseException | None) -> int:
+    """The exit status python would have for a program that ended with ``exc``."""
+    if exc is None:
+        return 0
+    if isinstance(exc, SystemExit):
+        if exc.code is None:
+            return 0
+        if isinstance(exc.code, int):
+            return exc.code
+        print(exc.code, file=sys.stderr)
+        return 1
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_SIGINT
+    return 1
+
+
+def _print_uncaught(exc: BaseException) -> None:
+    """Print the program's traceback without viztracer's own frames at its top."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    # The default hook prints the exception's own __traceback__, not the one it is given.
+    sys.excepthook(type(exc), exc.with_traceback(tb), tb)
+
+
+def _finish_threads() -> None:
+    """Wait for the program's non-daemon threads, as python does before it exits.
+
+    Exit callbacks registered with threading (concurrent.futures uses them to tell idle pool
+    workers to quit) run first, as at interpreter exit; VizTracer 1.x does the same.
+    """
+    callbacks = getattr(threading, "_threading_atexits", None)
+    if isinstance(callbacks, list):
+        while callbacks:
+            callbacks.pop()()
+    me, main = threading.current_thread(), threading.main_thread()
+    while True:
+        pending = [t for t in threading.enumerate()
+                   if t is not me and t is not main and not t.daemon and t.is_alive()]
+        if not pending:
+            return
+        for thread in pending:
+            thread.join()
+
+
+def run_traced(tracer: VizTracer, program: Program, termination: _Termination) -> int:
+    """Run ``program`` as ``__main__`` under ``tracer``; return its exit status."""
+    ended_by: BaseException | None = None
+    status = 0
+    with as_main(program), termination.installed():
+        tracer.start()
+        try:
+            # exec is called right here, in the frame that started the tracer: the core leaves
+            # out calls into viztracer's own code with everything below them, so a helper
+            # function around exec would hide the whole program. exec is the root call, as in 1.x.
+            exec(program.code, program.module.__dict__)
+        except BaseException as exc:  # the program's exit, whatever it is, is reported below
+            ended_by = exc
+        try:
+            # Our own work from here on (printing the traceback, joining threads) isn't the
+            # program's: stop recording this thread, while other threads keep being recorded.
+            tracer.pause()
+            status = _exit_status(ended_by)
+            if ended_by is not None and not isinstance(ended_by, SystemExit):
+                _print_uncaught(ended_by)
+            if not termination.received:  # once terminated, threads aren't waited for
+                _finish_threads()
+        except KeyboardInterrupt:
+            status = status or EXIT_SIGINT
+        except SystemExit as exc:  # SIGTERM while waiting for threads
+            status = status or _exit_status(exc)
+        finally:
+            termination.deferring = True
+            tracer.stop(stop_option="flush_as_finish")
+            del ended_by  # drop the traceback and the frames it holds
+    return status
+
+
+def save_report(tracer: VizTracer, path: str, quiet: bool) -> int:
+    """Save the report and tell where it went; return 0, or an exit status on failure."""
+    try:
+        saved = os.path.abspath(tracer.save(path, verbose=0))
+    except (ReportError, OSError) as exc:
+        print(f"{PROG}: error: can't save the report to {path}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: error: interrupted while saving the report to {path}", file=sys.stderr)
+        return EXIT_SIGINT
+    if not quiet:
+        metadata = tracer.metadata()
+        if metadata.get("overflow"):
+            print(f"{PROG}: warning: the ring buffer of {tracer.tracer_entries} entries was full; "
+                  f"only the latest calls are in the report (raise --tracer_entries to keep more)",
+                  file=sys.stderr)
+        print(f"Report saved to {saved}")
+        print(f"Open it with: vizviewer {shlex.quote(saved)}")
+    return 0
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """Everything checked before the program starts."""
+
+    settings: Settings
+    tracer_kwargs: dict[str, Any]
+    program: Program
+    output_path: str
+    warnings: list[str]
+
+
+def _program_stem(cmd: CommandLine) -> str:
+    """A short name for the program, for unique output file names."""
+    if cmd.kind == "script":
+        return os.path.splitext(os.path.basename(cmd.target))[0] or "result"
+    if cmd.kind == "module":
+        return cmd.target.replace(".", "_")
+    return "result"
+
+
+def prepare(argv: list[str]) -> Run:
+    """Check options, output path and program, in that order, without running anything."""
+    cmd = split_command_line(argv)
+    warnings: list[str] = []
+    settings = parse_settings(cmd.options, warnings.append)
+    check_compatibility_options(settings, warnings.append)
+    kwargs = tracer_options(settings)
+    require_program(cmd)
+    path = output_path(settings, _program_stem(cmd))
+    return Run(settings, kwargs, load_program(cmd), path, warnings)
+
+
+def _error(message: object) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+@dataclass
+class Outcome:
+    """How the command ended: its exit status, and whether SIGTERM ended the program."""
+
+    status: int
+    terminated: bool = False
+
+
+def run_command(argv: list[str]) -> Outcome:
+    """Check the command line, run the program under the tracer, save the report."""
+    try:
+        run = prepare(argv)
+    except CliError as exc:
+        _error(exc)
+        return Outcome(exc.exit_code)
+    except SyntaxError as exc:  # in the program: shown the way python shows it
+        print("".join(traceback.format_exception_only(type(exc), exc)), end="", file=sys.stderr)
+        return Outcome(1)
+    except SystemExit as exc:  # --help and --version
+        return Outcome(exc.code if isinstance(exc.code, int) else 0)
+    quiet = run.settings.quiet
+    if not quiet:
+        for message in run.warnings:
+            print(f"{PROG}: {message}", file=sys.stderr)
+    try:
+        tracer = VizTracer(output_file=run.output_path, **run.tracer_kwargs)
+    except ValueError as exc:  # VizTracer's own checks of its options
+        _error(exc)
+        return Outcome(USAGE_ERROR)
+    termination = _Termination()
+    status = run_traced(tracer, run.program, termination)
+    save_status = save_report(tracer, run.output_path, quiet)
+    if termination.received and status == 0:
+        status = EXIT_SIGTERM
+    return Outcome(status or save_status, termination.received)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``viztracer`` command with ``argv`` (``sys.argv[1:]`` by default); return the exit status."""
+    return run_command(sys.argv[1:] if argv is None else list(argv)).status
+
+
+def console_main() -> None:
+    """Entry point of the ``viztracer`` console script and ``python -m viztracer``."""
+    outcome = run_command(sys.argv[1:])
+    if outcome.terminated and any(not t.daemon and t.is_alive() and t is not threading.main_thread()
+                                  for t in threading.enumerate()):
+        # SIGTERM ends a process without waiting for its threads, and the report is saved:
+        # don't let the interpreter's exit wait for threads that may never end.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(outcome.status)
+    sys.exit(outcome.status)

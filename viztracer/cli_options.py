@@ -1,0 +1,392 @@
+"""What the ``viztracer`` command line says: its options, the program, and ``.viztracerrc``.
+
+One table (``OPTIONS``) describes every option of VizTracer 1.x; it drives the argparse parser,
+the split between viztracer's options and the program's arguments, and the rcfile's keys.
+Options are merged as: command line over rcfile over defaults.
+"""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .rcfile import RcFileError, read_rcfile
+from .timeparse import parse_duration_us
+from .version import __version__
+
+PROG = "viztracer"
+USAGE_ERROR = 2
+NOT_AVAILABLE = 1
+
+
+class CliError(Exception):
+    """A problem with the command line; the message is one line, printed after ``viztracer: error:``."""
+
+    def __init__(self, message: str, exit_code: int = USAGE_ERROR) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# -- the options ----------------------------------------------------------------------------------
+
+# What the command does with an option.
+ACTIVE = "active"          # implemented
+NOT_YET = "not yet"        # accepted from the 1.x command line; warns that it does nothing yet
+NOT_AVAILABLE_YET = "n/a"  # a mode that replaces running a program; not available yet, exit 1
+OBSOLETE = "obsolete"      # did nothing in 1.x either; warns
+SILENT = "silent"          # accepted and ignored (what it asks for already happens)
+PROGRAM = "program"        # -m / -c: taken out of the command line before argparse sees it
+
+
+@dataclass(frozen=True)
+class Option:
+    """One command-line option; the same table drives argparse, the splitter and the rcfile."""
+
+    flags: tuple[str, ...]
+    kind: str  # "flag" (no value), "value" (one), "list" (any number), "optional" (zero or one)
+    help: str
+    group: str
+    status: str = ACTIVE
+    type: Callable[[str], Any] | None = None
+    default: Any = None
+    metavar: str | None = None
+
+    @property
+    def long_flag(self) -> str:
+        """The flag that names the option in messages (``-t`` has no long form)."""
+        return next((f for f in self.flags if f.startswith("--")), self.flags[0])
+
+    @property
+    def dest(self) -> str:
+        """The option's name in parsed results and in the rcfile: the flag without dashes."""
+        return self.long_flag.lstrip("-")
+
+    @property
+    def default_value(self) -> Any:
+        """The value when the option is given neither on the command line nor in the rcfile."""
+        return False if self.kind == "flag" and self.default is None else self.default
+
+
+def _opt(*flags: str, kind: str = "flag", group: str = "filters", **kw: Any) -> Option:
+    """An Option; by default a flag among the recording filters."""
+    return Option(flags, kind, group=group, **kw)
+
+
+GROUPS = {
+    "program": "program to run (options end at the program; -- or --run also separate them)",
+    "output": "output",
+    "filters": "what to record",
+    "later": None,  # hidden from --help
+    "modes": "other modes (not available yet in this version)",
+}
+
+OPTIONS: tuple[Option, ...] = (
+    _opt("-m", "--module", kind="value", group="program", status=PROGRAM, metavar="MODULE",
+         help="run a module, like python -m"),
+    _opt("-c", "--cmd_string", kind="value", group="program", status=PROGRAM, metavar="CODE",
+         help="run a string of code, like python -c"),
+    _opt("--rcfile", kind="value", group="program", metavar="FILE",
+         help="read default options from FILE instead of ./.viztracerrc"),
+    _opt("-o", "--output_file", kind="value", group="output", metavar="FILE",
+         help="where to save the report, result.json by default; the extension picks the format "
+              "(.json, .json.gz)"),
+    _opt("-u", "--unique_output_file", group="output",
+         help="save to a new file name for each run: <program>_<date>_<time>_<pid>.json"),
+    _opt("--output_dir", kind="value", group="output", metavar="DIR",
+         help="save the report in DIR, created when missing"),
+    _opt("--quiet", group="output", help="print nothing but errors"),
+    _opt("--tracer_entries", kind="value", type=int, default=1000000, metavar="N",
+         help="size of the ring buffer in entries; when full, the oldest are dropped "
+              "(default: 1000000)"),
+    _opt("--max_stack_depth", kind="value", type=int, default=-1, metavar="N",
+         help="record calls at most N deep"),
+    _opt("--min_duration", kind="value", default="0", metavar="TIME",
+         help="record only calls that last at least TIME, e.g. 0.2ms, 300ns, 5.5us, 1s "
+              "(a bare number is in us)"),
+    _opt("--include_files", kind="list", metavar="PATH",
+         help="record only functions in these files or directories (end the list with --)"),
+    _opt("--exclude_files", kind="list", metavar="PATH",
+         help="don't record functions in these files or directories (end the list with --)"),
+    _opt("--ignore_c_function", help="don't record C functions (builtins, C extensions)"),
+    _opt("--ignore_frozen", help="don't record frozen functions (most of the import machinery)"),
+    _opt("--log_func_args", help="record the repr of every Python function's arguments"),
+    _opt("--log_func_retval", help="record the repr of every Python function's return value"),
+    # Options of VizTracer 1.x whose features come later: accepted, with a warning.
+    *(_opt(f"--{name}", group="later", status=NOT_YET, help=argparse.SUPPRESS) for name in (
+        "log_exit", "log_func_with_objprint", "log_print", "log_sparse", "log_gc", "log_torch",
+        "log_exception", "sanitize_function_name", "log_async", "ignore_multiprocess",
+        "magic_comment", "minimize_memory", "pid_suffix", "open")),
+    *(_opt(f"--{name}", kind="list", group="later", status=NOT_YET, help=argparse.SUPPRESS)
+      for name in ("plugins", "log_var", "log_number", "log_attr", "log_audit", "log_func_exec",
+                   "log_func_entry")),
+    _opt("-t", kind="optional", type=float, group="later", status=NOT_YET,
+         default=-1, help=argparse.SUPPRESS),
+    # Hidden options of 1.x, used between its own processes.
+    *(_opt(f"--{name}", group="later", status=NOT_YET, help=argparse.SUPPRESS)
+      for name in ("trace_self", "dump_raw", "subprocess_child", "patch_only")),
+    *(_opt(f"--{name}", group="later", status=OBSOLETE, help=argparse.SUPPRESS)
+      for name in ("log_subprocess", "log_multiprocess")),
+    _opt("--file_info", group="later", status=SILENT, help=argparse.SUPPRESS),
+    # Modes that do something else than running a program.
+    *(_opt(f"--{name}", kind="list", group="modes", status=NOT_AVAILABLE_YET, metavar="REPORT",
+           help=help_) for name, help_ in (
+        ("combine", "merge several reports into one"),
+        ("align_combine", "merge several reports, aligned at their starts"))),
+    *(_opt(f"--{name}", kind="optional", group="modes", status=NOT_AVAILABLE_YET, metavar="REPORT",
+           help=help_) for name, help_ in (
+        ("compress", "compress a JSON report into the compact .cvf format"),
+        ("decompress", "turn a .cvf report back into JSON"))),
+    *(_opt(f"--{name}", kind="optional", type=int, group="modes", status=NOT_AVAILABLE_YET,
+           default=-1, metavar="PID", help=help_) for name, help_ in (
+        ("attach", "trace a running Python process"),
+        ("attach_installed", "trace a running process that has VizTracer installed"),
+        ("uninstall", "remove VizTracer from a running process"))),
+)
+
+_BY_FLAG = {flag: opt for opt in OPTIONS for flag in opt.flags}
+_BY_DEST = {opt.dest: opt for opt in OPTIONS}
+DEFAULTS = {opt.dest: opt.default_value for opt in OPTIONS}
+# Keys of the rcfile that aren't options to set there.
+_NOT_IN_RCFILE = {"module", "cmd_string", "rcfile"}
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse, with errors raised as one-line CliError instead of usage + exit."""
+
+    def error(self, message: str) -> Any:
+        raise CliError(f"{message} (see viztracer --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of viztracer's own options; options not given are left out of the result."""
+    parser = _ArgumentParser(
+        prog=PROG,
+        usage="%(prog)s [options] (script.py | -m module | -c code) [args ...]",
+        description="Trace every function call of a Python program and save a report to open "
+                    "with vizviewer.",
+        epilog="Everything after the program (the script, -m module or -c code) is passed to it. "
+               "Default options can be set in ./.viztracerrc, under a [default] section. "
+               "The other options of VizTracer 1.x (--log_print, --log_var, --plugins, ...) are "
+               "accepted and have no effect yet.",
+        argument_default=argparse.SUPPRESS,
+    )
+    parser.add_argument("--version", action="version", version=__version__,
+                        help="print the version and exit")
+    groups = {key: parser.add_argument_group(title) if title else parser for key, title in GROUPS.items()}
+    for opt in OPTIONS:
+        kwargs: dict[str, Any] = {"help": opt.help, "dest": opt.dest}
+        if opt.kind == "flag":
+            kwargs["action"] = "store_true"
+        else:
+            kwargs["nargs"] = {"value": None, "list": "*", "optional": "?"}[opt.kind]
+            kwargs["metavar"] = opt.metavar
+            if opt.type is not None:
+                kwargs["type"] = opt.type
+        groups[opt.group].add_argument(*opt.flags, **kwargs)
+    return parser
+
+
+# -- splitting viztracer's options from the program ----------------------------------------------
+
+@dataclass
+class CommandLine:
+    """A command line cut in two: viztracer's options, and the program with its arguments."""
+
+    options: list[str]
+    kind: str | None = None  # "script", "module", "code", or None when no program is given
+    target: str = ""
+    args: list[str] = field(default_factory=list)
+    last_list_option: str | None = None
+
+
+def _lookup(token: str) -> tuple[Option | None, bool]:
+    """The option a token names, and whether its value is attached (``--x=1``, ``-ofile``)."""
+    if token.startswith("--"):
+        name, eq, _ = token.partition("=")
+        if name in _BY_FLAG:
+            return _BY_FLAG[name], bool(eq)
+        matches = {opt for flag, opt in _BY_FLAG.items() if flag.startswith("--") and flag.startswith(name)}
+        return (matches.pop() if len(matches) == 1 else None), bool(eq)
+    opt = _BY_FLAG.get(token[:2])
+    return opt, opt is not None and len(token) > 2 and opt.kind != "flag"
+
+
+def _looks_like_option(token: str) -> bool:
+    if not token.startswith("-") or token == "-":
+        return False
+    try:
+        float(token)
+    except ValueError:
+        return True
+    return False
+
+
+def _values_taken(opt: Option | None, attached: bool, rest: list[str]) -> int:
+    """How many of the following tokens are values of ``opt``, as argparse will count them."""
+    if opt is None or opt.kind == "flag" or attached:
+        return 0
+    if opt.kind == "value":
+        return min(1, len(rest))
+    count = 0
+    for token in rest:
+        if token in ("--", "--run") or _looks_like_option(token):
+            break
+        count += 1
+        if opt.kind == "optional":
+            break
+    return count
+
+
+def split_command_line(argv: list[str]) -> CommandLine:
+    """Find where viztracer's options end and the program begins."""
+    i = 0
+    last_list_option = None
+    while i < len(argv):
+        token = argv[i]
+        if token in ("--", "--run"):
+            rest = argv[i + 1:]
+            if not rest:
+                return CommandLine(argv[:i])
+            return CommandLine(argv[:i], "script", rest[0], rest[1:])
+        if not _looks_like_option(token):
+            return CommandLine(argv[:i], "script", token, argv[i + 1:], last_list_option)
+        opt, attached = _lookup(token)
+        if opt is not None and opt.status == PROGRAM:
+            return _split_program_option(argv, i, opt, attached)
+        taken = _values_taken(opt, attached, argv[i + 1:])
+        last_list_option = token if opt is not None and opt.kind == "list" else None
+        i += 1 + taken
+    return CommandLine(argv, last_list_option=last_list_option)
+
+
+def _split_program_option(argv: list[str], i: int, opt: Option, attached: bool) -> CommandLine:
+    token = argv[i]
+    if attached:
+        target = token.partition("=")[2] if token.startswith("--") else token[2:]
+        rest = argv[i + 1:]
+    elif i + 1 < len(argv):
+        target, rest = argv[i + 1], argv[i + 2:]
+    else:
+        what = "module name" if opt.dest == "module" else "code"
+        raise CliError(f"{token} needs a value: the {what} to run")
+    # `viztracer -m mod -- args` passes args, like VizTracer 1.x.
+    if rest and rest[0] in ("--", "--run"):
+        rest = rest[1:]
+    return CommandLine(argv[:i], "module" if opt.dest == "module" else "code", target, rest)
+
+
+# -- options: command line over rcfile over defaults -----------------------------------------------
+
+@dataclass
+class Settings:
+    """The options in force, and for each one set in the rcfile, that file's name."""
+
+    values: dict[str, Any]
+    from_rcfile: dict[str, str]
+    given: set[str]
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("values", {})
+        if name not in values:
+            raise AttributeError(name)
+        return values[name]
+
+    def origin(self, dest: str) -> str:
+        """`` (set in FILE)`` when the option came from a configuration file, else empty."""
+        return f" (set in {self.from_rcfile[dest]})" if dest in self.from_rcfile else ""
+
+
+def _rc_bool(path: str, key: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "yes", "on", "1"):
+        return True
+    if lowered in ("false", "no", "off", "0", ""):
+        return False
+    raise CliError(f"{path}: {key} is a flag, its value must be True or False, got {value!r}")
+
+
+def _rcfile_tokens(path: str, raw: dict[str, str], warn: Callable[[str], None]) -> list[str]:
+    """Turn the rcfile's ``key = value`` pairs into command-line tokens."""
+    tokens: list[str] = []
+    for key, value in raw.items():
+        opt = _BY_DEST.get(key)
+        if opt is None or key in _NOT_IN_RCFILE:
+            warn(f"{path}: unknown option {key!r} ignored")
+        elif opt.kind == "flag":
+            if _rc_bool(path, key, value):
+                tokens.append(opt.long_flag)
+        elif opt.kind == "list":
+            tokens += [opt.long_flag, *value.split()]
+        else:
+            tokens.append(f"{opt.long_flag}={value.strip()}")
+    return tokens
+
+
+def parse_settings(options: list[str], warn: Callable[[str], None]) -> Settings:
+    """Parse viztracer's options, filling in the rcfile's values and the defaults."""
+    parser = build_parser()
+    given = vars(parser.parse_args(options))
+    try:
+        rc_path, raw = read_rcfile(given.get("rcfile"))
+    except RcFileError as exc:
+        raise CliError(str(exc)) from None
+    from_rc: dict[str, Any] = {}
+    if rc_path is not None:
+        tokens = _rcfile_tokens(rc_path, raw, warn)
+        try:
+            from_rc = vars(parser.parse_args(tokens))
+        except CliError as exc:
+            raise CliError(f"{rc_path}: {exc}") from None
+    if "output_file" in given and "unique_output_file" in given:
+        raise CliError("-o/--output_file and -u/--unique_output_file can't be used together; pick one")
+    values = {**DEFAULTS, **from_rc, **given}
+    # On the command line, -o and -u each override the other's value from the rcfile.
+    if "output_file" in given:
+        values["unique_output_file"] = False
+    elif "unique_output_file" in given:
+        values["output_file"] = None
+    rc_origin = {dest: rc_path for dest in from_rc if dest not in given and rc_path is not None}
+    return Settings(values, rc_origin, set(given) | set(from_rc))
+
+
+def check_compatibility_options(settings: Settings, warn: Callable[[str], None]) -> None:
+    """Refuse the modes that aren't available yet; warn about options that do nothing yet."""
+    for opt in OPTIONS:
+        value = settings.values[opt.dest]
+        if opt.dest not in settings.given or value == opt.default_value:
+            continue
+        if opt.status == NOT_AVAILABLE_YET:
+            raise CliError(f"{opt.long_flag} is not available yet in this version", NOT_AVAILABLE)
+        if opt.status == NOT_YET:
+            warn(f"{opt.long_flag} has no effect yet in this version")
+        elif opt.status == OBSOLETE:
+            warn(f"{opt.long_flag} is no longer needed and has no effect")
+
+
+def tracer_options(settings: Settings) -> dict[str, Any]:
+    """The keyword arguments of ``VizTracer`` that the options ask for, checked."""
+    entries = settings.tracer_entries
+    if entries <= 0:
+        raise CliError(f"--tracer_entries must be a positive integer, got {entries}"
+                       f"{settings.origin('tracer_entries')}")
+    if settings.include_files and settings.exclude_files:
+        raise CliError("--include_files and --exclude_files can't be used together; pick one"
+                       f"{settings.origin('include_files') or settings.origin('exclude_files')}")
+    try:
+        min_duration = parse_duration_us(str(settings.min_duration))
+    except ValueError as exc:
+        raise CliError(f"--min_duration: {exc}{settings.origin('min_duration')}") from None
+    return {
+        "tracer_entries": entries,
+        "verbose": 0,
+        "max_stack_depth": settings.max_stack_depth,
+        "include_files": settings.include_files,
+        "exclude_files": settings.exclude_files,
+        "ignore_c_function": settings.ignore_c_function,
+        "ignore_frozen": settings.ignore_frozen,
+        "log_func_args": settings.log_func_args,
+        "log_func_retval": settings.log_func_retval,
+        "min_duration": min_duration,
+        "register_global": True,
+    }
