@@ -26,6 +26,7 @@ from conftest_cli_helpers import (
 
 import viztracer
 from viztracer.cli_options import split_command_line
+from viztracer.report import open_hint
 
 # A program that writes down what it sees of its environment.
 PROBE = """
@@ -64,8 +65,7 @@ def test_fib_records_every_call(cmd, tmp_path):
     assert names(report).count(expected) == 177
     assert [n for n in names(report) if n.startswith("fib")] == [expected] * 177
     assert "builtins.exec" in names(report)
-    assert proc.stdout.splitlines() == [f"Report saved to {report_path}",
-                                        f"Open it with: vizviewer {report_path}"]
+    assert proc.stdout.splitlines() == [f"Report saved to {report_path}", open_hint(str(report_path))]
     assert proc.stderr == ""
 
 

@@ -36,7 +36,7 @@ from .cli_options import (
     tracer_options,
 )
 from .program import Program, ProgramError, as_main, load_code, load_module, load_script, search_path_first
-from .report import ReportError, check_output_path
+from .report import ReportError, check_output_path, open_hint
 from .tracer import VizTracer
 
 # Python's convention for a process ended by a signal: 128 + the signal number.
@@ -225,7 +225,7 @@ def save_report(tracer: VizTracer, path: str, quiet: bool) -> int:
                   f"only the latest calls are in the report (raise --tracer_entries to keep more)",
                   file=sys.stderr)
         print(f"Report saved to {saved}")
-        print(f"Open it with: vizviewer {shlex.quote(saved)}")
+        print(open_hint(shlex.quote(saved)))
     return 0
 
 
