@@ -10,15 +10,14 @@ import shutil
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from . import chrome_json
+from . import chrome_json, perfetto
 
 if TYPE_CHECKING:
     from ..tracer import VizTracer
 
-WRITERS: tuple[ModuleType, ...] = (chrome_json,)
+WRITERS: tuple[ModuleType, ...] = (chrome_json, perfetto)
 # Extensions users of VizTracer 1.x may give that this version cannot write yet.
-PLANNED = {".html": "the HTML report", ".pftrace": "Perfetto protobuf",
-           ".perfetto-trace": "Perfetto protobuf", ".cvf": "compressed reports"}
+PLANNED = {".html": "the HTML report", ".cvf": "compressed reports"}
 
 
 class ReportError(ValueError):
