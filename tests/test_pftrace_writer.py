@@ -127,7 +127,7 @@ def test_fib_slices_match_the_json_report(tmp_path):
                      for e in calls(report))
     as_proto = sorted((s["name"], s["ts"], s["dur"], decoded.tid_of(s["track"])) for s in decoded.slices)
     assert len(as_json) == len(as_proto)
-    for j, p in zip(as_json, as_proto):
+    for j, p in zip(as_json, as_proto, strict=True):
         assert j[0] == p[0] and j[3] == p[3]
         assert abs(j[1] - p[1]) <= 1 and abs(j[2] - p[2]) <= 1
     assert decoded.open == []
@@ -189,7 +189,8 @@ def test_open_calls_are_unterminated_begins(tmp_path):
     outer()
     tracer.save(str(tmp_path / "r.pftrace"))
     decoded = Decoded(read(tmp_path / "r.pftrace"))
-    assert [n.split(" ")[0] for n in decoded.open] == ["test_open_calls_are_unterminated_begins.<locals>.outer"]
+    expected = "test_open_calls_are_unterminated_begins.<locals>.outer"
+    assert [n.split(" ")[0] for n in decoded.open] == [expected]
     assert [s["name"] for s in decoded.slices] == [FIB]
 
 
