@@ -1,0 +1,406 @@
+"""Read a Perfetto trace written by viztracer back into the Chrome JSON report's shape.
+
+``read_pftrace(path)`` returns ``{"traceEvents": [...], "viztracer_metadata": {...},
+"file_info": {...}}``, the dict that ``json.load`` gives for the same recording saved as
+``.json``, so that everything which works on a JSON report (the viewer, combining, tests)
+works on a ``.pftrace`` too. It reads the files of our own writer (``report/perfetto.py``);
+what it relies on is the contract below, not Perfetto's format in general.
+
+- One packet sequence whose incremental state is cleared once, in the first packet; interned
+  event categories, event names and debug annotation names are defined in a packet at or
+  before the first packet that uses them, so an iid means one string for the whole file.
+- Track descriptors: a process track, one thread track per thread, a "Global" track for
+  global instants, and counter tracks.
+- Function calls and duration events (category ``FEE``) are SLICE_BEGIN / SLICE_END pairs on
+  a thread track, nested in file order; a BEGIN left open is a call still running at stop.
+- Instants (``instant``), objects (``object``) and raw JSON events (``raw``) are INSTANT
+  events; counters are COUNTER events on counter tracks.
+- The last packet's Chrome metadata holds ``viztracer_metadata``, ``file_info`` and
+  ``viztracer_counter_tracks`` (counter track uuid -> [counter name, key]) as JSON.
+
+Speed: every attribute read on a protobuf message costs a few hundred nanoseconds from
+Python, which is most of the time a naive loop over millions of packets takes. So the file is
+parsed once into a *view* of TracePacket whose sub-messages are left as bytes, and a track
+event's bytes are decoded (with the generated TrackEvent) only the first time they are met:
+the BEGIN of a given function on a given thread, or any END on it, is the same bytes every
+time, and the decoded result is cached under them (a call logged with the same arguments
+too, up to a bound, its args copied for each event). Counters and instants are decoded every
+time.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import os
+from typing import Any
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import DecodeError
+
+from . import ReportError, perfetto_pb2
+from .perfetto_pb2 import ChromeEventBundle, InternedData, TracePacketDefaults, TrackDescriptor, TrackEvent
+
+_BEGIN = TrackEvent.TYPE_SLICE_BEGIN
+_END = TrackEvent.TYPE_SLICE_END
+_INSTANT = TrackEvent.TYPE_INSTANT
+_COUNTER = TrackEvent.TYPE_COUNTER
+
+# What a track is: the "s" scope of the instants on it, or a counter track.
+_THREAD, _PROCESS, _GLOBAL, _COUNTER_TRACK = "t", "p", "g", "c"
+
+
+# How many distinct annotated BEGIN events the decoding cache keeps at most.
+_ANNOTATED_CACHE_SIZE = 100_000
+
+
+class _Malformed(Exception):
+    """The file parsed as a Perfetto trace but breaks our writer's contract."""
+
+
+def _trace_view() -> type:
+    """A Trace message class whose packets keep every sub-message as undecoded bytes.
+
+    Derived from the generated descriptor, so it has the same field numbers by construction:
+    a length-delimited field can be read as a message or as bytes alike.
+    """
+    F = descriptor_pb2.FieldDescriptorProto
+    file = descriptor_pb2.FileDescriptorProto()
+    perfetto_pb2.DESCRIPTOR.CopyToProto(file)
+    messages = {m.name: m for m in file.message_type}
+    trace, packet = messages["Trace"], messages["TracePacket"]
+    for field in packet.field:
+        if field.type == F.TYPE_MESSAGE:
+            field.type = F.TYPE_BYTES
+            field.ClearField("type_name")
+    view = descriptor_pb2.FileDescriptorProto(name="viztracer_perfetto_view.proto", syntax="proto2",
+                                              package="viztracer_perfetto_view")
+    view.message_type.extend([trace, packet])
+    view.message_type[0].field[0].type_name = ".viztracer_perfetto_view.TracePacket"
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(view)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("viztracer_perfetto_view.Trace"))
+
+
+_TraceView = _trace_view()
+
+
+def read_pftrace(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a ``.pftrace`` written by viztracer as the Chrome JSON report's dict.
+
+    Raises ReportError (one line naming the file) when the file is missing, empty, truncated
+    or not a Perfetto trace written by viztracer.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ReportError(f"cannot read {path!r}: {e.strerror or e}") from None
+    if not data:
+        raise ReportError(f"cannot read {path!r}: the file is empty")
+    if data[:2] == b"\x1f\x8b":
+        raise ReportError(f"cannot read {path!r}: the file is gzip-compressed, not a Perfetto trace")
+    if data.lstrip()[:1] in (b"{", b"["):
+        raise ReportError(f"cannot read {path!r}: the file looks like JSON, not a Perfetto protobuf trace")
+    # Millions of new dicts and no cycles among them: the cyclic GC would walk the growing
+    # heap again and again for nothing (measured: twice the time with arguments logged).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        packets = _TraceView.FromString(data).packet
+        return _Reader(packets).report()
+    except DecodeError:
+        raise ReportError(f"cannot read {path!r}: not a Perfetto trace, or truncated") from None
+    except _Malformed as e:
+        raise ReportError(f"cannot read {path!r}: {e}") from None
+    except (KeyError, IndexError, ValueError, TypeError) as e:
+        # JSON metadata that does not parse, an annotation of the wrong type...
+        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ReportError(f"cannot read {path!r}: not a trace written by viztracer ({detail})") from None
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _value(a) -> Any:
+    """A debug annotation's value as the JSON value it was made from."""
+    kind = a.WhichOneof("value")
+    if kind is not None:
+        if kind == "legacy_json_value":
+            return json.loads(a.legacy_json_value)
+        return getattr(a, kind)
+    entries = a.dict_entries
+    if entries:
+        return {e.name: _value(e) for e in entries}
+    values = a.array_values
+    if values:
+        return [_value(v) for v in values]
+    return {}
+
+
+def _copy(value: Any) -> Any:
+    """A JSON value's containers copied, so that no two events share a dict or a list."""
+    if type(value) is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy(v) for v in value]
+    return value
+
+
+class _Reader:
+    """One pass over a trace view's packets, building the JSON report's events."""
+
+    def __init__(self, packets) -> None:
+        self.packets = packets
+        self.categories: dict[int, str] = {}
+        self.event_names: dict[int, str] = {}
+        self.annotation_names: dict[int, str] = {}
+        self.swept = False  # the interned data of every packet has been read (after a miss)
+        # uuid -> (pid, tid, what the track is); tid is the pid on process-wide tracks.
+        self.tracks: dict[int, tuple[int, int, str]] = {}
+        self.stacks: dict[int, list] = {}  # thread track uuid -> [(begin ns, event dict), ...]
+        self.default_track = 0
+        # Track event bytes -> what the hot loop needs: (_END, stack) or
+        # (_BEGIN, stack, pid, tid, name, args), where args is copied for each event.
+        self.decoded: dict[bytes, tuple] = {}
+        self.annotated_room = _ANNOTATED_CACHE_SIZE
+        self.name_events: list[dict] = []
+        self.events: list[dict] = []
+        self.last_counter: dict[str, dict] = {}  # counter name -> its latest "C" event
+        self.metadata = self._metadata()
+        tracks = self.metadata.get("viztracer_counter_tracks", {})
+        pairs = tracks.values() if isinstance(tracks, dict) else [None]
+        if any(not isinstance(v, list) or len(v) != 2 for v in pairs):
+            raise _Malformed("viztracer_counter_tracks is not a {uuid: [name, key]} object")
+        self.counter_names = {int(uuid): tuple(name_key) for uuid, name_key in tracks.items()}
+
+    def report(self) -> dict[str, Any]:
+        try:
+            self._walk()
+        except (KeyError, IndexError) as e:
+            raise _Malformed(f"an event is on an undefined track, or ends a slice never begun ({e!r})") \
+                from None
+        report: dict[str, Any] = {"traceEvents": self.name_events + self.events + self._still_open()}
+        for key in ("viztracer_metadata", "file_info"):
+            if key in self.metadata:
+                report[key] = self.metadata[key]
+        return report
+
+    def _metadata(self) -> dict[str, Any]:
+        """The JSON values of the Chrome metadata in the last packet that has some."""
+        packets = self.packets
+        if not packets:
+            raise _Malformed("the file holds no trace packets")
+        for i in range(len(packets) - 1, -1, -1):
+            if packets[i].HasField("chrome_events"):
+                bundle = ChromeEventBundle.FromString(packets[i].chrome_events)
+                return {m.name: json.loads(m.json_value) for m in bundle.metadata
+                        if m.WhichOneof("value") == "json_value"}
+        raise _Malformed("no viztracer metadata packet: the file is truncated or not written by viztracer")
+
+    def _walk(self) -> None:
+        """The hot loop: cached BEGIN/END events here, everything else in ``_decode``."""
+        decoded = self.decoded
+        decode = self._decode
+        append = self.events.append
+        for p in self.packets:
+            te = p.track_event
+            hit = decoded.get(te)
+            if hit is None:
+                hit = decode(p, te)
+                if hit is None:
+                    continue
+            if hit[0] == _END:
+                begin, e = hit[1].pop()
+                e["dur"] = (p.timestamp - begin) / 1000
+                append(e)
+            else:
+                _, stack, pid, tid, name, args = hit
+                ns = p.timestamp
+                e = {"pid": pid, "tid": tid, "ts": ns / 1000, "ph": "X", "cat": "FEE", "dur": 0, "name": name}
+                if args is not None:
+                    e["args"] = _copy(args)
+                stack.append((ns, e))
+
+    def _decode(self, p, te: bytes) -> tuple | None:
+        """A packet met for the first time: a slice event's tuple for the hot loop, or None
+        when the packet has been dealt with here (other events, descriptors, metadata)."""
+        if not p.HasField("track_event"):
+            self._other_packet(p)
+            return None
+        ev = TrackEvent.FromString(te)
+        t = ev.type
+        uuid = ev.track_uuid or self.default_track
+        if t == _END:
+            hit: tuple = (_END, self.stacks[uuid])
+        elif t == _BEGIN:
+            pid, tid, _ = self.tracks[uuid]
+            annotations = ev.debug_annotations
+            args = self._args(annotations, p) if annotations else None
+            hit = (_BEGIN, self.stacks[uuid], pid, tid, self._event_name(ev, p), args)
+            if args is not None:
+                # Calls logged with their arguments repeat less often than bare calls, and each
+                # cached one holds its args: cache a bounded number of them.
+                if self.annotated_room <= 0:
+                    return hit
+                self.annotated_room -= 1
+        elif t == _COUNTER:
+            self._counter(p, ev, uuid)
+            return None
+        elif t == _INSTANT:
+            self.events.append(self._instant(p, ev, self.tracks[uuid]))
+            return None
+        else:
+            raise _Malformed(f"track event of unsupported type {t}")
+        self.decoded[te] = hit
+        return hit
+
+    def _other_packet(self, p) -> None:
+        """A packet without a track event: track descriptor, defaults, interned data, metadata."""
+        if p.HasField("interned_data"):
+            self._intern(p.interned_data)
+        if p.HasField("track_descriptor"):
+            self._track(TrackDescriptor.FromString(p.track_descriptor))
+        if p.HasField("trace_packet_defaults"):
+            defaults = TracePacketDefaults.FromString(p.trace_packet_defaults)
+            self.default_track = defaults.track_event_defaults.track_uuid
+            self.decoded.clear()  # cached events may have been resolved with the old default
+
+    # -- interned strings -------------------------------------------------------------------
+
+    def _intern(self, data: bytes) -> None:
+        interned = InternedData.FromString(data)
+        for c in interned.event_categories:
+            self.categories[c.iid] = c.name
+        for n in interned.event_names:
+            self.event_names[n.iid] = n.name
+        for n in interned.debug_annotation_names:
+            self.annotation_names[n.iid] = n.name
+
+    def _lookup(self, table: dict[int, str], iid: int, p, what: str) -> str:
+        """``table[iid]``, reading the packet's interned data, then every packet's, if needed."""
+        name = table.get(iid)
+        if name is not None:
+            return name
+        if p.HasField("interned_data"):
+            self._intern(p.interned_data)
+        if iid not in table and not self.swept:
+            # Interned data in a packet that had no reason to be decoded yet (an earlier one).
+            self.swept = True
+            for other in self.packets:
+                if other.HasField("interned_data"):
+                    self._intern(other.interned_data)
+        if iid not in table:
+            raise _Malformed(f"{what} iid {iid} is used but never defined")
+        return table[iid]
+
+    def _event_name(self, ev, p) -> str:
+        if ev.WhichOneof("name_field") == "name":
+            return ev.name
+        return self._lookup(self.event_names, ev.name_iid, p, "event name")
+
+    def _category(self, ev, p) -> str:
+        if ev.category_iids:
+            return self._lookup(self.categories, ev.category_iids[0], p, "category")
+        return ev.categories[0] if ev.categories else ""
+
+    def _args(self, annotations, p) -> dict[str, Any]:
+        """Top-level debug annotations (interned names) as the event's ``args``."""
+        names = self.annotation_names
+        args = {}
+        for a in annotations:
+            iid = a.name_iid
+            if iid:
+                name = names.get(iid) or self._lookup(names, iid, p, "annotation name")
+            else:
+                name = a.name
+            args[name] = _value(a)
+        return args
+
+    # -- tracks -------------------------------------------------------------------------------
+
+    def _track(self, d) -> None:
+        """Record what a track descriptor describes; process and thread names become M events."""
+        uuid = d.uuid
+        tracks = self.tracks
+        if uuid in tracks:
+            return  # described again: nothing new, and its open slices stay open
+        if d.HasField("thread"):
+            pid, tid = d.thread.pid, d.thread.tid
+            tracks[uuid] = (pid, tid, _THREAD)
+            self.stacks[uuid] = []
+            self.name_events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name",
+                                     "args": {"name": d.thread.thread_name}})
+        elif d.HasField("process"):
+            pid = d.process.pid
+            tracks[uuid] = (pid, pid, _PROCESS)
+            for other, (other_pid, _, what) in list(tracks.items()):
+                if what == _GLOBAL and other_pid == 0:
+                    tracks[other] = (pid, pid, _GLOBAL)
+            self.name_events.append({"ph": "M", "pid": pid, "tid": pid, "name": "process_name",
+                                     "args": {"name": d.process.process_name}})
+        elif d.HasField("counter"):
+            parent = tracks.get(d.parent_uuid)
+            if parent is None:
+                raise _Malformed(f"counter track {uuid} comes before its process track {d.parent_uuid}")
+            tracks[uuid] = (parent[0], parent[0], _COUNTER_TRACK)
+        else:
+            # The global track has no process of its own: its events go to the traced process.
+            pid = next((pid for pid, _, what in tracks.values() if what == _PROCESS), 0)
+            tracks[uuid] = (pid, pid, _GLOBAL)
+
+    def _still_open(self) -> list[dict]:
+        """The slices never ended, as B events in the order they began."""
+        events = []
+        for stack in self.stacks.values():
+            for _, e in stack:
+                b = {"pid": e["pid"], "tid": e["tid"], "ts": e["ts"], "ph": "B", "cat": "FEE",
+                     "name": e["name"]}
+                if "args" in e:
+                    b["args"] = e["args"]
+                events.append(b)
+        events.sort(key=lambda e: e["ts"])
+        return events
+
+    # -- events other than slices -----------------------------------------------------------
+
+    def _counter(self, p, ev, uuid: int) -> None:
+        """A counter sample; samples of one counter at one time make one "C" event."""
+        name, key = self.counter_names[uuid]
+        ts = p.timestamp / 1000
+        if ev.WhichOneof("counter_value_field") == "double_counter_value":
+            value: float = ev.double_counter_value
+        else:
+            value = ev.counter_value
+        e = self.last_counter.get(name)
+        if e is None or e["ts"] != ts or key in e["args"]:
+            pid, tid, _ = self.tracks[uuid]
+            e = {"pid": pid, "tid": tid, "ts": ts, "ph": "C", "name": name, "args": {}}
+            self.last_counter[name] = e
+            self.events.append(e)
+        e["args"][key] = value
+
+    def _instant(self, p, ev, track: tuple[int, int, str]) -> dict:
+        """An instant, object or raw event (told apart by category) as its JSON event."""
+        cat = self._category(ev, p)
+        args = self._args(ev.debug_annotations, p) if ev.debug_annotations else None
+        if cat == "raw":
+            if args is None or "event" not in args:
+                raise _Malformed("a raw event has no 'event' annotation")
+            return args["event"]
+        name = self._event_name(ev, p)
+        pid, tid, scope = track
+        ts = p.timestamp / 1000
+        if cat == "instant":
+            e = {"pid": pid, "tid": tid, "ts": ts, "ph": "i", "name": name, "s": scope}
+            if args is not None:
+                e["args"] = args
+            return e
+        if cat == "object":
+            if args is None or "ph" not in args or "id" not in args:
+                raise _Malformed(f"object event {name!r} lacks its 'ph' or 'id' annotation")
+            e = {"pid": pid, "tid": tid, "ts": ts, "ph": args["ph"], "id": args["id"], "name": name}
+            if "snapshot" in args:
+                e["args"] = {"snapshot": args["snapshot"]}
+            return e
+        raise _Malformed(f"instant event {name!r} has unknown category {cat!r}")
