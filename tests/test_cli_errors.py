@@ -42,7 +42,7 @@ CASES = {
                             ["--include_files and --exclude_files"]),
     "text output": (["-o", "out.txt", "prog.py"], ["out.txt", ".json"]),
     "html output": (["-o", "out.html", "prog.py"], ["out.html", "not supported yet"]),
-    "perfetto output": (["-o", "out.pftrace", "prog.py"], ["not supported yet"]),
+    "compressed output": (["-o", "out.cvf", "prog.py"], ["not supported yet"]),
     "output in a missing directory": (["-o", "no/such/dir/out.json", "prog.py"], ["does not exist"]),
     "output is a directory": (["-o", "adir.json", "prog.py"], ["directory"]),
     "output dir is a file": (["--output_dir", "prog.py", "prog.py"], ["--output_dir"]),

@@ -1,11 +1,15 @@
 """read_pftrace: hand-built Perfetto traces read back as the Chrome JSON report's dict."""
 from __future__ import annotations
 
+import gc
 import json
 import random
+import threading
 
 import pytest
+from conftest import load_report
 
+from viztracer import VizTracer
 from viztracer.report import ReportError
 from viztracer.report.perfetto_pb2 import Trace, TrackEvent
 from viztracer.report.pftrace_reader import read_pftrace
@@ -450,3 +454,59 @@ def test_event_on_an_undescribed_track(tmp_path):
     b.begin(1, 77, "f")
     b.metadata(META)
     assert_report_error(b.write(tmp_path / "t.pftrace"), "undefined track")
+
+
+# -- what our writer writes reads back as what the JSON writer writes ---------------------------
+
+def test_a_recording_saved_both_ways_reads_back_the_same(tmp_path):
+    def fib(n):
+        return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+    tracer = VizTracer(verbose=0, log_func_args=True, log_func_retval=True)
+    tracer.start()
+    try:
+        fib(6)
+        with tracer.log_event("a duration event"):
+            fib(2)
+        tracer.add_instant("on the thread", {"n": 1, "l": [1, 2.5, None, True, "ü"]}, scope="t")
+        tracer.add_instant("process-wide", scope="p")
+        tracer.add_instant("global", {"d": {"deep": [1]}}, scope="g")
+        tracer.add_counter("memory", {"rss": 10, "vms": 2.5})
+        tracer.add_counter("memory", {"rss": 11})
+        tracer.add_object("N", "0x1", "Car", {"speed": 3})
+        tracer.add_object("D", "0x1", "Car")
+        tracer.add_raw({"ph": "i", "name": "raw one", "pid": 1, "tid": 1, "ts": 5, "s": "g"})
+        worker = threading.Thread(target=fib, args=(4,))
+        worker.start()
+        worker.join()
+    finally:
+        tracer.stop()
+    tracer.save(str(tmp_path / "t.json"))
+    tracer.save(str(tmp_path / "t.pftrace"))
+    from_json = load_report(tmp_path / "t.json")
+    from_pftrace = read_pftrace(tmp_path / "t.pftrace")
+    assert gc.isenabled()
+
+    def normalised(report):
+        # The JSON writer writes 12.000 us as 12, which json.loads makes an int.
+        events = []
+        for e in report["traceEvents"]:
+            e = dict(e)
+            for key in ("ts", "dur"):
+                if key in e:
+                    e[key] = float(e[key])
+            events.append(json.dumps(e, sort_keys=True))
+        return sorted(events)
+
+    assert {e["ph"] for e in from_json["traceEvents"]} == {"M", "X", "i", "C", "N", "D"}
+    assert normalised(from_pftrace) == normalised(from_json)
+    assert from_pftrace["viztracer_metadata"] == from_json["viztracer_metadata"]
+    assert from_pftrace["file_info"] == from_json["file_info"]
+
+
+def test_the_garbage_collector_is_back_on_after_an_error(tmp_path):
+    path = tmp_path / "bad.pftrace"
+    path.write_bytes(b"\x0a\x05")
+    with pytest.raises(ReportError):
+        read_pftrace(path)
+    assert gc.isenabled()

@@ -117,7 +117,7 @@ def trace_both(tmp_path, work, **options):
 def test_fib_slices_match_the_json_report(tmp_path):
     def work():
         fib(10)
-        t = threading.Thread(target=fib, args=(4,))
+        t = threading.Thread(target=fib, args=(4,), name="worker")
         t.start()
         t.join()
 
@@ -132,7 +132,7 @@ def test_fib_slices_match_the_json_report(tmp_path):
         assert abs(j[1] - p[1]) <= 1 and abs(j[2] - p[2]) <= 1
     assert decoded.open == []
     threads = {t.thread.thread_name for t in decoded.tracks.values() if t.HasField("thread")}
-    assert threads == {"MainThread", "Thread-1 (fib)"}
+    assert threads == {"MainThread", "worker"}
     process = [t for t in decoded.tracks.values() if t.HasField("process")]
     assert process[0].process.pid == os.getpid() and process[0].process.process_name == "MainProcess"
 
