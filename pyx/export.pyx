@@ -585,8 +585,9 @@ cdef class PerfettoWriter:
                 if e.kind == KIND_PY or e.kind == KIND_C or e.kind == KIND_DURATION:
                     recs[nslices].slot = slot
                     recs[nslices].start = ts_ns(&clock, e.ts)
-                    recs[nslices].end = OPEN_END if e.flags & FLAG_OPEN else \
-                        recs[nslices].start + dur_ns(&clock, e.dur)
+                    # the end maps from ticks like every start does, so an end and a start
+                    # at the same tick stay equal after rounding
+                    recs[nslices].end = OPEN_END if e.flags & FLAG_OPEN else ts_ns(&clock, e.ts + e.dur)
                     recs[nslices].thread = e.thread
                     recs[nslices].depth = e.depth
                     nslices += 1
