@@ -1,0 +1,5 @@
+"""``python -m viztracer.viewer``: the ``vizviewer`` command."""
+from .cli import console_main
+
+if __name__ == "__main__":
+    console_main()

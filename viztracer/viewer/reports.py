@@ -1,0 +1,254 @@
+"""Which report files the viewer serves, and a quick check that a file is a whole trace.
+
+``Reports`` is what ``vizviewer`` was given: one file, or a directory whose trace files are
+listed (recursively, hidden folders left out) anew on every request. Every name a request
+carries goes through ``Reports.resolve``, the one place that decides what may be read: names
+with ``..``, absolute paths, backslashes, hidden parts, symlinks that lead out of the directory
+and files that are not trace files are refused (``Refused``, 403); names of nothing are
+``NotFound`` (404).
+
+``check_trace_file`` is the start-up check: it reads a file's framing, not its events, so a
+missing, unreadable, foreign or cut-short file is a one-line error before the server starts,
+while converting the trace is left to the first request that needs it.
+"""
+from __future__ import annotations
+
+import gzip
+import mmap
+import os
+import zlib
+from dataclasses import dataclass
+
+from ..report import ReportError
+from ..report.loader import report_kind
+
+HTML_EXTENSIONS = (".html",)
+TRACE_EXTENSIONS = (".json", ".json.gz", ".pftrace", ".perfetto-trace", *HTML_EXTENSIONS)
+_CHUNK = 1 << 20
+_WHITESPACE = b" \t\r\n"
+
+
+class Refused(Exception):
+    """A request names something it may not read (HTTP 403)."""
+
+
+class NotFound(Exception):
+    """A request names no file that is served here (HTTP 404)."""
+
+
+def is_trace_name(name: str) -> bool:
+    """Whether ``name`` ends with one of the extensions of a trace file."""
+    return name.lower().endswith(TRACE_EXTENSIONS)
+
+
+def is_html(name: str) -> bool:
+    """Whether ``name`` is an HTML report (served as a page, not converted)."""
+    return name.lower().endswith(HTML_EXTENSIONS)
+
+
+# -- the start-up check -----------------------------------------------------------------------------
+
+def check_trace_file(path: str) -> None:
+    """Raise ReportError (one line) unless ``path`` is a readable, whole trace or HTML report."""
+    if os.path.isdir(path):
+        raise ReportError(f"{path!r} is a directory, not a report file")
+    try:
+        size = os.path.getsize(path)
+        if size == 0:
+            raise ReportError(f"{path!r} is empty, not a trace")
+        if is_html(path):
+            _check_html(path)
+            return
+        kind = report_kind(path)
+        if kind == "pftrace":
+            _check_pftrace(path)
+        elif kind == "json.gz":
+            _check_json_stream(path, _gzip_chunks(path))
+        else:
+            _check_json_stream(path, _file_chunks(path))
+    except FileNotFoundError:
+        raise ReportError(f"{path!r} does not exist") from None
+    except PermissionError:
+        raise ReportError(f"{path!r} cannot be read: permission denied") from None
+    except OSError as exc:
+        raise ReportError(f"{path!r} cannot be read: {exc.strerror or exc}") from None
+
+
+def _check_html(path: str) -> None:
+    with open(path, "rb") as f:
+        head = f.read(512).lstrip(b"\xef\xbb\xbf" + _WHITESPACE)
+    if not head.startswith(b"<"):
+        raise ReportError(f"{path!r} is not an HTML report: it does not start with '<'")
+
+
+def _file_chunks(path: str):
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            yield chunk
+
+
+def _gzip_chunks(path: str):
+    try:
+        with gzip.open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                yield chunk
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise ReportError(f"{path!r} is not a readable gzip file ({exc}); was it cut short?") from None
+
+
+def _check_json_stream(path: str, chunks) -> None:
+    """First and last characters are those of a JSON object or array; an object names traceEvents.
+
+    A JSON report cut short (a program killed while saving) ends without its closing bracket.
+    The events themselves are parsed by the conversion, on the first request.
+    """
+    first = last = b""
+    has_events = False
+    tail = b""
+    for chunk in chunks:
+        stripped = chunk.strip(_WHITESPACE)
+        if not stripped:
+            continue
+        if not first:
+            first = stripped[:1]
+            if first not in (b"{", b"["):
+                raise ReportError(f"{path!r} is not a trace: it is not a JSON object or array")
+        last = stripped[-1:]
+        if not has_events:
+            has_events = b'"traceEvents"' in tail + chunk
+            tail = chunk[-16:]
+    if not first:
+        raise ReportError(f"{path!r} is empty, not a trace")
+    if first == b"{" and not has_events:
+        raise ReportError(f"{path!r} is JSON but not a trace: it has no \"traceEvents\" list")
+    closing = b"}" if first == b"{" else b"]"
+    if last != closing:
+        raise ReportError(f"{path!r} is cut short: its JSON does not end with "
+                          f"{closing.decode()}; was the program still writing it?")
+
+
+def _check_pftrace(path: str) -> None:
+    """Walk the trace's packet framing: every packet is field 1 and ends inside the file."""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        size, pos = len(data), 0
+        while pos < size:
+            if data[pos] != 0x0A:  # field 1 (packet), length-delimited
+                raise ReportError(f"{path!r} is not a Perfetto trace: unexpected byte at offset {pos}")
+            pos += 1
+            length = shift = 0
+            while True:
+                if pos >= size:
+                    raise ReportError(f"{path!r} is cut short: its last packet is incomplete")
+                byte = data[pos]
+                pos += 1
+                length |= (byte & 0x7F) << shift
+                shift += 7
+                if byte < 0x80:
+                    break
+            pos += length
+        if pos != size:
+            raise ReportError(f"{path!r} is cut short: its last packet ends "
+                              f"{pos - size} bytes past the end of the file")
+
+
+# -- what is served ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Entry:
+    """A served file: its name in URLs, and its size and modification time."""
+
+    name: str
+    size: int
+    mtime: float
+
+    def as_json(self) -> dict:
+        return {"name": self.name, "size": self.size, "mtime": self.mtime}
+
+
+class Reports:
+    """One report file (``mode == "file"``) or a directory of them (``mode == "dir"``)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        self.mode = "dir" if os.path.isdir(self.path) else "file"
+        self.root = os.path.realpath(self.path if self.mode == "dir" else os.path.dirname(self.path))
+        self.name = os.path.basename(self.path) if self.mode == "file" else ""
+
+    @property
+    def html_page(self) -> str | None:
+        """The path of the HTML report given as the file, served as the page itself."""
+        return self.path if self.mode == "file" and is_html(self.name) else None
+
+    def check(self) -> None:
+        """The start-up check; ReportError (one line) when there is nothing to serve."""
+        if self.mode == "file":
+            check_trace_file(self.path)
+            return
+        try:
+            os.listdir(self.path)
+        except PermissionError:
+            raise ReportError(f"directory {self.path!r} cannot be read: permission denied") from None
+        except OSError as exc:
+            raise ReportError(f"directory {self.path!r} cannot be read: {exc.strerror or exc}") from None
+
+    def entries(self) -> list[Entry]:
+        """The served files, sorted by name; a directory is scanned anew on every call."""
+        if self.mode == "file":
+            entry = _entry(self.name, self.path)
+            return [entry] if entry else []
+        found = []
+        for folder, dirs, files in os.walk(self.path, onerror=lambda exc: None):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            rel_folder = os.path.relpath(folder, self.path)
+            for file in files:
+                if file.startswith(".") or not is_trace_name(file):
+                    continue
+                name = file if rel_folder == "." else f"{rel_folder}/{file}".replace(os.sep, "/")
+                full = os.path.join(folder, file)
+                if not self._inside(os.path.realpath(full)):
+                    continue
+                entry = _entry(name, full)
+                if entry is not None:
+                    found.append(entry)
+        return sorted(found, key=lambda e: e.name)
+
+    def resolve(self, name: str | None) -> str:
+        """The path of the served file called ``name``; Refused or NotFound otherwise.
+
+        In file mode a missing name means the file given.
+        """
+        if self.mode == "file" and (name is None or name == self.name):
+            return self.path
+        if not name:
+            raise NotFound("no file named: add ?file=<name> from /api/files")
+        if "\0" in name or "\\" in name or name.startswith("/") or os.path.isabs(name):
+            raise Refused(f"{name!r}: only names listed by /api/files are served")
+        parts = name.split("/")
+        if any(part in ("", ".", "..") or part.startswith(".") for part in parts):
+            raise Refused(f"{name!r}: only names listed by /api/files are served")
+        if self.mode == "file":
+            if os.path.lexists(os.path.join(os.path.dirname(self.path), *parts)):
+                raise Refused(f"{name!r} is not the report this viewer was started on")
+            raise NotFound(f"{name!r}: no such report here")
+        candidate = os.path.join(self.path, *parts)
+        real = os.path.realpath(candidate)
+        if not self._inside(real):
+            raise Refused(f"{name!r} leads out of the served directory")
+        if not os.path.lexists(candidate) or not os.path.exists(real):
+            raise NotFound(f"{name!r}: no such report here")
+        if not os.path.isfile(real) or not is_trace_name(name) or not is_trace_name(real):
+            raise Refused(f"{name!r} is not a trace file")
+        return real
+
+    def _inside(self, real: str) -> bool:
+        return real.startswith(self.root + os.sep)
+
+
+def _entry(name: str, path: str) -> Entry | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not os.path.isfile(path):
+        return None
+    return Entry(name, st.st_size, st.st_mtime)

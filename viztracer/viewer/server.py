@@ -1,0 +1,340 @@
+"""The viewer's HTTP server: the page in ``static/``, the list of reports, and their data.
+
+URLs (all same-origin; errors are a non-200 status with a one-line ``text/plain`` body):
+
+- ``GET /``: ``static/index.html``, or the HTML report itself when that is what was given.
+- ``GET /static/<name>``: a file under ``static/``, nothing outside it.
+- ``GET /api/files``: ``{"mode": "file" | "dir", "files": [{"name", "size", "mtime"}]}``.
+- ``GET /api/trace?file=<name>``: the report converted for the page (``columns.trace_blob``),
+  converted once per (path, mtime, size) and kept in memory.
+- ``GET /api/raw?file=<name>``: the report file's own bytes.
+- ``POST /api/loaded``: the page has drawn its first timeline; with ``once`` the server stops.
+
+Which names may be read is decided by :class:`~viztracer.viewer.reports.Reports`. When the
+server listens on a loopback address it also refuses requests whose ``Host`` is not a loopback
+name, so a web page cannot reach it through a DNS name rebound to 127.0.0.1.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import mimetypes
+import os
+import socket
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ..report import ReportError
+from .reports import NotFound, Refused, Reports, is_html
+
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+_MAX_POST = 64 * 1024
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".wasm": "application/wasm",
+    ".gz": "application/gzip",
+}
+
+
+def content_type(name: str) -> str:
+    """The Content-Type for a file name (JavaScript modules need a JavaScript type)."""
+    ext = os.path.splitext(name)[1].lower()
+    return _TYPES.get(ext) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def _default_convert(path: str) -> bytes:
+    from .columns import trace_blob  # the page's format; imported when first needed
+
+    return trace_blob(path)
+
+
+class BlobCache:
+    """Converted reports, by path; an entry is valid while the file's mtime and size are.
+
+    Each file is converted once even when several requests ask at the same time; a file that
+    is not a trace keeps its error until it changes. Least recently used blobs are dropped
+    beyond ``budget`` bytes (the newest is always kept).
+    """
+
+    def __init__(self, convert: Callable[[str], bytes] = _default_convert, budget: int = 1 << 30) -> None:
+        self.convert = convert
+        self.budget = budget
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, _Blob] = OrderedDict()
+
+    def get(self, path: str) -> bytes:
+        """The blob of ``path``; ReportError when it is not a trace, OSError when unreadable."""
+        st = os.stat(path)
+        key = (st.st_mtime_ns, st.st_size)
+        with self._lock:
+            blob = self._entries.get(path)
+            if blob is None or blob.key != key:
+                blob = self._entries[path] = _Blob(key)
+            self._entries.move_to_end(path)
+        with blob.lock:
+            if blob.data is None and blob.error is None:
+                try:
+                    blob.data = self.convert(path)
+                except ReportError as exc:
+                    blob.error = exc
+                self._trim()
+        if blob.error is not None:
+            raise blob.error
+        assert blob.data is not None
+        return blob.data
+
+    def _trim(self) -> None:
+        with self._lock:
+            total = sum(len(b.data) for b in self._entries.values() if b.data is not None)
+            for path in list(self._entries)[:-1]:
+                if total <= self.budget:
+                    break
+                dropped = self._entries.pop(path)
+                total -= len(dropped.data or b"")
+
+
+class _Blob:
+    def __init__(self, key: tuple[int, int]) -> None:
+        self.key = key
+        self.lock = threading.Lock()
+        self.data: bytes | None = None
+        self.error: ReportError | None = None
+
+
+class HttpError(Exception):
+    """Answer the request with ``status`` and a one-line message."""
+
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ViewerServer(ThreadingHTTPServer):
+    """Serves one report or a directory of reports to the viewer page."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, reports: Reports, host: str = "127.0.0.1", port: int = 9001, *,
+                 once: bool = False, cache: BlobCache | None = None,
+                 static_dir: str = STATIC_DIR) -> None:
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.reports = reports
+        self.once = once
+        self.cache = cache or BlobCache()
+        self.static_dir = os.path.realpath(static_dir)
+        self.stopped = threading.Event()  # set when the page has loaded (with once)
+        self.loaded: dict | None = None
+        self.last_activity = time.monotonic()
+        self.in_flight = 0
+        self._activity_lock = threading.Lock()
+        self.check_host = _is_loopback(host)
+        super().__init__((host, port), ViewerHandler)
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def page_loaded(self, info: dict) -> None:
+        """The page drew its first timeline: remember what it said; with ``once``, stop."""
+        self.loaded = info
+        if self.once:
+            self.stopped.set()
+
+    def request_started(self) -> None:
+        with self._activity_lock:
+            self.in_flight += 1
+            self.last_activity = time.monotonic()
+
+    def request_finished(self) -> None:
+        with self._activity_lock:
+            self.in_flight -= 1
+            self.last_activity = time.monotonic()
+
+    def idle_for(self) -> float:
+        """Seconds since the last request ended; 0 while one is being answered."""
+        with self._activity_lock:
+            return 0.0 if self.in_flight else time.monotonic() - self.last_activity
+
+    def handle_error(self, request, client_address) -> None:
+        """One line on stderr instead of a traceback; a client that went away is no error."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        print(f"vizviewer: internal error while answering a request: {exc!r}", file=sys.stderr)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ViewerHandler(BaseHTTPRequestHandler):
+    """One request: routing, the checks of names and hosts, and one-line errors."""
+
+    server: ViewerServer
+
+    def version_string(self) -> str:
+        return "vizviewer"
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
+        """Quiet: the viewer prints nothing per request."""
+
+    def handle_one_request(self) -> None:
+        self.server.request_started()
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.request_finished()
+
+    # -- routing ----------------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        self._answer(self._get)
+
+    def do_POST(self) -> None:
+        self._answer(self._post)
+
+    def _answer(self, route: Callable[[str, dict[str, list[str]]], None]) -> None:
+        try:
+            self._check_host()
+            url = urlsplit(self.path)
+            route(url.path, parse_qs(url.query, keep_blank_values=True))
+        except HttpError as exc:
+            self._send_text(exc.status, str(exc))
+        except Refused as exc:
+            self._send_text(HTTPStatus.FORBIDDEN, str(exc))
+        except NotFound as exc:
+            self._send_text(HTTPStatus.NOT_FOUND, str(exc))
+        except (ConnectionError, TimeoutError):
+            pass
+
+    def _get(self, path: str, query: dict[str, list[str]]) -> None:
+        reports = self.server.reports
+        if path in ("/", "/index.html"):
+            html = reports.html_page
+            if html is not None:
+                self._send_file(html, "text/html; charset=utf-8")
+                if self.server.once:  # a standalone report has no page that reports back
+                    self.server.page_loaded({"file": reports.name})
+            else:
+                self._send_file(self._static("index.html"), content_type("index.html"))
+        elif path.startswith("/static/"):
+            name = unquote(path[len("/static/"):])
+            self._send_file(self._static(name), content_type(name))
+        elif path == "/api/files":
+            body = {"mode": reports.mode, "files": [e.as_json() for e in reports.entries()]}
+            self._send(HTTPStatus.OK, json.dumps(body).encode(), "application/json")
+        elif path == "/api/trace":
+            file = reports.resolve(_one(query, "file"))
+            if is_html(file):
+                raise HttpError(HTTPStatus.UNPROCESSABLE_ENTITY,
+                                f"{os.path.basename(file)!r} is an HTML report: open /api/raw?file= instead")
+            try:
+                blob = self.server.cache.get(file)
+            except ReportError as exc:
+                raise HttpError(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc)) from None
+            except OSError as exc:
+                raise HttpError(HTTPStatus.NOT_FOUND,
+                                f"cannot read the report: {exc.strerror or exc}") from None
+            self._send(HTTPStatus.OK, blob, "application/octet-stream")
+        elif path == "/api/raw":
+            file = reports.resolve(_one(query, "file"))
+            self._send_file(file, content_type(file))
+        else:
+            raise HttpError(HTTPStatus.NOT_FOUND, f"{path}: no such page")
+
+    def _post(self, path: str, query: dict[str, list[str]]) -> None:
+        if path != "/api/loaded":
+            raise HttpError(HTTPStatus.NOT_FOUND, f"{path}: nothing to post to")
+        origin = self.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc != self.headers.get("Host"):
+            raise HttpError(HTTPStatus.FORBIDDEN, "cross-origin posts are refused")
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise HttpError(HTTPStatus.BAD_REQUEST, "bad Content-Length") from None
+        if not 0 <= length <= _MAX_POST:
+            raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "the body is too large")
+        try:
+            info = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            raise HttpError(HTTPStatus.BAD_REQUEST, "the body is not JSON") from None
+        if not isinstance(info, dict):
+            raise HttpError(HTTPStatus.BAD_REQUEST, "the body is not a JSON object")
+        self._send(HTTPStatus.OK, b'{"ok": true}', "application/json")
+        self.server.page_loaded(info)
+
+    # -- checks -----------------------------------------------------------------------------------
+
+    def _check_host(self) -> None:
+        if not self.server.check_host:
+            return
+        host = self.headers.get("Host", "")
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        name = name.strip("[]").lower()
+        if name not in _LOOPBACK_NAMES and not _is_loopback(name):
+            raise HttpError(HTTPStatus.FORBIDDEN, f"Host {host!r} is not this machine; use 127.0.0.1")
+
+    def _static(self, name: str) -> str:
+        parts = name.split("/")
+        if "\\" in name or "\0" in name or any(p in ("", ".", "..") for p in parts):
+            raise Refused(f"/static/{name}: not a file of the page")
+        path = os.path.realpath(os.path.join(self.server.static_dir, *parts))
+        if not path.startswith(self.server.static_dir + os.sep):
+            raise Refused(f"/static/{name}: not a file of the page")
+        if not os.path.isfile(path):
+            raise NotFound(f"/static/{name}: no such file")
+        return path
+
+    # -- answers ----------------------------------------------------------------------------------
+
+    def _send_file(self, path: str, ctype: str) -> None:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise NotFound(f"{os.path.basename(path)!r} no longer exists") from None
+        except OSError as exc:
+            raise HttpError(HTTPStatus.FORBIDDEN,
+                            f"{os.path.basename(path)!r} cannot be read: {exc.strerror or exc}") from None
+        self._send(HTTPStatus.OK, data, ctype)
+
+    def _send_text(self, status: HTTPStatus, message: str) -> None:
+        line = " ".join(message.split())
+        self._send(status, line.encode() + b"\n", "text/plain; charset=utf-8")
+
+    def _send(self, status: HTTPStatus, body: bytes, ctype: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+
+
+def _one(query: dict[str, list[str]], key: str) -> str | None:
+    values = query.get(key)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"give ?{key}= once")
+    return values[0]
