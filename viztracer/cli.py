@@ -16,6 +16,7 @@ import datetime
 import os
 import shlex
 import signal
+import subprocess
 import sys
 import threading
 import traceback
@@ -229,6 +230,27 @@ def save_report(tracer: VizTracer, path: str, quiet: bool) -> int:
     return 0
 
 
+def open_report(path: str) -> None:
+    """``--open``: show the saved report with ``vizviewer --once`` in its own process.
+
+    Its own process, because the traced program may have left this one changed. Ctrl+C
+    reaches the viewer too, which then stops cleanly; the exit status stays the program's.
+    """
+    try:
+        viewer = subprocess.Popen([sys.executable, "-m", "viztracer.viewer", "--once", path])
+    except OSError as exc:
+        _error(f"can't start vizviewer: {exc.strerror or exc}")
+        return
+    try:
+        viewer.wait()
+    except KeyboardInterrupt:
+        try:
+            viewer.wait(timeout=5)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            viewer.kill()
+            viewer.wait()
+
+
 # -- main -----------------------------------------------------------------------------------------
 
 @dataclass
@@ -299,6 +321,8 @@ def run_command(argv: list[str]) -> Outcome:
     termination = _Termination()
     status = run_traced(tracer, run.program, termination)
     save_status = save_report(tracer, run.output_path, quiet)
+    if run.settings.open and save_status == 0:
+        open_report(run.output_path)
     if termination.received and status == 0:
         status = EXIT_SIGTERM
     return Outcome(status or save_status, termination.received)

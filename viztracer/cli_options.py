@@ -96,6 +96,8 @@ OPTIONS: tuple[Option, ...] = (
     _opt("--output_dir", kind="value", group="output", metavar="DIR",
          help="save the report in DIR, created when missing"),
     _opt("--quiet", group="output", help="print nothing but errors"),
+    _opt("--open", group="output",
+         help="show the report in vizviewer once it is saved (vizviewer stops when the page has loaded it)"),
     _opt("--tracer_entries", kind="value", type=int, default=1000000, metavar="N",
          help="size of the ring buffer in entries; when full, the oldest are dropped "
               "(default: 1000000)"),
@@ -116,7 +118,7 @@ OPTIONS: tuple[Option, ...] = (
     *(_opt(f"--{name}", group="later", status=NOT_YET, help=argparse.SUPPRESS) for name in (
         "log_exit", "log_func_with_objprint", "log_print", "log_sparse", "log_gc", "log_torch",
         "log_exception", "sanitize_function_name", "log_async", "ignore_multiprocess",
-        "magic_comment", "minimize_memory", "pid_suffix", "open")),
+        "magic_comment", "minimize_memory", "pid_suffix")),
     *(_opt(f"--{name}", kind="list", group="later", status=NOT_YET, help=argparse.SUPPRESS)
       for name in ("plugins", "log_var", "log_number", "log_attr", "log_audit", "log_func_exec",
                    "log_func_entry")),
