@@ -1,0 +1,299 @@
+"""A report turned into the columns the viewer page draws, packed into one binary blob.
+
+The page gets typed arrays it can view without copying, and a small JSON header with
+everything that is not per-slice (names, tracks, counters, objects, metadata, sources).
+
+Blob layout (all numbers little-endian)::
+
+    0   8 bytes   magic b"VZTCOLS1"
+    8   uint32    length of the meta JSON in bytes
+    12  uint32    0 (reserved)
+    16  meta JSON (UTF-8), padded with spaces to a multiple of 8
+    ..  arrays, each starting at a multiple of 8; meta["arrays"][name] = [type, offset, length]
+        with type "f64" (Float64Array), "i32" (Int32Array) or "u8" (Uint8Array)
+
+Times are float64 nanoseconds after the trace's first timestamp (``meta["t0_us"]``, in the
+report's microseconds), whole numbers, so 1 ns precision is kept for traces up to 104 days.
+
+Slices (``X`` events, and ``B``/``E`` pairs matched per thread; a ``B`` without its ``E`` runs
+to the end of the trace) are ordered by (track, depth, start); ``meta["rows"]`` is a flat list of
+(track, depth, first, count), so a row is a contiguous, start-sorted run the page can
+binary-search. Columns: ``start``, ``dur`` (f64), ``name`` (index into ``meta["names"]``),
+``track`` (index into ``meta["tracks"]``), ``depth``, ``parent`` (slice position or -1),
+``args`` (index into the args table or -1). The args table is one JSON array stored as bytes
+(``args_json``, u8): the page parses it the first time it shows a slice's details.
+Instants: ``inst_time``, ``inst_track``, ``inst_name``, ``inst_args``, ordered by (track, time).
+Counters: ``meta["counters"]`` lists one counter track per (pid, name), each with one series
+per key; a series is the run ``first .. first+count`` of ``cnt_time`` / ``cnt_value``.
+"""
+from __future__ import annotations
+
+import json
+import struct
+from array import array
+from typing import Any
+
+from .. import _columns
+
+MAGIC = b"VZTCOLS1"
+_TYPES = {"d": "f64", "i": "i32", "B": "u8"}
+
+
+def trace_blob(path: str) -> bytes:
+    """The blob for the report in ``path`` (.json, .json.gz, .pftrace); ReportError if unreadable."""
+    from ..report.loader import load_report
+    return report_blob(load_report(path))
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+class _Tracks:
+    """Thread tracks by (pid, tid), numbered in order of first use."""
+
+    def __init__(self, keys: list[tuple[Any, Any]]):
+        self.keys = list(keys)
+        self.ids = {k: i for i, k in enumerate(self.keys)}
+
+    def id(self, pid: Any, tid: Any) -> int:
+        key = (pid, tid)
+        found = self.ids.get(key)
+        if found is None:
+            found = self.ids[key] = len(self.keys)
+            self.keys.append(key)
+        return found
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    return (0, value) if isinstance(value, (int, float)) else (1, str(value))
+
+
+def report_blob(report: dict, title: str | None = None) -> bytes:
+    """Encode an already-loaded report (the dict ``load_report`` returns) into the viewer blob."""
+    events = report.get("traceEvents") or []
+    (ts, dur, name, track, args, names, track_keys, arg_values, others,
+     first, last) = _columns.scan_events(events if isinstance(events, list) else list(events))
+    name_ids = {n: i for i, n in enumerate(names)}
+    tracks = _Tracks(track_keys)
+
+    def name_id(value: Any) -> int:
+        value = value if isinstance(value, str) else str(value)
+        found = name_ids.get(value)
+        if found is None:
+            found = name_ids[value] = len(names)
+            names.append(value)
+        return found
+
+    def arg_id(value: Any) -> int:
+        if value is None:
+            return -1
+        arg_values.append(value)
+        return len(arg_values) - 1
+
+    begins, instants, counters, objects = [], [], [], []
+    process_names: dict[Any, str] = {}
+    thread_names: dict[tuple[Any, Any], str] = {}
+    sort_index: dict[tuple[Any, Any], float] = {}
+    for e in others:
+        if not isinstance(e, dict):
+            continue
+        ph = e.get("ph")
+        if ph == "M":
+            what, margs = e.get("name"), e.get("args") or {}
+            if what == "process_name":
+                process_names[e.get("pid")] = str(margs.get("name", ""))
+            elif what == "thread_name":
+                thread_names[(e.get("pid"), e.get("tid"))] = str(margs.get("name", ""))
+            elif what == "thread_sort_index" and _number(margs.get("sort_index")) is not None:
+                sort_index[(e.get("pid"), e.get("tid"))] = float(margs["sort_index"])
+            continue
+        t = _number(e.get("ts"))
+        if t is None:
+            continue
+        first = t if first is None or t < first else first
+        last = t if last is None or t > last else last
+        if ph in ("B", "E"):
+            begins.append(e)
+        elif ph in ("i", "I"):
+            instants.append(e)
+        elif ph == "C":
+            counters.append(e)
+        elif ph in ("N", "O", "D"):
+            objects.append(e)
+    if first is None:
+        first = last = 0.0
+
+    # B/E pairs, per thread, in time order (stable: the file's order breaks ties).
+    begins.sort(key=lambda e: e["ts"])
+    open_by_thread: dict[tuple[Any, Any], list[dict]] = {}
+    unfinished = 0
+    for e in begins:
+        stack = open_by_thread.setdefault((e.get("pid"), e.get("tid")), [])
+        if e["ph"] == "B":
+            stack.append(e)
+            continue
+        if not stack:
+            continue
+        b = stack.pop()
+        bargs = b.get("args")
+        if e.get("args"):
+            bargs = {**(bargs or {}), **e["args"]}
+        _append_slice(ts, dur, name, track, args, float(b["ts"]), float(e["ts"]) - float(b["ts"]),
+                      name_id(b.get("name", "")), tracks.id(b.get("pid"), b.get("tid")), arg_id(bargs))
+    for stack in open_by_thread.values():
+        for b in stack:
+            unfinished += 1
+            _append_slice(ts, dur, name, track, args, float(b["ts"]), last - float(b["ts"]),
+                          name_id(b.get("name", "")), tracks.id(b.get("pid"), b.get("tid")),
+                          arg_id(b.get("args")))
+
+    inst = sorted(((tracks.id(e.get("pid"), e.get("tid")), round((float(e["ts"]) - first) * 1000),
+                    name_id(e.get("name", "")), e.get("args")) for e in instants),
+                  key=lambda r: (r[0], r[1]))
+    inst_cols = {
+        "inst_track": array("i", [r[0] for r in inst]),
+        "inst_time": array("d", [float(r[1]) for r in inst]),
+        "inst_name": array("i", [r[2] for r in inst]),
+        "inst_args": array("i", [arg_id(r[3]) for r in inst]),
+    }
+
+    counter_meta, cnt_time, cnt_value = _counters(counters, first)
+    object_meta = _objects(objects, first)
+
+    order, start_ns, dur_ns, depth, parent, rows = _columns.layout_slices(
+        ts, dur, track, len(tracks.keys), first)
+    columns = {
+        "start": start_ns, "dur": dur_ns,
+        "name": _columns.take(name, order), "track": _columns.take(track, order),
+        "depth": depth, "parent": parent, "args": _columns.take(args, order),
+        **inst_cols, "cnt_time": cnt_time, "cnt_value": cnt_value,
+        "args_json": array("B", json.dumps(arg_values, separators=(",", ":"), default=repr).encode()),
+    }
+
+    track_meta = []
+    for pid, tid in tracks.keys:
+        label = thread_names.get((pid, tid))
+        track_meta.append({"pid": pid, "tid": tid, "name": label if label is not None else f"Thread {tid}"})
+    pids = {pid for pid, _ in tracks.keys} | {c["pid"] for c in counter_meta}
+    processes = [{"pid": pid, "name": process_names.get(pid, f"Process {pid}")}
+                 for pid in sorted(pids, key=_sort_key)]
+    track_order = sorted(range(len(tracks.keys)), key=lambda i: (
+        _sort_key(tracks.keys[i][0]), sort_index.get(tracks.keys[i], 0.0),
+        tracks.keys[i][1] != tracks.keys[i][0], _sort_key(tracks.keys[i][1])))
+
+    meta = {
+        "version": 1,
+        "title": title,
+        "t0_us": first,
+        "end": float(round((last - first) * 1000)),
+        "slice_count": len(start_ns),
+        "unfinished": unfinished,
+        "names": names,
+        "tracks": track_meta,
+        "track_order": track_order,
+        "processes": processes,
+        "rows": list(rows),
+        "counters": counter_meta,
+        "objects": object_meta,
+        "metadata": report.get("viztracer_metadata") or {},
+        "file_info": report.get("file_info") or {"files": {}, "functions": {}},
+    }
+    return _pack(meta, columns)
+
+
+def _append_slice(ts: array, dur: array, name: array, track: array, args: array,
+                  t: float, d: float, n: int, tr: int, a: int) -> None:
+    ts.append(t)
+    dur.append(d)
+    name.append(n)
+    track.append(tr)
+    args.append(a)
+
+
+def _counters(events: list[dict], first: float) -> tuple[list[dict], array, array]:
+    """One counter track per (pid, name), a series per key; numeric values only."""
+    tracks: dict[tuple[Any, str], dict[str, list[tuple[float, float]]]] = {}
+    for e in events:
+        values = e.get("args")
+        if not isinstance(values, dict):
+            continue
+        series = tracks.setdefault((e.get("pid"), str(e.get("name", ""))), {})
+        t = float(round((float(e["ts"]) - first) * 1000))
+        for key, value in values.items():
+            v = _number(value)
+            if v is not None:
+                series.setdefault(str(key), []).append((t, v))
+    meta, times, values_out = [], array("d"), array("d")
+    for (pid, cname), series in tracks.items():
+        entry = {"pid": pid, "name": cname, "series": []}
+        for key, points in series.items():
+            points.sort(key=lambda p: p[0])
+            entry["series"].append({"key": key, "first": len(times), "count": len(points),
+                                    "min": min(p[1] for p in points), "max": max(p[1] for p in points)})
+            times.extend(p[0] for p in points)
+            values_out.extend(p[1] for p in points)
+        meta.append(entry)
+    return meta, times, values_out
+
+
+def _objects(events: list[dict], first: float) -> list[dict]:
+    """Object lifetimes by (pid, id, name): each with its N/O/D events in time order."""
+    found: dict[tuple[Any, Any, str], dict] = {}
+    for e in sorted(events, key=lambda e: e["ts"]):
+        key = (e.get("pid"), e.get("id"), str(e.get("name", "")))
+        obj = found.setdefault(key, {"pid": key[0], "tid": e.get("tid"), "id": key[1], "name": key[2],
+                                     "events": []})
+        obj["events"].append({"ph": e["ph"], "time": float(round((float(e["ts"]) - first) * 1000)),
+                              "args": e.get("args")})
+    return list(found.values())
+
+
+def _pack(meta: dict, columns: dict[str, array]) -> bytes:
+    """Header, meta JSON and the 8-byte-aligned arrays (offsets are filled into meta first)."""
+    layout = {}
+    offset = 0
+    for key, col in columns.items():
+        layout[key] = [_TYPES[col.typecode], offset, len(col)]
+        offset += (len(col) * col.itemsize + 7) & ~7
+    meta["arrays"] = layout
+    text = json.dumps(meta, separators=(",", ":"), default=str).encode()
+    text += b" " * (-len(text) % 8)
+    base = 16 + len(text)
+    for entry in layout.values():
+        entry[1] += base
+    # The offsets grew by `base`, which may lengthen the JSON: re-encode until it is stable.
+    while True:
+        again = json.dumps(meta, separators=(",", ":"), default=str).encode()
+        again += b" " * (-len(again) % 8)
+        if len(again) == len(text):
+            text = again
+            break
+        grow = len(again) - len(text)
+        for entry in layout.values():
+            entry[1] += grow
+        text = again
+    parts = [MAGIC, struct.pack("<II", len(text), 0), text]
+    for col in columns.values():
+        parts.append(memoryview(col).cast("B"))
+        pad = -(len(col) * col.itemsize) % 8
+        if pad:
+            parts.append(b"\0" * pad)
+    return b"".join(parts)
+
+
+def read_blob(blob: bytes) -> tuple[dict, dict[str, array]]:
+    """Decode a blob back into (meta, columns): for tests and debugging."""
+    if blob[:8] != MAGIC:
+        raise ValueError("not a viewer blob")
+    (meta_len, _) = struct.unpack_from("<II", blob, 8)
+    meta = json.loads(blob[16:16 + meta_len])
+    codes = {v: k for k, v in _TYPES.items()}
+    columns = {}
+    for key, (kind, offset, length) in meta["arrays"].items():
+        col = array(codes[kind])
+        col.frombytes(blob[offset:offset + length * col.itemsize])
+        columns[key] = col
+    return meta, columns
