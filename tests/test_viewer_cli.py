@@ -106,6 +106,20 @@ def test_a_file_that_is_not_a_whole_trace_is_refused_at_start(name, tmp_path):
     assert_one_line_error(proc, name, words)
 
 
+def test_large_json_reports_are_checked_at_both_ends(viewers, tmp_path):
+    padding = "x" * (3 << 20)  # past the first chunk the check reads
+    late = tmp_path / "late.json"
+    late.write_text(json.dumps({"otherData": padding, "traceEvents": []}))
+    viewer = viewers(["-s", "-p", "0", "late.json"], cwd=tmp_path)
+    assert viewer.interrupt() == 0
+    cut = tmp_path / "cut.json"
+    cut.write_text(json.dumps({"traceEvents": [{"ph": "i", "name": padding}]})[:-40])
+    assert_one_line_error(run_viewer("-s", "cut.json", cwd=tmp_path), "cut short")
+    no_events = tmp_path / "no-events.json"
+    no_events.write_text(json.dumps({"otherData": padding}))
+    assert_one_line_error(run_viewer("-s", "no-events.json", cwd=tmp_path), "traceEvents")
+
+
 @both_viewer_commands
 def test_a_missing_file_is_an_error(cmd, tmp_path):
     proc = run_viewer("-s", "nothing.json", cwd=tmp_path, cmd=cmd)
@@ -270,6 +284,15 @@ def test_page_options_are_in_the_url(flags, expected, viewers, browser_env, tmp_
     viewer = viewers(["--once", "-p", "0", *flags, "result.json"], cwd=tmp_path, env=browser.env)
     assert viewer.wait() == 0
     assert browser.urls() == [f"http://127.0.0.1:{viewer.port}{expected}"]
+
+
+def test_once_with_perfetto_stops_after_the_raw_file_is_sent(viewers, tmp_path):
+    report = make_trace(tmp_path / "result.pftrace")
+    viewer = viewers(["--once", "-s", "-p", "0", "--perfetto", "result.pftrace"], cwd=tmp_path)
+    assert request(viewer.port, "/api/files").status == 200
+    assert viewer.proc.poll() is None
+    assert request(viewer.port, "/api/raw?file=result.pftrace").body == report.read_bytes()
+    assert viewer.wait() == 0
 
 
 def test_a_directory_opens_the_list(viewers, browser_env, tmp_path):

@@ -214,7 +214,7 @@ def serve(args: argparse.Namespace, reports: Reports) -> int:
 
     timeout = args.timeout if args.timeout is not None else DEFAULT_TIMEOUT
     try:
-        server = ViewerServer(reports, args.host, args.port, once=args.once)
+        server = ViewerServer(reports, args.host, args.port, once=args.once, perfetto=args.perfetto)
     except OSError as exc:
         raise _listen_error(exc, args.host, args.port) from None
     url = page_url(args.host, server.port, reports, args.flamegraph, args.perfetto)

@@ -65,7 +65,7 @@ def check_trace_file(path: str) -> None:
         elif kind == "json.gz":
             _check_json_stream(path, _gzip_chunks(path))
         else:
-            _check_json_stream(path, _file_chunks(path))
+            _check_json_stream(path, _head_and_tail(path))
     except FileNotFoundError:
         raise ReportError(f"{path!r} does not exist") from None
     except PermissionError:
@@ -81,10 +81,20 @@ def _check_html(path: str) -> None:
         raise ReportError(f"{path!r} is not an HTML report: it does not start with '<'")
 
 
-def _file_chunks(path: str):
+def _head_and_tail(path: str):
+    """The chunks that decide: the head (and on until "traceEvents" is met), then the tail."""
     with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(_CHUNK)
+        yield head
+        found = b'"traceEvents"' in head
+        while not found and (chunk := f.read(_CHUNK)):
+            found = b'"traceEvents"' in chunk or b'"traceEvents"' in head[-16:] + chunk[:16]
+            head = chunk
             yield chunk
+        if f.tell() < size:
+            f.seek(max(f.tell(), size - 4096))
+            yield f.read()
 
 
 def _gzip_chunks(path: str):

@@ -8,7 +8,8 @@ URLs (all same-origin; errors are a non-200 status with a one-line ``text/plain`
 - ``GET /api/trace?file=<name>``: the report converted for the page (``columns.trace_blob``),
   converted once per (path, mtime, size) and kept in memory.
 - ``GET /api/raw?file=<name>``: the report file's own bytes.
-- ``POST /api/loaded``: the page has drawn its first timeline; with ``once`` the server stops.
+- ``POST /api/loaded``: the page has drawn its first timeline; with ``once`` the server stops
+  (with ``perfetto``, once the raw file has been sent: the Perfetto UI draws it).
 
 Which names may be read is decided by :class:`~viztracer.viewer.reports.Reports`. When the
 server listens on a loopback address it also refuses requests whose ``Host`` is not a loopback
@@ -128,11 +129,13 @@ class ViewerServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, reports: Reports, host: str = "127.0.0.1", port: int = 9001, *,
-                 once: bool = False, cache: BlobCache | None = None,
+                 once: bool = False, perfetto: bool = False, cache: BlobCache | None = None,
                  static_dir: str = STATIC_DIR) -> None:
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.reports = reports
         self.once = once
+        # The page hands the raw file to the Perfetto UI and never draws it itself.
+        self.loaded_when_raw_sent = perfetto
         self.cache = cache or BlobCache()
         self.static_dir = os.path.realpath(static_dir)
         self.stopped = threading.Event()  # set when the page has loaded (with once)
@@ -257,6 +260,8 @@ class ViewerHandler(BaseHTTPRequestHandler):
         elif path == "/api/raw":
             file = reports.resolve(_one(query, "file"))
             self._send_file(file, content_type(file))
+            if self.server.loaded_when_raw_sent:
+                self.server.page_loaded({"file": _one(query, "file") or reports.name})
         else:
             raise HttpError(HTTPStatus.NOT_FOUND, f"{path}: no such page")
 
@@ -287,6 +292,8 @@ class ViewerHandler(BaseHTTPRequestHandler):
         if not self.server.check_host:
             return
         host = self.headers.get("Host", "")
+        if not host:  # not a browser: browsers always name the host
+            return
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         name = name.strip("[]").lower()
         if name not in _LOOPBACK_NAMES and not _is_loopback(name):
