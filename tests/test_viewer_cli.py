@@ -80,9 +80,24 @@ def test_version_and_help(cmd, tmp_path):
 
 # -- errors: one line, non-zero, before anything is served ---------------------------------------------
 
-def _truncated(path: Path, keep: float = 0.5) -> Path:
+def _truncated(path: Path) -> Path:
+    """Cut the file in half; a .pftrace inside a packet (a cut between two packets is whole)."""
     data = path.read_bytes()
-    path.write_bytes(data[:int(len(data) * keep)])
+    cut = len(data) // 2
+    if path.suffix == ".pftrace":
+        pos = 0
+        while pos < cut:  # packet starts: tag byte, varint length, payload
+            pos, length, shift = pos + 1, 0, 0
+            while True:
+                byte = data[pos]
+                pos += 1
+                length |= (byte & 0x7F) << shift
+                shift += 7
+                if byte < 0x80:
+                    break
+            start_of_payload, pos = pos, pos + length
+        cut = start_of_payload + 1 if length > 1 else start_of_payload - 1
+    path.write_bytes(data[:cut])
     return path
 
 
@@ -564,3 +579,4 @@ def test_viztracer_open_ctrl_c_ends_the_viewer_cleanly(browser_env, tmp_path):
     assert proc.returncode == 0, stderr
     assert "done" in stdout and "vizviewer: serving result.json" in stdout
     assert "Traceback" not in stderr
+
