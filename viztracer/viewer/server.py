@@ -313,29 +313,42 @@ class ViewerHandler(BaseHTTPRequestHandler):
     # -- answers ----------------------------------------------------------------------------------
 
     def _send_file(self, path: str, ctype: str) -> None:
+        """Stream a file (reports can be larger than we want to hold in memory twice)."""
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            f = open(path, "rb")
         except FileNotFoundError:
             raise NotFound(f"{os.path.basename(path)!r} no longer exists") from None
         except OSError as exc:
             raise HttpError(HTTPStatus.FORBIDDEN,
                             f"{os.path.basename(path)!r} cannot be read: {exc.strerror or exc}") from None
-        self._send(HTTPStatus.OK, data, ctype)
+        with f:
+            left = os.fstat(f.fileno()).st_size
+            self._send_headers(HTTPStatus.OK, left, ctype)
+            # Exactly the announced length, even if the file grows meanwhile; a file cut
+            # meanwhile closes the connection short, which the client sees as an error.
+            while left > 0 and (chunk := f.read(min(left, 1 << 20))):
+                self.wfile.write(chunk)
+                left -= len(chunk)
+            self.wfile.flush()
+            if left:
+                self.close_connection = True
 
     def _send_text(self, status: HTTPStatus, message: str) -> None:
         line = " ".join(message.split())
         self._send(status, line.encode() + b"\n", "text/plain; charset=utf-8")
 
     def _send(self, status: HTTPStatus, body: bytes, ctype: str) -> None:
+        self._send_headers(status, len(body), ctype)
+        self.wfile.write(body)
+        self.wfile.flush()
+
+    def _send_headers(self, status: HTTPStatus, length: int, ctype: str) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(length))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
-        self.wfile.write(body)
-        self.wfile.flush()
 
 
 def _one(query: dict[str, list[str]], key: str) -> str | None:
