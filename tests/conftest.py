@@ -7,6 +7,7 @@ import sys
 import threading
 
 import pytest
+from conftest_browser import *  # noqa: F401,F403 - the session's browser fixture
 
 
 @pytest.fixture(autouse=True)

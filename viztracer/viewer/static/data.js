@@ -1,0 +1,130 @@
+// The trace model: decodes the blob made by viztracer/viewer/columns.py into typed-array views.
+//
+// Every file of the page is a classic script (no ES modules) that adds to one namespace object,
+// window.VT, and they are loaded in a fixed order by index.html. Chromium refuses ES-module
+// imports from file:// pages, and the standalone .html report is opened from disk: with classic
+// scripts the very same files are served by vizviewer and inlined, unchanged, into the report
+// by viztracer/report/html.py, with no build step.
+"use strict";
+var VT = (window.VT = window.VT || {});
+
+VT.MAGIC = "VZTCOLS1";
+
+// ArrayBuffer -> trace model. Throws Error with a one-line message when the blob is not ours.
+VT.decodeBlob = function (buf) {
+  const head = new Uint8Array(buf, 0, Math.min(16, buf.byteLength));
+  if (buf.byteLength < 16 || String.fromCharCode.apply(null, head.subarray(0, 8)) !== VT.MAGIC) {
+    throw new Error("the server did not send a viewer blob (bad magic)");
+  }
+  const metaLen = new DataView(buf).getUint32(8, true);
+  const meta = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 16, metaLen)));
+  const cols = {};
+  const ctor = { f64: Float64Array, i32: Int32Array, u8: Uint8Array };
+  for (const key of Object.keys(meta.arrays)) {
+    const [type, offset, length] = meta.arrays[key];
+    cols[key] = new ctor[type](buf, offset, length);
+  }
+  return VT.buildModel(meta, cols);
+};
+
+VT.buildModel = function (meta, c) {
+  const m = {
+    meta: meta,
+    names: meta.names,
+    count: meta.slice_count,
+    start: c.start, dur: c.dur, name: c.name, track: c.track, depth: c.depth,
+    parent: c.parent, args: c.args,
+    inst: { time: c.inst_time, track: c.inst_track, name: c.inst_name, args: c.inst_args },
+    cnt: { time: c.cnt_time, value: c.cnt_value },
+    argsBytes: c.args_json,
+    argsTable: null,
+    end: Math.max(meta.end, 1),
+    tracks: meta.tracks.map(function (t, i) {
+      return { index: i, pid: t.pid, tid: t.tid, name: t.name, rows: [], instFirst: 0, instCount: 0 };
+    }),
+    fileInfo: meta.file_info || { files: {}, functions: {} },
+  };
+  const rows = meta.rows;
+  for (let i = 0; i < rows.length; i += 4) {
+    const t = m.tracks[rows[i]];
+    t.rows[rows[i + 1]] = { depth: rows[i + 1], first: rows[i + 2], count: rows[i + 3] };
+  }
+  for (const t of m.tracks) {
+    for (let d = 0; d < t.rows.length; d++) {
+      if (!t.rows[d]) t.rows[d] = { depth: d, first: 0, count: 0 };
+    }
+  }
+  // Instants are sorted by (track, time): find each track's run.
+  const it = m.inst.track;
+  for (let i = 0; i < it.length; ) {
+    let j = i;
+    while (j < it.length && it[j] === it[i]) j++;
+    m.tracks[it[i]].instFirst = i;
+    m.tracks[it[i]].instCount = j - i;
+    i = j;
+  }
+  return m;
+};
+
+// The args object of a slice (or of an instant), parsed from the args table on first use.
+VT.argsAt = function (m, index) {
+  if (index < 0) return null;
+  if (!m.argsTable) m.argsTable = JSON.parse(new TextDecoder().decode(m.argsBytes));
+  return m.argsTable[index];
+};
+
+// First index in [lo, hi) whose arr value is >= x (arr sorted ascending on that range).
+VT.lowerBound = function (arr, x, lo, hi) {
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (arr[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+};
+
+// Times are nanoseconds after the trace's first timestamp.
+VT.formatDuration = function (ns) {
+  const a = Math.abs(ns);
+  if (a < 1e3) return trim(ns.toFixed(0)) + " ns";
+  if (a < 1e6) return trim((ns / 1e3).toFixed(3)) + " \u00b5s";
+  if (a < 1e9) return trim((ns / 1e6).toFixed(6)) + " ms";
+  return trim((ns / 1e9).toFixed(9)) + " s";
+  function trim(s) {
+    return s.indexOf(".") >= 0 ? s.replace(/0+$/, "").replace(/\.$/, "") : s;
+  }
+};
+
+// A tick label for time t when ticks are `step` ns apart: the unit follows the step.
+VT.formatTick = function (t, step) {
+  const units = [[1e9, "s"], [1e6, "ms"], [1e3, "\u00b5s"], [1, "ns"]];
+  for (const [scale, unit] of units) {
+    if (step >= scale || scale === 1) {
+      const digits = Math.max(0, Math.ceil(-Math.log10(step / scale) - 1e-9));
+      return (t / scale).toFixed(Math.min(digits, 9)) + " " + unit;
+    }
+  }
+  return String(t);
+};
+
+// Colours by name: a stable hash of the name picks one of a fixed palette.
+VT.PALETTE = [
+  [0x4e, 0x79, 0xa7], [0xf2, 0x8e, 0x2b], [0xe1, 0x57, 0x59], [0x76, 0xb7, 0xb2],
+  [0x59, 0xa1, 0x4f], [0xed, 0xc9, 0x48], [0xb0, 0x7a, 0xa1], [0xff, 0x9d, 0xa7],
+  [0x9c, 0x75, 0x5f], [0x86, 0xbc, 0xb6], [0x8c, 0xd1, 0x7d], [0xd3, 0x72, 0x95],
+  [0x49, 0x98, 0x94], [0xb6, 0x99, 0x2d], [0x79, 0x70, 0x6e], [0xa0, 0xcb, 0xe8],
+];
+VT.colorIndexOf = function (name) {
+  let h = 2166136261;
+  for (let i = 0; i < name.length; i++) {
+    h ^= name.charCodeAt(i);
+    h = Math.imul(h, 16777619);
+  }
+  return (h >>> 0) % VT.PALETTE.length;
+};
+VT.rgbOf = function (name) {
+  return VT.PALETTE[VT.colorIndexOf(name)].slice();
+};
+VT.cssOf = function (rgb) {
+  return "rgb(" + rgb[0] + "," + rgb[1] + "," + rgb[2] + ")";
+};

@@ -1,0 +1,255 @@
+// The side panel (details of the selection, source, objects), search, and the banners.
+"use strict";
+var VT = (window.VT = window.VT || {});
+
+VT.panels = (function () {
+  let m, st;
+
+  function el(tag, attrs, children) {
+    const e = document.createElement(tag);
+    for (const k in attrs || {}) {
+      if (k === "text") e.textContent = attrs[k];
+      else e.setAttribute(k, attrs[k]);
+    }
+    for (const c of children || []) e.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
+    return e;
+  }
+
+  function init(model, state) {
+    m = model;
+    st = state;
+    initSearch();
+    initObjects();
+    const md = m.meta.metadata || {};
+    if (md.overflow) {
+      const dropped = md.dropped_entries ? md.dropped_entries.toLocaleString() + " of the oldest entries were dropped" :
+        "the oldest entries were dropped";
+      VT.banner("overflow", "The trace buffer was full and wrapped around: " + dropped +
+        ", so the start of the run is missing. Record with a larger tracer_entries (now " +
+        (md.tracer_entries || "?") + ") to keep all of it.");
+    }
+    if (m.meta.unfinished) {
+      VT.banner("notice", m.meta.unfinished + " slice(s) had no end event; they are drawn up to the end of the trace.");
+    }
+  }
+
+  // --- details ---------------------------------------------------------------------------
+  function row(label, value, id) {
+    const attrs = id ? { id: id } : {};
+    return el("tr", {}, [el("th", { text: label }), el("td", Object.assign({ text: value }, attrs))]);
+  }
+
+  function valueText(v) {
+    return typeof v === "string" ? v : JSON.stringify(v, null, 1);
+  }
+
+  function selfTime(i) {
+    const t = m.tracks[m.track[i]];
+    const r = t.rows[m.depth[i] + 1];
+    let kids = 0;
+    if (r) {
+      const s = m.start[i], e = s + m.dur[i], end = r.first + r.count;
+      for (let k = VT.lowerBound(m.start, s, r.first, end); k < end && m.start[k] < e; k++) {
+        if (m.parent[k] === i) kids += m.dur[k];
+      }
+    }
+    return Math.max(m.dur[i] - kids, 0);
+  }
+
+  function showSlice(i) {
+    const box = document.getElementById("details");
+    box.textContent = "";
+    const name = m.names[m.name[i]];
+    const t = m.tracks[m.track[i]];
+    box.appendChild(el("h3", { id: "detail-name", text: name }));
+    const table = el("table", { class: "props" }, [
+      row("Start", VT.formatDuration(m.start[i]), "detail-start"),
+      row("Duration", VT.formatDuration(m.dur[i]), "detail-duration"),
+      row("Self time", VT.formatDuration(selfTime(i)), "detail-self"),
+      row("Thread", t.name + " (pid " + t.pid + ", tid " + t.tid + ")", "detail-thread"),
+      row("Depth", String(m.depth[i])),
+    ]);
+    box.appendChild(table);
+    const args = VT.argsAt(m, m.args[i]);
+    showArgs(box, args);
+    showSource(box, name);
+  }
+
+  function showArgs(box, args) {
+    if (!args || typeof args !== "object") {
+      if (args !== null && args !== undefined) box.appendChild(el("pre", { class: "args", text: valueText(args) }));
+      return;
+    }
+    const rest = Object.assign({}, args);
+    if (rest.func_args && typeof rest.func_args === "object") {
+      const t = el("table", { class: "props", id: "detail-args" });
+      for (const k of Object.keys(rest.func_args)) t.appendChild(row(k, valueText(rest.func_args[k])));
+      box.appendChild(el("h4", { text: "Arguments" }));
+      box.appendChild(t);
+      delete rest.func_args;
+    }
+    if ("return_value" in rest) {
+      box.appendChild(el("h4", { text: "Return value" }));
+      box.appendChild(el("pre", { class: "args", id: "detail-return", text: valueText(rest.return_value) }));
+      delete rest.return_value;
+    }
+    const keys = Object.keys(rest);
+    if (keys.length) {
+      const t = el("table", { class: "props", id: "detail-other-args" });
+      for (const k of keys) t.appendChild(row(k, valueText(rest[k])));
+      box.appendChild(el("h4", { text: "Args" }));
+      box.appendChild(t);
+    }
+  }
+
+  // The source panel: file_info.functions maps a name to [file, line], file_info.files maps a
+  // file to [source, line count].
+  function showSource(box, name) {
+    const fi = m.fileInfo || {};
+    const where = (fi.functions || {})[name];
+    if (!where) return;
+    const file = (fi.files || {})[where[0]];
+    box.appendChild(el("h4", { text: "Source" }));
+    box.appendChild(el("div", { class: "src-file", id: "source-file", text: where[0] + ":" + where[1] }));
+    if (!file) return;
+    const pre = el("div", { class: "source", id: "source" });
+    const lines = file[0].split("\n");
+    let target = null;
+    lines.forEach(function (text, k) {
+      const line = el("div", { class: "line" + (k + 1 === where[1] ? " current" : ""), "data-line": String(k + 1) },
+        [el("span", { class: "ln", text: String(k + 1) }), text]);
+      if (k + 1 === where[1]) target = line;
+      pre.appendChild(line);
+    });
+    box.appendChild(pre);
+    if (target) pre.scrollTop = Math.max(0, target.offsetTop - pre.offsetTop - 40);
+  }
+
+  function showInstant(i) {
+    const box = document.getElementById("details");
+    box.textContent = "";
+    const t = m.tracks[m.inst.track[i]];
+    box.appendChild(el("h3", { id: "detail-name", text: m.names[m.inst.name[i]] }));
+    box.appendChild(el("table", { class: "props" }, [
+      row("Instant at", VT.formatDuration(m.inst.time[i]), "detail-start"),
+      row("Thread", t.name + " (pid " + t.pid + ", tid " + t.tid + ")"),
+    ]));
+    showArgs(box, VT.argsAt(m, m.inst.args[i]));
+  }
+
+  function showObject(k) {
+    const o = m.meta.objects[k];
+    const box = document.getElementById("details");
+    box.textContent = "";
+    box.appendChild(el("h3", { id: "detail-name", text: o.name }));
+    box.appendChild(el("table", { class: "props" }, [row("Id", String(o.id)), row("Process", String(o.pid))]));
+    const what = { N: "created", O: "snapshot", D: "destroyed" };
+    for (const ev of o.events) {
+      box.appendChild(el("h4", { text: (what[ev.ph] || ev.ph) + " at " + VT.formatDuration(ev.time) }));
+      if (ev.args !== null && ev.args !== undefined) {
+        box.appendChild(el("pre", { class: "args object-snapshot", text: JSON.stringify(ev.args, null, 1) }));
+      }
+    }
+  }
+
+  function clear() {
+    const box = document.getElementById("details");
+    box.textContent = "";
+    box.appendChild(el("p", { class: "hint", text: "Click a slice to see its details." }));
+  }
+
+  // --- objects ----------------------------------------------------------------------------
+  function initObjects() {
+    const objs = m.meta.objects || [];
+    if (!objs.length) return;
+    document.getElementById("objects-box").hidden = false;
+    const list = document.getElementById("objects");
+    objs.forEach(function (o, k) {
+      const a = el("a", { href: "#", "data-object": String(k), text: o.name + " " + o.id + " (" + o.events.length + " events)" });
+      a.addEventListener("click", function (ev) {
+        ev.preventDefault();
+        VT.select({ kind: "object", i: k });
+        const first = o.events[0].time, last = o.events[o.events.length - 1].time;
+        const pad = Math.max((last - first) * 0.2, 1000);
+        VT.timeline.setView(first - pad, last + pad);
+      });
+      list.appendChild(el("li", {}, [a]));
+    });
+  }
+
+  // --- search -----------------------------------------------------------------------------
+  function initSearch() {
+    const input = document.getElementById("search");
+    let timer = null;
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () { runSearch(input.value); }, 120);
+    });
+    input.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter") {
+        ev.preventDefault();
+        clearTimeout(timer);
+        if (!st.search || st.search.query !== input.value) runSearch(input.value);
+        step(ev.shiftKey ? -1 : 1);
+      } else if (ev.key === "Escape") {
+        input.value = "";
+        runSearch("");
+      }
+    });
+    document.getElementById("search-next").addEventListener("click", function () {
+      if (!st.search || st.search.query !== input.value) runSearch(input.value);
+      step(1);
+    });
+    document.getElementById("search-prev").addEventListener("click", function () {
+      if (!st.search || st.search.query !== input.value) runSearch(input.value);
+      step(-1);
+    });
+  }
+
+  function runSearch(query) {
+    const q = query.trim().toLowerCase();
+    const count = document.getElementById("search-count");
+    if (!q) {
+      st.search = null;
+      count.textContent = "";
+      VT.timeline.requestDraw();
+      return;
+    }
+    const names = new Uint8Array(m.names.length);
+    m.names.forEach(function (n, k) { if (n.toLowerCase().indexOf(q) >= 0) names[k] = 1; });
+    const N = m.name, n = m.count;
+    const prefix = new Int32Array(n + 1);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      total += names[N[i]];
+      prefix[i + 1] = total;
+    }
+    const matches = new Int32Array(total);
+    for (let i = 0, k = 0; i < n; i++) if (names[N[i]]) matches[k++] = i;
+    const S = m.start, T = m.track;
+    matches.sort(function (a, b) { return S[a] - S[b] || T[a] - T[b] || a - b; });
+    st.search = { active: true, query: query, names: names, prefix: prefix, matches: matches, pos: -1 };
+    count.textContent = total ? "\u2013 of " + total : "no match";
+    VT.timeline.requestDraw();
+  }
+
+  function step(dir) {
+    const s = st.search;
+    if (!s || !s.matches.length) return;
+    s.pos = s.pos < 0 ? (dir > 0 ? 0 : s.matches.length - 1) : (s.pos + dir + s.matches.length) % s.matches.length;
+    document.getElementById("search-count").textContent = s.pos + 1 + " of " + s.matches.length;
+    const i = s.matches[s.pos];
+    VT.select({ kind: "slice", i: i });
+    VT.timeline.reveal(i);
+  }
+
+  return { init: init, showSlice: showSlice, showInstant: showInstant, showObject: showObject, clear: clear,
+    runSearch: runSearch, step: step };
+})();
+
+VT.banner = function (id, text) {
+  const b = document.getElementById(id);
+  if (!b) return;
+  b.textContent = text;
+  b.hidden = !text;
+};

@@ -1,0 +1,552 @@
+// The timeline: one canvas, a lane per process / thread / counter, zoom and pan, hit testing.
+//
+// Drawing cost is bounded by what is visible: each (track, depth) row is a start-sorted run of
+// slices, found by binary search; slices narrower than a pixel are merged with every other slice
+// that starts in the same pixel (found by binary search too), so a frame costs about
+// rows x pixels whatever the trace's size.
+"use strict";
+var VT = (window.VT = window.VT || {});
+
+VT.L = { AXIS_H: 26, LABEL_W: 200, ROW_H: 18, PROC_H: 20, INST_H: 14, COUNTER_H: 50, GAP: 6 };
+
+VT.timeline = (function () {
+  const L = VT.L;
+  let canvas, ctx, m, st;
+  let lanes = [];
+  let contentH = 0;
+  let nameCss = [], fadedCss = [];
+  let pending = false;
+  let mouse = null; // last pointer position over the canvas, CSS px
+
+  function init(model, state) {
+    m = model;
+    st = state;
+    canvas = document.getElementById("timeline");
+    ctx = canvas.getContext("2d");
+    nameCss = m.names.map(function (n) { return VT.cssOf(VT.rgbOf(n)); });
+    fadedCss = m.names.map(function (n) {
+      const c = VT.rgbOf(n);
+      return VT.cssOf(c.map(function (v) { return Math.round(v + (255 - v) * 0.75); }));
+    });
+    layoutLanes();
+    bindEvents();
+    resize();
+  }
+
+  function layoutLanes() {
+    lanes = [];
+    let y = 0;
+    const meta = m.meta;
+    for (const proc of meta.processes) {
+      lanes.push({ kind: "process", pid: proc.pid, label: proc.name + " (pid " + proc.pid + ")", y: y, h: L.PROC_H });
+      y += L.PROC_H;
+      for (const ti of meta.track_order) {
+        const t = m.tracks[ti];
+        if (t.pid !== proc.pid) continue;
+        const instH = t.instCount ? L.INST_H : 0;
+        const h = instH + Math.max(1, t.rows.length) * L.ROW_H + L.GAP;
+        lanes.push({ kind: "thread", track: ti, label: t.name + " (" + t.tid + ")", y: y, h: h, instH: instH });
+        y += h;
+      }
+      meta.counters.forEach(function (c, ci) {
+        if (c.pid !== proc.pid) return;
+        lanes.push({ kind: "counter", counter: ci, label: c.name, y: y, h: L.COUNTER_H + L.GAP });
+        y += L.COUNTER_H + L.GAP;
+      });
+    }
+    contentH = y;
+  }
+
+  function resize() {
+    const box = canvas.parentElement.getBoundingClientRect();
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.max(300, Math.floor(box.width));
+    const h = Math.max(150, Math.floor(box.height));
+    canvas.style.width = w + "px";
+    canvas.style.height = h + "px";
+    canvas.width = Math.floor(w * dpr);
+    canvas.height = Math.floor(h * dpr);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    clampScroll();
+    requestDraw();
+  }
+
+  function plotWidth() {
+    return canvas.clientWidth - L.LABEL_W;
+  }
+
+  function requestDraw() {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(function () {
+      pending = false;
+      draw();
+    });
+  }
+
+  function draw() {
+    const t0 = performance.now();
+    const W = canvas.clientWidth, H = canvas.clientHeight;
+    const v0 = st.view.start, v1 = st.view.end;
+    const pw = W - L.LABEL_W;
+    const scale = pw / (v1 - v0);
+    const drawn = [], instants = [], counters = [];
+    const search = st.search && st.search.active ? st.search : null;
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, W, H);
+    ctx.font = "11px sans-serif";
+    ctx.textBaseline = "middle";
+
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(L.LABEL_W, L.AXIS_H, pw, H - L.AXIS_H);
+    ctx.clip();
+    drawGrid(v0, v1, scale, H);
+    for (const lane of lanes) {
+      const y = L.AXIS_H + lane.y - st.scrollY;
+      if (y + lane.h < L.AXIS_H || y > H) continue;
+      if (lane.kind === "process") {
+        ctx.fillStyle = "#e8ebf0";
+        ctx.fillRect(L.LABEL_W, y, pw, L.PROC_H);
+      } else if (lane.kind === "thread") {
+        const t = m.tracks[lane.track];
+        if (lane.instH) drawInstants(t, y, v0, v1, scale, instants);
+        for (let d = 0; d < t.rows.length; d++) {
+          const ry = y + lane.instH + d * L.ROW_H;
+          if (ry + L.ROW_H < L.AXIS_H || ry > H) continue;
+          drawRow(t, t.rows[d], ry, v0, v1, scale, search, drawn);
+        }
+      } else {
+        drawCounter(lane, y, v0, v1, scale, counters);
+      }
+    }
+    drawSelection(v0, scale);
+    ctx.restore();
+    drawLabels(H);
+    drawAxis(v0, v1, scale, W);
+
+    st.drawn = drawn;
+    st.drawnInstants = instants;
+    st.drawnCounters = counters;
+    st.frames = (st.frames || 0) + 1;
+    st.lastDrawMs = performance.now() - t0;
+    if (VT.onDrawn) VT.onDrawn();
+    return st.lastDrawMs;
+  }
+
+  function drawRow(t, row, y, v0, v1, scale, search, drawn) {
+    const S = m.start, D = m.dur, N = m.name;
+    const end = row.first + row.count;
+    let i = VT.lowerBound(S, v0, row.first, end);
+    if (i > row.first) i--; // the slice before the first start in view may reach into it
+    const h = L.ROW_H - 1;
+    while (i < end) {
+      const s = S[i];
+      if (s > v1) break;
+      const e = s + D[i];
+      if (e < v0) { i++; continue; }
+      const x0 = (s - v0) * scale, x1 = (e - v0) * scale;
+      if (x1 - x0 >= 1) {
+        drawSlice(i, x0, x1, y, h, search, drawn, t, row.depth);
+        i++;
+        continue;
+      }
+      // Narrow: take every slice that starts before the next pixel boundary.
+      const tEnd = v0 + (Math.floor(x0) + 1) / scale;
+      let j = VT.lowerBound(S, tEnd, i + 1, end);
+      const last = j - 1;
+      if (last > i && (D[last] * scale) >= 1) j = last; // a wide one ends the run; drawn on its own
+      if (j - i === 1) {
+        drawSlice(i, x0, Math.max(x1, x0 + 1), y, h, search, drawn, t, row.depth);
+      } else {
+        const xe = Math.max((S[j - 1] + D[j - 1] - v0) * scale, x0 + 1);
+        const hit = search ? search.prefix[j] > search.prefix[i] : true;
+        ctx.fillStyle = hit ? nameCss[N[i]] : fadedCss[N[i]];
+        const bx = Math.max(x0, -2);
+        ctx.fillRect(L.LABEL_W + bx, y, xe - bx, h);
+        drawn.push({ i: i, name: m.names[N[i]], track: t.index, depth: row.depth, x: L.LABEL_W + bx, y: y,
+          width: xe - bx, height: h, merged: true, count: j - i });
+      }
+      i = j;
+    }
+  }
+
+  function drawSlice(i, x0, x1, y, h, search, drawn, t, depth) {
+    const n = m.name[i];
+    const bx0 = Math.max(x0, -2), bx1 = Math.min(x1, plotWidth() + 2);
+    const dim = search && !search.names[n];
+    ctx.fillStyle = dim ? fadedCss[n] : nameCss[n];
+    ctx.fillRect(L.LABEL_W + bx0, y, bx1 - bx0, h);
+    if (search && !dim) {
+      ctx.strokeStyle = "#000";
+      ctx.lineWidth = 1;
+      ctx.strokeRect(L.LABEL_W + bx0 + 0.5, y + 0.5, Math.max(bx1 - bx0 - 1, 0), h - 1);
+    }
+    const w = bx1 - bx0;
+    if (w > 30) {
+      const label = m.names[n];
+      const fit = Math.floor((w - 8) / 6.2);
+      if (fit >= 2) {
+        ctx.fillStyle = dim ? "#777" : "#111";
+        ctx.fillText(label.length > fit ? label.slice(0, fit - 1) + "\u2026" : label,
+          L.LABEL_W + Math.max(bx0, 0) + 4, y + h / 2 + 0.5);
+      }
+    }
+    drawn.push({ i: i, name: m.names[n], track: t.index, depth: depth, x: L.LABEL_W + bx0, y: y, width: w,
+      height: h, merged: false });
+  }
+
+  function drawInstants(t, y, v0, v1, scale, out) {
+    const T = m.inst.time;
+    const end = t.instFirst + t.instCount;
+    let lastX = -10;
+    for (let i = VT.lowerBound(T, v0, t.instFirst, end); i < end && T[i] <= v1; i++) {
+      const x = L.LABEL_W + (T[i] - v0) * scale;
+      if (x - lastX < 1) continue;
+      lastX = x;
+      const name = m.names[m.inst.name[i]];
+      ctx.fillStyle = nameCss[m.inst.name[i]];
+      ctx.beginPath();
+      ctx.moveTo(x, y + 1);
+      ctx.lineTo(x + 5, y + 7);
+      ctx.lineTo(x, y + 13);
+      ctx.lineTo(x - 5, y + 7);
+      ctx.closePath();
+      ctx.fill();
+      out.push({ i: i, name: name, track: t.index, x: x, y: y + 7 });
+    }
+  }
+
+  const SERIES_COLORS = ["#2f6db5", "#d9534f", "#3c9a3c", "#b36ad1", "#e8912d", "#17a2b8"];
+
+  function drawCounter(lane, y, v0, v1, scale, out) {
+    const c = m.meta.counters[lane.counter];
+    const T = m.cnt.time, V = m.cnt.value;
+    const top = y + 4, h = L.COUNTER_H - 6;
+    ctx.fillStyle = "#f7f9fc";
+    ctx.fillRect(L.LABEL_W, y, plotWidth(), L.COUNTER_H);
+    let lo = 0, hi = 0;
+    for (const s of c.series) {
+      lo = Math.min(lo, s.min);
+      hi = Math.max(hi, s.max);
+    }
+    if (hi === lo) hi = lo + 1;
+    c.series.forEach(function (s, si) {
+      const end = s.first + s.count;
+      let i = VT.lowerBound(T, v0, s.first, end);
+      if (i > s.first) i--;
+      const color = SERIES_COLORS[si % SERIES_COLORS.length];
+      const yOf = function (v) { return top + h - ((v - lo) / (hi - lo)) * h; };
+      let points = 0;
+      ctx.beginPath();
+      let px = null, py = null;
+      for (; i < end; i++) {
+        const x = L.LABEL_W + Math.max((T[i] - v0) * scale, -2);
+        const yy = yOf(V[i]);
+        if (px === null) ctx.moveTo(x, yy);
+        else {
+          ctx.lineTo(x, py);
+          ctx.lineTo(x, yy);
+        }
+        px = x;
+        py = yy;
+        points++;
+        if (T[i] > v1) break;
+      }
+      if (px !== null) {
+        const xe = Math.min(L.LABEL_W + (m.end - v0) * scale, L.LABEL_W + plotWidth() + 2);
+        ctx.lineTo(Math.max(xe, px), py);
+        ctx.strokeStyle = color;
+        ctx.lineWidth = 1.5;
+        ctx.stroke();
+        if (si === 0) {
+          ctx.lineTo(Math.max(xe, px), yOf(lo));
+          ctx.lineTo(L.LABEL_W + Math.max((T[s.first] - v0) * scale, -2), yOf(lo));
+          ctx.closePath();
+          ctx.globalAlpha = 0.18;
+          ctx.fillStyle = color;
+          ctx.fill();
+          ctx.globalAlpha = 1;
+        }
+      }
+      out.push({ counter: c.name, key: s.key, color: color, points: points, y: top, height: h });
+    });
+  }
+
+  function drawSelection(v0, scale) {
+    const sel = st.selected;
+    if (!sel || sel.kind !== "slice") return;
+    const i = sel.i;
+    const lane = laneOfTrack(m.track[i]);
+    if (!lane) return;
+    const y = L.AXIS_H + lane.y - st.scrollY + lane.instH + m.depth[i] * L.ROW_H;
+    const x0 = Math.max((m.start[i] - v0) * scale, -3);
+    const x1 = Math.min((m.start[i] + m.dur[i] - v0) * scale, plotWidth() + 3);
+    if (x1 < -2 || x0 > plotWidth() + 2) return;
+    ctx.strokeStyle = "#000";
+    ctx.lineWidth = 2;
+    ctx.strokeRect(L.LABEL_W + x0, y, Math.max(x1 - x0, 2), L.ROW_H - 1);
+  }
+
+  function niceStep(raw) {
+    const p = Math.pow(10, Math.floor(Math.log10(raw)));
+    const f = raw / p;
+    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+  }
+
+  function ticks(v0, v1, scale) {
+    const step = Math.max(1, niceStep(100 / scale));
+    const out = [];
+    for (let t = Math.ceil(v0 / step) * step; t <= v1; t += step) out.push(t);
+    return { step: step, list: out };
+  }
+
+  function drawGrid(v0, v1, scale, H) {
+    ctx.strokeStyle = "#eef0f3";
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    for (const t of ticks(v0, v1, scale).list) {
+      const x = Math.round(L.LABEL_W + (t - v0) * scale) + 0.5;
+      ctx.moveTo(x, L.AXIS_H);
+      ctx.lineTo(x, H);
+    }
+    ctx.stroke();
+  }
+
+  function drawAxis(v0, v1, scale, W) {
+    ctx.fillStyle = "#f3f4f6";
+    ctx.fillRect(0, 0, W, L.AXIS_H);
+    ctx.strokeStyle = "#c8ccd2";
+    ctx.beginPath();
+    ctx.moveTo(0, L.AXIS_H - 0.5);
+    ctx.lineTo(W, L.AXIS_H - 0.5);
+    ctx.stroke();
+    const tk = ticks(v0, v1, scale);
+    ctx.fillStyle = "#333";
+    ctx.font = "11px sans-serif";
+    ctx.textBaseline = "middle";
+    const labels = [];
+    for (const t of tk.list) {
+      const x = L.LABEL_W + (t - v0) * scale;
+      ctx.beginPath();
+      ctx.moveTo(Math.round(x) + 0.5, L.AXIS_H - 6);
+      ctx.lineTo(Math.round(x) + 0.5, L.AXIS_H);
+      ctx.stroke();
+      const text = VT.formatTick(t, tk.step);
+      ctx.fillText(text, x + 3, L.AXIS_H / 2);
+      labels.push(text);
+    }
+    st.ticks = labels;
+    ctx.fillStyle = "#555";
+    ctx.fillText(VT.formatDuration(v1 - v0) + " shown", 8, L.AXIS_H / 2);
+  }
+
+  function drawLabels(H) {
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(0, L.AXIS_H, L.LABEL_W, H - L.AXIS_H);
+    ctx.clip();
+    ctx.fillStyle = "#fafbfc";
+    ctx.fillRect(0, L.AXIS_H, L.LABEL_W, H - L.AXIS_H);
+    for (const lane of lanes) {
+      const y = L.AXIS_H + lane.y - st.scrollY;
+      if (y + lane.h < L.AXIS_H || y > H) continue;
+      if (lane.kind === "process") {
+        ctx.fillStyle = "#e8ebf0";
+        ctx.fillRect(0, y, L.LABEL_W, L.PROC_H);
+        ctx.font = "bold 11px sans-serif";
+        ctx.fillStyle = "#222";
+      } else {
+        ctx.font = "11px sans-serif";
+        ctx.fillStyle = lane.kind === "counter" ? "#2f5d8a" : "#333";
+      }
+      ctx.fillText(fitText(lane.label, L.LABEL_W - 14), 8, y + (lane.kind === "process" ? L.PROC_H : 16) / 2 + 1);
+      ctx.strokeStyle = "#e3e5e8";
+      ctx.beginPath();
+      ctx.moveTo(0, y + lane.h - 0.5);
+      ctx.lineTo(canvas.clientWidth, y + lane.h - 0.5);
+      ctx.stroke();
+    }
+    ctx.strokeStyle = "#c8ccd2";
+    ctx.beginPath();
+    ctx.moveTo(L.LABEL_W - 0.5, L.AXIS_H);
+    ctx.lineTo(L.LABEL_W - 0.5, H);
+    ctx.stroke();
+    ctx.restore();
+  }
+
+  function fitText(text, width) {
+    const fit = Math.floor(width / 6.2);
+    return text.length > fit ? text.slice(0, fit - 1) + "\u2026" : text;
+  }
+
+  function laneOfTrack(ti) {
+    for (const lane of lanes) if (lane.kind === "thread" && lane.track === ti) return lane;
+    return null;
+  }
+
+  // What is under canvas point (x, y), CSS px: {kind: "slice"|"instant", i} or null.
+  function hitTest(x, y) {
+    if (x < L.LABEL_W || y < L.AXIS_H) return null;
+    const cy = y - L.AXIS_H + st.scrollY;
+    const lane = lanes.find(function (l) { return cy >= l.y && cy < l.y + l.h; });
+    if (!lane || lane.kind !== "thread") return null;
+    const t = m.tracks[lane.track];
+    const scale = plotWidth() / (st.view.end - st.view.start);
+    const at = st.view.start + (x - L.LABEL_W) / scale;
+    const tol = 3 / scale;
+    const local = cy - lane.y;
+    if (local < lane.instH) {
+      const T = m.inst.time, end = t.instFirst + t.instCount;
+      let best = -1, bestD = tol * 2;
+      for (let i = VT.lowerBound(T, at - 2 * tol, t.instFirst, end); i < end && T[i] <= at + 2 * tol; i++) {
+        if (Math.abs(T[i] - at) < bestD) { bestD = Math.abs(T[i] - at); best = i; }
+      }
+      return best >= 0 ? { kind: "instant", i: best } : null;
+    }
+    const row = t.rows[Math.floor((local - lane.instH) / L.ROW_H)];
+    if (!row || !row.count) return null;
+    const S = m.start, D = m.dur, end = row.first + row.count;
+    const k = VT.lowerBound(S, at, row.first, end);
+    for (const i of [k - 1, k, k - 2, k + 1]) {
+      if (i >= row.first && i < end && S[i] <= at && S[i] + D[i] >= at) return { kind: "slice", i: i };
+    }
+    for (const i of [k - 1, k]) {
+      if (i >= row.first && i < end && S[i] <= at + tol && S[i] + D[i] >= at - tol) return { kind: "slice", i: i };
+    }
+    return null;
+  }
+
+  // --- view changes -----------------------------------------------------------------------
+  const MIN_RANGE = 20; // ns
+
+  function setView(start, end) {
+    let span = Math.max(end - start, MIN_RANGE);
+    const maxSpan = m.end * 1.5 + 1000;
+    if (span > maxSpan) span = maxSpan;
+    const c = (start + end) / 2;
+    start = c - span / 2;
+    // Keep part of the trace in sight, but let any point of it be centred.
+    const lo = -span * 0.9, hi = m.end + span * 0.9;
+    if (start < lo) start = lo;
+    if (start + span > hi) start = hi - span;
+    st.view = { start: start, end: start + span };
+    requestDraw();
+  }
+
+  function zoomAt(factor, x) {
+    const v0 = st.view.start, v1 = st.view.end;
+    const frac = Math.min(Math.max((x - L.LABEL_W) / plotWidth(), 0), 1);
+    const at = v0 + frac * (v1 - v0);
+    const span = (v1 - v0) * factor;
+    setView(at - frac * span, at - frac * span + span);
+  }
+
+  function pan(fraction) {
+    const span = st.view.end - st.view.start;
+    setView(st.view.start + fraction * span, st.view.end + fraction * span);
+  }
+
+  function clampScroll() {
+    const visible = canvas.clientHeight - L.AXIS_H;
+    st.scrollY = Math.max(0, Math.min(st.scrollY, Math.max(0, contentH - visible + 20)));
+  }
+
+  function scrollBy(dy) {
+    st.scrollY += dy;
+    clampScroll();
+    requestDraw();
+  }
+
+  // Centre the view on slice i, zooming out if it does not fit, and scroll its lane into sight.
+  function reveal(i) {
+    const s = m.start[i], d = m.dur[i];
+    let span = st.view.end - st.view.start;
+    if (d * 1.2 > span) span = Math.max(d * 1.5, MIN_RANGE);
+    setView(s + d / 2 - span / 2, s + d / 2 + span / 2);
+    const lane = laneOfTrack(m.track[i]);
+    if (lane) {
+      const y = lane.y + lane.instH + m.depth[i] * L.ROW_H;
+      const visible = canvas.clientHeight - L.AXIS_H;
+      if (y < st.scrollY || y + L.ROW_H > st.scrollY + visible) {
+        st.scrollY = y - visible / 3;
+        clampScroll();
+      }
+    }
+    requestDraw();
+  }
+
+  function bindEvents() {
+    let drag = null;
+    canvas.addEventListener("wheel", function (ev) {
+      ev.preventDefault();
+      const r = canvas.getBoundingClientRect();
+      const x = ev.clientX - r.left;
+      if (ev.shiftKey || x < L.LABEL_W) {
+        scrollBy(ev.deltaY || ev.deltaX);
+        return;
+      }
+      if (Math.abs(ev.deltaX) > Math.abs(ev.deltaY)) {
+        pan(ev.deltaX / plotWidth());
+        return;
+      }
+      const unit = ev.deltaMode === 1 ? 30 : ev.deltaMode === 2 ? 300 : 1;
+      zoomAt(Math.exp(ev.deltaY * unit * 0.002), x);
+    }, { passive: false });
+    canvas.addEventListener("mousedown", function (ev) {
+      if (ev.button !== 0) return;
+      drag = { x: ev.clientX, y: ev.clientY, view: st.view, scrollY: st.scrollY, moved: false };
+    });
+    window.addEventListener("mousemove", function (ev) {
+      const r = canvas.getBoundingClientRect();
+      mouse = { x: ev.clientX - r.left, y: ev.clientY - r.top };
+      if (!drag) return;
+      const dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
+      if (!drag.moved && Math.abs(dx) + Math.abs(dy) < 4) return;
+      drag.moved = true;
+      canvas.style.cursor = "grabbing";
+      const span = drag.view.end - drag.view.start;
+      const shift = (-dx / plotWidth()) * span;
+      setView(drag.view.start + shift, drag.view.end + shift);
+      st.scrollY = drag.scrollY - dy;
+      clampScroll();
+    });
+    window.addEventListener("mouseup", function (ev) {
+      if (!drag) return;
+      const wasDrag = drag.moved;
+      drag = null;
+      canvas.style.cursor = "";
+      if (wasDrag) return;
+      const r = canvas.getBoundingClientRect();
+      const hit = hitTest(ev.clientX - r.left, ev.clientY - r.top);
+      VT.select(hit);
+    });
+    document.addEventListener("keydown", function (ev) {
+      if (st.mode !== "timeline") return;
+      const tag = (ev.target && ev.target.tagName) || "";
+      if (tag === "INPUT" || tag === "TEXTAREA" || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+      const x = mouse && mouse.x > L.LABEL_W && mouse.x < canvas.clientWidth ? mouse.x
+        : L.LABEL_W + plotWidth() / 2;
+      const k = ev.key.toLowerCase();
+      if (k === "w") zoomAt(1 / 1.3, x);
+      else if (k === "s") zoomAt(1.3, x);
+      else if (k === "a") pan(-0.15);
+      else if (k === "d") pan(0.15);
+      else return;
+      ev.preventDefault();
+    });
+    window.addEventListener("resize", resize);
+  }
+
+  function laneBoxes() {
+    return lanes.map(function (l) {
+      return { kind: l.kind, track: l.track, counter: l.counter, label: l.label,
+        y: L.AXIS_H + l.y - st.scrollY, height: l.h, instH: l.instH || 0 };
+    });
+  }
+
+  return {
+    init: init, draw: draw, requestDraw: requestDraw, setView: setView, zoomAt: zoomAt, pan: pan,
+    reveal: reveal, hitTest: hitTest, resize: resize, laneBoxes: laneBoxes, plotWidth: plotWidth,
+  };
+})();
