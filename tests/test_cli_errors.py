@@ -41,7 +41,6 @@ CASES = {
     "include and exclude": (["--include_files", "a", "--exclude_files", "b", "--", "prog.py"],
                             ["--include_files and --exclude_files"]),
     "text output": (["-o", "out.txt", "prog.py"], ["out.txt", ".json"]),
-    "html output": (["-o", "out.html", "prog.py"], ["out.html", "not supported yet"]),
     "compressed output": (["-o", "out.cvf", "prog.py"], ["not supported yet"]),
     "output in a missing directory": (["-o", "no/such/dir/out.json", "prog.py"], ["does not exist"]),
     "output is a directory": (["-o", "adir.json", "prog.py"], ["directory"]),

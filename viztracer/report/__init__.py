@@ -10,14 +10,14 @@ import shutil
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from . import chrome_json, perfetto
+from . import chrome_json, html, perfetto
 
 if TYPE_CHECKING:
     from ..tracer import VizTracer
 
-WRITERS: tuple[ModuleType, ...] = (chrome_json, perfetto)
+WRITERS: tuple[ModuleType, ...] = (chrome_json, perfetto, html)
 # Extensions users of VizTracer 1.x may give that this version cannot write yet.
-PLANNED = {".html": "the HTML report", ".cvf": "compressed reports"}
+PLANNED = {".cvf": "compressed reports"}
 
 
 class ReportError(ValueError):

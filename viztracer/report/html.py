@@ -1,0 +1,72 @@
+"""The standalone HTML report (``.html``): the viewer page with its CSS, scripts and the trace inlined.
+
+The trace goes through the same path as in ``vizviewer``: Chrome JSON (written by the code
+``chrome_json`` uses), loaded, turned into the viewer blob (``viztracer/viewer/columns.py``),
+and embedded as base64 in a ``<script type="application/octet-stream" id="vt-blob">`` element,
+which the browser does not run; the page decodes it instead of fetching ``/api/trace``. The
+page's scripts are classic scripts (not ES modules), so the report opens from ``file://``.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+from typing import TYPE_CHECKING
+
+from ..viewer.columns import report_blob
+from . import chrome_json
+
+if TYPE_CHECKING:
+    from ..tracer import VizTracer
+
+EXTENSIONS = (".html",)
+STATIC = os.path.join(os.path.dirname(os.path.dirname(__file__)), "viewer", "static")
+
+
+def _read(name: str) -> str:
+    with open(os.path.join(STATIC, name), encoding="utf-8") as f:
+        return f.read()
+
+
+def render_html(report: dict, title: str) -> str:
+    """The page with everything inlined and ``report`` embedded."""
+    page = _read("index.html")
+    blob = base64.b64encode(report_blob(report, title=title)).decode("ascii")
+
+    def style(_match: re.Match) -> str:
+        return "<style>\n" + _read("viewer.css") + "</style>"
+
+    def script(match: re.Match) -> str:
+        # "</" inside an inline script would end it early; "<\/" means the same in JavaScript.
+        return "<script>\n" + _read(match.group(1)).replace("</", "<\\/") + "</script>"
+
+    page = re.sub(r'<link rel="stylesheet" href="static/([\w.-]+)">', style, page)
+    page, count = re.subn(r'<script src="static/([\w.-]+)"></script>', script, page)
+    if not count:
+        raise RuntimeError("viewer/static/index.html has no <script src=static/...> to inline")
+    embedded = f'<script type="application/octet-stream" id="vt-blob">{blob}</script>\n'
+    first_script = page.index("<script>")
+    page = page[:first_script] + embedded + page[first_script:]
+    return page.replace("<title>vizviewer</title>", f"<title>{_escape(title)}</title>", 1)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def write_html_from_report(report: dict, path: str) -> int:
+    """Write ``report`` (a loaded report dict) to ``path`` as a standalone page; returns its event count."""
+    page = render_html(report, os.path.basename(path))
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(page)
+    return len(report.get("traceEvents") or [])
+
+
+def write(tracer: VizTracer, path: str, with_file_info: bool = True) -> int:
+    """Write ``tracer``'s ring to ``path`` as a standalone HTML report; returns the number of events."""
+    out = io.BytesIO()
+    count = chrome_json._write(tracer, out, with_file_info)
+    write_html_from_report(json.loads(out.getvalue()), path)
+    return count
