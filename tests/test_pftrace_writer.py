@@ -6,11 +6,14 @@ import os
 import subprocess
 import sys
 import threading
+import zlib
 
 import pytest
 from conftest import calls, load_report
 
 from viztracer import VizTracer, _tracer, get_tracer
+from viztracer.report import perfetto
+from viztracer.report.pftrace_reader import read_pftrace
 
 pb2 = pytest.importorskip("perfetto.protos.perfetto.trace.perfetto_trace_pb2")
 TE = pb2.TrackEvent
@@ -40,27 +43,56 @@ def annotation_value(a):
     return getattr(a, kind) if kind else None
 
 
+def packets(trace):
+    """Every packet of a trace, deflated chunks (``compressed_packets``) expanded in place."""
+    for packet in trace.packet:
+        if packet.HasField("compressed_packets"):
+            yield from packets(pb2.Trace.FromString(zlib.decompress(packet.compressed_packets)))
+        else:
+            yield packet
+
+
+class Sequence:
+    """What a consumer keeps per packet sequence."""
+
+    def __init__(self):
+        self.names, self.cats, self.ann = {}, {}, {}
+        self.default_track = None
+        self.clock = None       # the reading of the sequence's incremental clock, once set
+        self.offset = 0
+
+
 class Decoded:
-    """Walks a trace like a consumer would: interned state per sequence, slices per track."""
+    """Walks a trace like a consumer would: state per sequence, clocks, slices per track."""
 
     def __init__(self, trace):
-        self.names, self.cats, self.ann = {}, {}, {}
         self.tracks, self.slices, self.instants, self.counters = {}, [], [], []
-        self.metadata, self.open = {}, []
+        self.metadata, self.open, self.sequences = {}, [], {}
         stacks: dict[int, list] = {}
-        default_track = None
-        for i, packet in enumerate(trace.packet):
-            assert packet.trusted_packet_sequence_id == 1
-            if i == 0:
-                assert packet.sequence_flags & 1 and packet.first_packet_on_sequence
-                default_track = packet.trace_packet_defaults.track_event_defaults.track_uuid
+        for packet in packets(trace):
+            seq_id = packet.trusted_packet_sequence_id
+            assert seq_id, "every packet belongs to a sequence"
+            if seq_id not in self.sequences:
+                assert packet.sequence_flags & 1 and packet.first_packet_on_sequence, \
+                    "a sequence's first packet clears its incremental state"
+                self.sequences[seq_id] = Sequence()
+            seq = self.sequences[seq_id]
+            if packet.HasField("trace_packet_defaults"):
+                defaults = packet.trace_packet_defaults
+                seq.default_track = defaults.track_event_defaults.track_uuid
+                assert defaults.timestamp_clock_id in (0, 64)
+            if packet.HasField("clock_snapshot"):
+                clocks = {c.clock_id: c for c in packet.clock_snapshot.clocks}
+                assert clocks[64].is_incremental and 6 in clocks
+                seq.clock = clocks[64].timestamp
+                seq.offset = clocks[6].timestamp - clocks[64].timestamp
             if packet.HasField("interned_data"):
                 for n in packet.interned_data.event_names:
-                    self.names[n.iid] = n.name
+                    seq.names[n.iid] = n.name
                 for c in packet.interned_data.event_categories:
-                    self.cats[c.iid] = c.name
+                    seq.cats[c.iid] = c.name
                 for d in packet.interned_data.debug_annotation_names:
-                    self.ann[d.iid] = d.name
+                    seq.ann[d.iid] = d.name
             if packet.HasField("track_descriptor"):
                 self.tracks[packet.track_descriptor.uuid] = packet.track_descriptor
             if packet.HasField("chrome_events"):
@@ -68,31 +100,36 @@ class Decoded:
                     self.metadata[m.name] = json.loads(m.json_value)
             if not packet.HasField("track_event"):
                 continue
+            assert packet.HasField("timestamp")
+            if seq.clock is not None:
+                seq.clock += packet.timestamp
+                ts = seq.clock + seq.offset
+            else:
+                ts = packet.timestamp
             ev = packet.track_event
             if not ev.HasField("track_uuid"):
-                ev.track_uuid = default_track
+                ev.track_uuid = seq.default_track
             assert ev.track_uuid in self.tracks, "track described before use"
             for iid in ev.category_iids:
-                assert iid in self.cats, "category interned before use"
+                assert iid in seq.cats, "category interned on its sequence before use"
             args = {}
             for a in ev.debug_annotations:
-                assert a.name_iid in self.ann, "annotation name interned before use"
-                args[self.ann[a.name_iid]] = annotation_value(a)
+                assert a.name_iid in seq.ann, "annotation name interned on its sequence before use"
+                args[seq.ann[a.name_iid]] = annotation_value(a)
             if ev.type in (TE.TYPE_SLICE_BEGIN, TE.TYPE_INSTANT):
                 if ev.HasField("name_iid"):
-                    assert ev.name_iid in self.names, "event name interned before use"
-            ts = packet.timestamp
+                    assert ev.name_iid in seq.names, "event name interned on its sequence before use"
             if ev.type == TE.TYPE_SLICE_BEGIN:
-                stacks.setdefault(ev.track_uuid, []).append((self.names[ev.name_iid], ts, args))
+                stacks.setdefault(ev.track_uuid, []).append((seq.names[ev.name_iid], ts, args))
             elif ev.type == TE.TYPE_SLICE_END:
                 name, start, args = stacks[ev.track_uuid].pop()
                 assert ts >= start
                 self.slices.append({"name": name, "ts": start, "dur": ts - start,
                                     "track": ev.track_uuid, "args": args})
             elif ev.type == TE.TYPE_INSTANT:
-                name = self.names[ev.name_iid] if ev.HasField("name_iid") else ev.name
+                name = seq.names[ev.name_iid] if ev.HasField("name_iid") else ev.name
                 self.instants.append({"name": name, "ts": ts, "track": ev.track_uuid, "args": args,
-                                      "cat": self.cats[ev.category_iids[0]]})
+                                      "cat": seq.cats[ev.category_iids[0]]})
             elif ev.type == TE.TYPE_COUNTER:
                 value = ev.double_counter_value if ev.HasField("double_counter_value") else ev.counter_value
                 self.counters.append((self.tracks[ev.track_uuid].name, ts, value))
@@ -209,7 +246,7 @@ def test_tied_timestamps_nest_children_inside_parents(tmp_path):
     trace = read(tmp_path / "r.pftrace")
     order = []
     names = {}
-    for packet in trace.packet:
+    for packet in packets(trace):
         for n in packet.interned_data.event_names:
             names[n.iid] = n.name
         ev = packet.track_event
@@ -228,9 +265,60 @@ def test_several_times_smaller_than_json(tmp_path):
     tracer.start()
     fib(15)
     tracer.stop()
-    for name in ("r.json", "r.pftrace"):
-        tracer.save(str(tmp_path / name), file_info=False)
-    assert os.path.getsize(tmp_path / "r.pftrace") * 3 < os.path.getsize(tmp_path / "r.json")
+    tracer.save(str(tmp_path / "r.json"), file_info=False)
+    tracer.save(str(tmp_path / "r.pftrace"), file_info=False)
+    perfetto.write(tracer, str(tmp_path / "plain.pftrace"), with_file_info=False, compress=False)
+    size = os.path.getsize(tmp_path / "r.json")
+    assert os.path.getsize(tmp_path / "r.pftrace") * 8 < size
+    assert os.path.getsize(tmp_path / "plain.pftrace") * 4 < size
+    compressed, plain = Decoded(read(tmp_path / "r.pftrace")), Decoded(read(tmp_path / "plain.pftrace"))
+    assert len(compressed.slices) == len(plain.slices) == 1973
+    assert compressed.slices == plain.slices
+    assert all(not p.HasField("compressed_packets") for p in read(tmp_path / "plain.pftrace").packet)
+
+
+def test_each_thread_is_a_sequence_with_an_incremental_clock(tmp_path):
+    def work():
+        fib(6)
+        threads = [threading.Thread(target=fib, args=(5,), name=f"w{i}") for i in range(2)]
+        for t in threads:
+            t.start()
+            t.join()
+
+    report, decoded = trace_both(tmp_path, work)
+    # sequence 1 for tracks and other events, one more per thread that ran calls
+    assert len(decoded.sequences) == 4
+    slice_packets = [p for p in packets(read(tmp_path / "r.pftrace")) if p.HasField("track_event")]
+    by_sequence = {}
+    for p in slice_packets:
+        by_sequence.setdefault(p.trusted_packet_sequence_id, []).append(p)
+    assert len(by_sequence) == 3
+    for seq_packets in by_sequence.values():
+        # every event names its track through the sequence's defaults, and its time as the
+        # delta from the previous one: small numbers, far below an absolute time
+        assert not any(p.track_event.HasField("track_uuid") for p in seq_packets)
+        assert max(p.timestamp for p in seq_packets[1:]) < 10**9
+    fibs_per_thread = {}
+    for s in decoded.slices:
+        if s["name"] == FIB:
+            tid = decoded.tid_of(s["track"])
+            fibs_per_thread[tid] = fibs_per_thread.get(tid, 0) + 1
+    assert sorted(fibs_per_thread.values()) == [15, 15, 25]
+
+
+@pytest.mark.parametrize("args", [{}, [], [1, {}], {"a": []}, "text", 3, None, {"big": 1 << 70}])
+def test_arguments_of_every_json_shape_come_back(tmp_path, args):
+    tracer = VizTracer(verbose=0)
+    tracer.start()
+    tracer.add_instant("point", args=args)
+    tracer.stop()
+    tracer.save(str(tmp_path / "r.pftrace"))
+    report = read_pftrace(str(tmp_path / "r.pftrace"))
+    (point,) = [e for e in report["traceEvents"] if e.get("name") == "point"]
+    if args is None:
+        assert "args" not in point
+    else:
+        assert point["args"] == args
 
 
 @pytest.mark.parametrize("ext", [".pftrace", ".perfetto-trace"])

@@ -3,6 +3,7 @@
 Several times smaller and faster to write than JSON; the Perfetto UI and trace processor read
 it natively. The packets are encoded by hand in ``viztracer._export``; this module adds the
 metadata the JSON report carries (version, overflow, sources of the traced files).
+Packets are deflated in chunks (Perfetto's ``compressed_packets``) unless ``compress=False``.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 EXTENSIONS = (".pftrace", ".perfetto-trace")
 
 
-def write(tracer: VizTracer, path: str, with_file_info: bool = True) -> int:
+def write(tracer: VizTracer, path: str, with_file_info: bool = True, compress: bool = True) -> int:
     """Write ``tracer``'s ring to ``path`` as a Perfetto protobuf trace."""
     def metadata_for(functions, counter_tracks):
         entries = {"viztracer_metadata": tracer.metadata(), "viztracer_counter_tracks": counter_tracks}
@@ -28,4 +29,13 @@ def write(tracer: VizTracer, path: str, with_file_info: bool = True) -> int:
 
     with open(path, "wb") as f:
         return _export.write_perfetto(tracer._core, f.write, os.getpid(),
-                                      tracer.process_name or "MainProcess", metadata_for)
+                                      tracer.process_name or "MainProcess", metadata_for, compress)
+
+
+def write_from_report(report: dict, path: str, compress: bool = True) -> int:
+    """Write a loaded report (``load_report``'s dict) to ``path``; returns the events written.
+
+    Raises ValueError (one line) when an event is not a trace event.
+    """
+    with open(path, "wb") as f:
+        return _export.write_perfetto_report(report, f.write, compress)

@@ -6,39 +6,52 @@
 works on a ``.pftrace`` too. It reads the files of our own writer (``report/perfetto.py``);
 what it relies on is the contract below, not Perfetto's format in general.
 
-- One packet sequence whose incremental state is cleared once, in the first packet; interned
-  event categories, event names and debug annotation names are defined in a packet at or
-  before the first packet that uses them, so an iid means one string for the whole file.
-- Track descriptors: a process track, one thread track per thread, a "Global" track for
-  global instants, and counter tracks.
-- Function calls and duration events (category ``FEE``) are SLICE_BEGIN / SLICE_END pairs on
-  a thread track, nested in file order; a BEGIN left open is a call still running at stop.
-- Instants (``instant``), objects (``object``) and raw JSON events (``raw``) are INSTANT
-  events; counters are COUNTER events on counter tracks.
+- Top-level packets may be deflated chunks (``compressed_packets``) of packets.
+- Packet sequences: each clears its incremental state in its first packet, and defines an
+  interned category, event name or annotation name before (or in) the first packet of that
+  sequence that uses it. A sequence's TracePacketDefaults give the track of events that name
+  none, and the clock of its timestamps: an incremental clock (a sequence-scoped id whose
+  ClockSnapshot says ``is_incremental``) means each timestamp is the time since the previous
+  packet of the sequence.
+- Track descriptors: a track per process and per thread, a "Global" track per process for
+  global instants (its uuid is the process's pid shifted left by 24 bits, like every track of
+  that process), and counter tracks.
+- Function calls and duration events are SLICE_BEGIN / SLICE_END pairs on a thread track,
+  nested in the order of their sequence; a BEGIN left open is a call still running at stop.
+- Instants (category ``instant``), objects (``object``) and raw JSON events (``raw``) are
+  INSTANT events; counters are COUNTER events on counter tracks. An annotation named
+  ``#args`` holds args that were not a JSON object.
 - The last packet's Chrome metadata holds ``viztracer_metadata``, ``file_info`` and
   ``viztracer_counter_tracks`` (counter track uuid -> [counter name, key]) as JSON.
 
 Speed: every attribute read on a protobuf message costs a few hundred nanoseconds from
 Python, which is most of the time a naive loop over millions of packets takes. So the file is
 parsed once into a *view* of TracePacket whose sub-messages are left as bytes, and a track
-event's bytes are decoded (with the generated TrackEvent) only the first time they are met:
-the BEGIN of a given function on a given thread, or any END on it, is the same bytes every
-time, and the decoded result is cached under them (a call logged with the same arguments
-too, up to a bound, its args copied for each event). Counters and instants are decoded every
-time.
+event's bytes are decoded (with the generated TrackEvent) only the first time they are met on
+their sequence: the BEGIN of a given function, or any END, is the same bytes every time, and
+the decoded result is cached under them (a call logged with the same arguments too, up to a
+bound, its args copied for each event). Counters and instants are decoded every time.
 """
 from __future__ import annotations
 
 import gc
 import json
 import os
+import zlib
 from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 from . import ReportError, perfetto_pb2
-from .perfetto_pb2 import ChromeEventBundle, InternedData, TracePacketDefaults, TrackDescriptor, TrackEvent
+from .perfetto_pb2 import (
+    ChromeEventBundle,
+    ClockSnapshot,
+    InternedData,
+    TracePacketDefaults,
+    TrackDescriptor,
+    TrackEvent,
+)
 
 _BEGIN = TrackEvent.TYPE_SLICE_BEGIN
 _END = TrackEvent.TYPE_SLICE_END
@@ -107,10 +120,11 @@ def read_pftrace(path: str | os.PathLike[str]) -> dict[str, Any]:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        packets = _TraceView.FromString(data).packet
-        return _Reader(packets).report()
+        return _Reader(_chunks(_TraceView.FromString(data).packet)).report()
     except DecodeError:
         raise ReportError(f"cannot read {path!r}: not a Perfetto trace, or truncated") from None
+    except zlib.error:
+        raise ReportError(f"cannot read {path!r}: a compressed chunk does not inflate (truncated?)") from None
     except _Malformed as e:
         raise ReportError(f"cannot read {path!r}: {e}") from None
     except (KeyError, IndexError, ValueError, TypeError) as e:
@@ -120,6 +134,23 @@ def read_pftrace(path: str | os.PathLike[str]) -> dict[str, Any]:
     finally:
         if gc_was_enabled:
             gc.enable()
+
+
+def _chunks(packets) -> list:
+    """The file's packets as a list of packet lists, deflated chunks inflated in their place."""
+    chunks: list = []
+    plain: list = []
+    for p in packets:
+        if p.compressed_packets:
+            if plain:
+                chunks.append(plain)
+                plain = []
+            chunks.append(_TraceView.FromString(zlib.decompress(p.compressed_packets)).packet)
+        else:
+            plain.append(p)
+    if plain:
+        chunks.append(plain)
+    return chunks
 
 
 def _value(a) -> Any:
@@ -147,22 +178,40 @@ def _copy(value: Any) -> Any:
     return value
 
 
-class _Reader:
-    """One pass over a trace view's packets, building the JSON report's events."""
+class _Sequence:
+    """What one packet sequence has set: interned strings, defaults, its clock, decoded events."""
 
-    def __init__(self, packets) -> None:
-        self.packets = packets
+    __slots__ = ("id", "categories", "event_names", "annotation_names", "default_track",
+                 "incremental", "last", "offset", "decoded", "swept")
+
+    def __init__(self, seq_id: int) -> None:
+        self.id = seq_id
         self.categories: dict[int, str] = {}
         self.event_names: dict[int, str] = {}
         self.annotation_names: dict[int, str] = {}
-        self.swept = False  # the interned data of every packet has been read (after a miss)
-        # uuid -> (pid, tid, what the track is); tid is the pid on process-wide tracks.
-        self.tracks: dict[int, tuple[int, int, str]] = {}
-        self.stacks: dict[int, list] = {}  # thread track uuid -> [(begin ns, event dict), ...]
         self.default_track = 0
+        self.incremental = False  # timestamps are deltas on the sequence's incremental clock
+        self.last = 0             # that clock's latest reading
+        self.offset = 0           # trace time minus that clock's time
         # Track event bytes -> what the hot loop needs: (_END, stack) or
         # (_BEGIN, stack, pid, tid, name, args), where args is copied for each event.
         self.decoded: dict[bytes, tuple] = {}
+        self.swept = False  # every packet's interned data of this sequence has been read
+
+    def clear(self) -> None:
+        """Incremental state cleared: interned strings and defaults are gone."""
+        self.__init__(self.id)
+
+
+class _Reader:
+    """One pass over the packets, building the JSON report's events."""
+
+    def __init__(self, chunks: list) -> None:
+        self.chunks = chunks
+        self.sequences: dict[int, _Sequence] = {}
+        # uuid -> (pid, tid, what the track is); tid is the pid on process-wide tracks.
+        self.tracks: dict[int, tuple[int, int, str]] = {}
+        self.stacks: dict[int, list] = {}  # thread track uuid -> [(begin ns, event dict), ...]
         self.annotated_room = _ANNOTATED_CACHE_SIZE
         self.name_events: list[dict] = []
         self.events: list[dict] = []
@@ -176,7 +225,8 @@ class _Reader:
 
     def report(self) -> dict[str, Any]:
         try:
-            self._walk()
+            for packets in self.chunks:
+                self._walk(packets)
         except (KeyError, IndexError) as e:
             raise _Malformed(f"an event is on an undefined track, or ends a slice never begun ({e!r})") \
                 from None
@@ -188,56 +238,85 @@ class _Reader:
 
     def _metadata(self) -> dict[str, Any]:
         """The JSON values of the Chrome metadata in the last packet that has some."""
-        packets = self.packets
-        if not packets:
+        if not any(len(packets) for packets in self.chunks):
             raise _Malformed("the file holds no trace packets")
-        for i in range(len(packets) - 1, -1, -1):
-            if packets[i].HasField("chrome_events"):
-                bundle = ChromeEventBundle.FromString(packets[i].chrome_events)
-                return {m.name: json.loads(m.json_value) for m in bundle.metadata
-                        if m.WhichOneof("value") == "json_value"}
+        for packets in reversed(self.chunks):
+            for i in range(len(packets) - 1, -1, -1):
+                if packets[i].HasField("chrome_events"):
+                    bundle = ChromeEventBundle.FromString(packets[i].chrome_events)
+                    return {m.name: json.loads(m.json_value) for m in bundle.metadata
+                            if m.WhichOneof("value") == "json_value"}
         raise _Malformed("no viztracer metadata packet: the file is truncated or not written by viztracer")
 
-    def _walk(self) -> None:
+    def _sequence(self, seq_id: int) -> _Sequence:
+        seq = self.sequences.get(seq_id)
+        if seq is None:
+            seq = self.sequences[seq_id] = _Sequence(seq_id)
+        return seq
+
+    def _walk(self, packets) -> None:
         """The hot loop: cached BEGIN/END events here, everything else in ``_decode``."""
-        decoded = self.decoded
         decode = self._decode
         append = self.events.append
-        for p in self.packets:
+        seq = None
+        seq_id = -1
+        decoded: dict = {}
+        incremental = False
+        last = offset = 0
+        for p in packets:
+            if p.trusted_packet_sequence_id != seq_id:
+                if seq is not None:
+                    seq.last = last
+                seq_id = p.trusted_packet_sequence_id
+                seq = self._sequence(seq_id)
+                decoded, incremental, last, offset = seq.decoded, seq.incremental, seq.last, seq.offset
+            if incremental:
+                last += p.timestamp  # 0 for packets without a timestamp: the clock stays
+                ns = last + offset
+            else:
+                ns = p.timestamp
             te = p.track_event
             hit = decoded.get(te)
             if hit is None:
-                hit = decode(p, te)
+                seq.last = last
+                hit = decode(p, te, seq, ns)
+                decoded, incremental, last, offset = seq.decoded, seq.incremental, seq.last, seq.offset
                 if hit is None:
                     continue
             if hit[0] == _END:
                 begin, e = hit[1].pop()
-                e["dur"] = (p.timestamp - begin) / 1000
+                e["dur"] = (ns - begin) / 1000
                 append(e)
             else:
                 _, stack, pid, tid, name, args = hit
-                ns = p.timestamp
                 e = {"pid": pid, "tid": tid, "ts": ns / 1000, "ph": "X", "cat": "FEE", "dur": 0, "name": name}
                 if args is not None:
                     e["args"] = _copy(args)
                 stack.append((ns, e))
+        if seq is not None:
+            seq.last = last
 
-    def _decode(self, p, te: bytes) -> tuple | None:
-        """A packet met for the first time: a slice event's tuple for the hot loop, or None
-        when the packet has been dealt with here (other events, descriptors, metadata)."""
+    def _decode(self, p, te: bytes, seq: _Sequence, ns: int) -> tuple | None:
+        """A packet met for the first time on its sequence: a slice event's tuple for the hot
+        loop, or None when the packet has been dealt with here (other events, descriptors,
+        defaults, clocks, metadata)."""
         if not p.HasField("track_event"):
-            self._other_packet(p)
+            self._other_packet(p, seq)
             return None
+        if p.sequence_flags & 1 or p.incremental_state_cleared:
+            seq.clear()
+        if p.HasField("interned_data"):
+            self._intern(p.interned_data, seq)
         ev = TrackEvent.FromString(te)
         t = ev.type
-        uuid = ev.track_uuid or self.default_track
+        uuid = ev.track_uuid or seq.default_track
         if t == _END:
             hit: tuple = (_END, self.stacks[uuid])
         elif t == _BEGIN:
             pid, tid, _ = self.tracks[uuid]
             annotations = ev.debug_annotations
-            args = self._args(annotations, p) if annotations else None
-            hit = (_BEGIN, self.stacks[uuid], pid, tid, self._event_name(ev, p), args)
+            args = self._args(annotations, p, seq) if annotations else None
+            hit = (_BEGIN, self.stacks[uuid], pid, tid, self._event_name(ev, p, seq), args)
             if args is not None:
                 # Calls logged with their arguments repeat less often than bare calls, and each
                 # cached one holds its args: cache a bounded number of them.
@@ -245,75 +324,98 @@ class _Reader:
                     return hit
                 self.annotated_room -= 1
         elif t == _COUNTER:
-            self._counter(p, ev, uuid)
+            self._counter(ns, ev, uuid)
             return None
         elif t == _INSTANT:
-            self.events.append(self._instant(p, ev, self.tracks[uuid]))
+            self.events.append(self._instant(p, ev, self.tracks[uuid], seq, ns))
             return None
         else:
             raise _Malformed(f"track event of unsupported type {t}")
-        self.decoded[te] = hit
+        seq.decoded[te] = hit
         return hit
 
-    def _other_packet(self, p) -> None:
-        """A packet without a track event: track descriptor, defaults, interned data, metadata."""
+    def _other_packet(self, p, seq: _Sequence) -> None:
+        """A packet without a track event: state, descriptors, defaults, clocks, metadata."""
+        if p.sequence_flags & 1 or p.incremental_state_cleared:
+            seq.clear()
         if p.HasField("interned_data"):
-            self._intern(p.interned_data)
+            self._intern(p.interned_data, seq)
         if p.HasField("track_descriptor"):
             self._track(TrackDescriptor.FromString(p.track_descriptor))
         if p.HasField("trace_packet_defaults"):
             defaults = TracePacketDefaults.FromString(p.trace_packet_defaults)
-            self.default_track = defaults.track_event_defaults.track_uuid
-            self.decoded.clear()  # cached events may have been resolved with the old default
+            seq.default_track = defaults.track_event_defaults.track_uuid
+            seq.decoded = {}  # cached events may have been resolved with the old default
+            clock_id = defaults.timestamp_clock_id
+            if clock_id and clock_id < 64:
+                raise _Malformed(f"sequence {seq.id} uses the builtin clock {clock_id}, not ours")
+        if p.HasField("clock_snapshot"):
+            self._clock(ClockSnapshot.FromString(p.clock_snapshot), seq)
+
+    @staticmethod
+    def _clock(snapshot, seq: _Sequence) -> None:
+        """A sequence's incremental clock: where it starts and how it maps onto trace time."""
+        readings = {c.clock_id: c for c in snapshot.clocks}
+        ours = next((c for c in snapshot.clocks if c.clock_id >= 64), None)
+        if ours is None:
+            return
+        if not ours.is_incremental or (ours.unit_multiplier_ns or 1) != 1:
+            raise _Malformed(f"sequence {seq.id}: clock {ours.clock_id} is not an incremental ns clock")
+        trace = readings.get(6)  # BOOTTIME, the trace's clock
+        seq.incremental = True
+        seq.last = ours.timestamp
+        seq.offset = trace.timestamp - ours.timestamp if trace is not None else 0
 
     # -- interned strings -------------------------------------------------------------------
 
-    def _intern(self, data: bytes) -> None:
+    @staticmethod
+    def _intern(data: bytes, seq: _Sequence) -> None:
         interned = InternedData.FromString(data)
         for c in interned.event_categories:
-            self.categories[c.iid] = c.name
+            seq.categories[c.iid] = c.name
         for n in interned.event_names:
-            self.event_names[n.iid] = n.name
+            seq.event_names[n.iid] = n.name
         for n in interned.debug_annotation_names:
-            self.annotation_names[n.iid] = n.name
+            seq.annotation_names[n.iid] = n.name
 
-    def _lookup(self, table: dict[int, str], iid: int, p, what: str) -> str:
-        """``table[iid]``, reading the packet's interned data, then every packet's, if needed."""
+    def _lookup(self, table: dict[int, str], iid: int, p, seq: _Sequence, what: str) -> str:
+        """``table[iid]``, reading the sequence's other packets' interned data if needed."""
         name = table.get(iid)
         if name is not None:
             return name
-        if p.HasField("interned_data"):
-            self._intern(p.interned_data)
-        if iid not in table and not self.swept:
+        if iid not in table and not seq.swept:
             # Interned data in a packet that had no reason to be decoded yet (an earlier one).
-            self.swept = True
-            for other in self.packets:
-                if other.HasField("interned_data"):
-                    self._intern(other.interned_data)
+            seq.swept = True
+            for packets in self.chunks:
+                for other in packets:
+                    if other.trusted_packet_sequence_id == seq.id and other.HasField("interned_data"):
+                        self._intern(other.interned_data, seq)
         if iid not in table:
-            raise _Malformed(f"{what} iid {iid} is used but never defined")
+            raise _Malformed(f"{what} iid {iid} is used but never defined on sequence {seq.id}")
         return table[iid]
 
-    def _event_name(self, ev, p) -> str:
+    def _event_name(self, ev, p, seq: _Sequence) -> str:
         if ev.WhichOneof("name_field") == "name":
             return ev.name
-        return self._lookup(self.event_names, ev.name_iid, p, "event name")
+        return self._lookup(seq.event_names, ev.name_iid, p, seq, "event name")
 
-    def _category(self, ev, p) -> str:
+    def _category(self, ev, p, seq: _Sequence) -> str:
         if ev.category_iids:
-            return self._lookup(self.categories, ev.category_iids[0], p, "category")
+            return self._lookup(seq.categories, ev.category_iids[0], p, seq, "category")
         return ev.categories[0] if ev.categories else ""
 
-    def _args(self, annotations, p) -> dict[str, Any]:
+    def _args(self, annotations, p, seq: _Sequence) -> Any:
         """Top-level debug annotations (interned names) as the event's ``args``."""
-        names = self.annotation_names
+        names = seq.annotation_names
         args = {}
         for a in annotations:
             iid = a.name_iid
             if iid:
-                name = names.get(iid) or self._lookup(names, iid, p, "annotation name")
+                name = names.get(iid) or self._lookup(names, iid, p, seq, "annotation name")
             else:
                 name = a.name
+            if name == "#args":
+                return _value(a)
             args[name] = _value(a)
         return args
 
@@ -329,25 +431,26 @@ class _Reader:
             pid, tid = d.thread.pid, d.thread.tid
             tracks[uuid] = (pid, tid, _THREAD)
             self.stacks[uuid] = []
-            self.name_events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name",
-                                     "args": {"name": d.thread.thread_name}})
+            if d.thread.thread_name:
+                self.name_events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name",
+                                         "args": {"name": d.thread.thread_name}})
         elif d.HasField("process"):
             pid = d.process.pid
             tracks[uuid] = (pid, pid, _PROCESS)
-            for other, (other_pid, _, what) in list(tracks.items()):
-                if what == _GLOBAL and other_pid == 0:
-                    tracks[other] = (pid, pid, _GLOBAL)
-            self.name_events.append({"ph": "M", "pid": pid, "tid": pid, "name": "process_name",
-                                     "args": {"name": d.process.process_name}})
+            if d.process.process_name:
+                self.name_events.append({"ph": "M", "pid": pid, "tid": pid, "name": "process_name",
+                                         "args": {"name": d.process.process_name}})
         elif d.HasField("counter"):
             parent = tracks.get(d.parent_uuid)
             if parent is None:
                 raise _Malformed(f"counter track {uuid} comes before its process track {d.parent_uuid}")
             tracks[uuid] = (parent[0], parent[0], _COUNTER_TRACK)
         else:
-            # The global track has no process of its own: its events go to the traced process.
-            pid = next((pid for pid, _, what in tracks.values() if what == _PROCESS), 0)
-            tracks[uuid] = (pid, pid, _GLOBAL)
+            # A process's global track: its uuid is in the process's range of uuids.
+            process = tracks.get(uuid >> 24 << 24)
+            if process is None:
+                process = next((t for t in tracks.values() if t[2] == _PROCESS), (0, 0, _PROCESS))
+            tracks[uuid] = (process[0], process[0], _GLOBAL)
 
     def _still_open(self) -> list[dict]:
         """The slices never ended, as B events in the order they began."""
@@ -364,10 +467,10 @@ class _Reader:
 
     # -- events other than slices -----------------------------------------------------------
 
-    def _counter(self, p, ev, uuid: int) -> None:
+    def _counter(self, ns: int, ev, uuid: int) -> None:
         """A counter sample; samples of one counter at one time make one "C" event."""
         name, key = self.counter_names[uuid]
-        ts = p.timestamp / 1000
+        ts = ns / 1000
         if ev.WhichOneof("counter_value_field") == "double_counter_value":
             value: float = ev.double_counter_value
         else:
@@ -380,17 +483,17 @@ class _Reader:
             self.events.append(e)
         e["args"][key] = value
 
-    def _instant(self, p, ev, track: tuple[int, int, str]) -> dict:
+    def _instant(self, p, ev, track: tuple[int, int, str], seq: _Sequence, ns: int) -> dict:
         """An instant, object or raw event (told apart by category) as its JSON event."""
-        cat = self._category(ev, p)
-        args = self._args(ev.debug_annotations, p) if ev.debug_annotations else None
+        cat = self._category(ev, p, seq)
+        args = self._args(ev.debug_annotations, p, seq) if ev.debug_annotations else None
         if cat == "raw":
             if args is None or "event" not in args:
                 raise _Malformed("a raw event has no 'event' annotation")
             return args["event"]
-        name = self._event_name(ev, p)
+        name = self._event_name(ev, p, seq)
         pid, tid, scope = track
-        ts = p.timestamp / 1000
+        ts = ns / 1000
         if cat == "instant":
             e = {"pid": pid, "tid": tid, "ts": ts, "ph": "i", "name": name, "s": scope}
             if args is not None:

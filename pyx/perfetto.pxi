@@ -1,0 +1,755 @@
+# Perfetto protobuf writer, included into export.pyx (it shares OutBuffer, NameTable, Clock).
+# Field numbers are Perfetto's; protos/viztracer_perfetto.proto holds the messages we write.
+#
+# Layout of a file (docs/architecture.md explains the choices):
+# - sequence 1 holds the track descriptors, instants, counters, objects and raw events, with
+#   absolute timestamps, and the metadata packet;
+# - each thread's slices are a sequence of their own (2, 3, ...): its first packet clears the
+#   incremental state, makes the thread's track the default one, and starts an incremental
+#   clock (id 64), so every later packet holds only the nanoseconds since the previous one;
+# - interned names use one id space for the whole file, and each sequence defines an id
+#   before its first use there;
+# - packets are deflated in chunks into `compressed_packets` unless asked not to.
+
+import zlib
+
+DEF SEQ_MAIN = 1
+DEF SEQ_INCREMENTAL_STATE_CLEARED = 1
+DEF TYPE_SLICE_BEGIN = 1
+DEF TYPE_SLICE_END = 2
+DEF TYPE_INSTANT = 3
+DEF TYPE_COUNTER = 4
+DEF WT_VARINT = 0
+DEF WT_I64 = 1
+DEF WT_LEN = 2
+DEF OPEN_END = 0x7FFFFFFFFFFFFFFF
+DEF CLOCK_BOOTTIME = 6
+DEF CLOCK_INCREMENTAL = 64      # the first sequence-scoped clock id
+
+CATEGORIES = ("FEE", "instant", "object", "raw")
+DEF CAT_FEE = 1
+DEF CAT_INSTANT = 2
+DEF CAT_OBJECT = 3
+DEF CAT_RAW = 4
+
+
+cdef inline int varint_into(char* buf, uint64_t v) noexcept:
+    """Write ``v`` as a varint at ``buf``; returns its length."""
+    cdef int n = 0
+    while v >= 0x80:
+        buf[n] = <char>((v & 0x7F) | 0x80)
+        v >>= 7
+        n += 1
+    buf[n] = <char>v
+    return n + 1
+
+
+@cython.final
+cdef class ProtoBuffer(OutBuffer):
+    """OutBuffer with protobuf primitives."""
+
+    cdef inline int varint(self, uint64_t v) except -1:
+        cdef char tmp[10]
+        return self.put(tmp, varint_into(tmp, v))
+
+    cdef inline int tag(self, int field, int wire) except -1:
+        return self.varint((<uint64_t>field << 3) | wire)
+
+    cdef inline int field_varint(self, int field, uint64_t v) except -1:
+        self.tag(field, WT_VARINT)
+        return self.varint(v)
+
+    cdef int field_bytes(self, int field, const char* data, Py_ssize_t n) except -1:
+        self.tag(field, WT_LEN)
+        self.varint(<uint64_t>n)
+        return self.put(data, n)
+
+    cdef int field_str(self, int field, str s) except -1:
+        cdef bytes b = s.encode("utf-8", "replace")
+        return self.field_bytes(field, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
+
+    cdef int field_double(self, int field, double v) except -1:
+        self.tag(field, WT_I64)
+        return self.put(<char*>&v, 8)
+
+    cdef int field_msg(self, int field, ProtoBuffer inner) except -1:
+        """Append ``inner``'s bytes as a length-delimited field and empty ``inner``."""
+        self.field_bytes(field, inner.data, inner.n)
+        inner.n = 0
+        return 0
+
+
+ctypedef struct SliceRec:
+    int64_t start
+    int64_t end             # OPEN_END for calls still open at stop
+    uint64_t order          # ring position or event index: the last tie-breaker
+    PyObject* name          # borrowed: a code object (KIND_PY) or a str
+    PyObject* args          # borrowed, or NULL
+    uint32_t thread         # the writer's thread index
+    uint16_t depth
+    uint8_t kind
+
+
+cdef int slice_cmp(const void* a, const void* b) noexcept nogil:
+    cdef const SliceRec* x = <const SliceRec*>a
+    cdef const SliceRec* y = <const SliceRec*>b
+    if x.thread != y.thread:
+        return -1 if x.thread < y.thread else 1
+    if x.start != y.start:
+        return -1 if x.start < y.start else 1
+    if x.end != y.end:              # the longer (outer) slice first
+        return -1 if x.end > y.end else 1
+    if x.depth != y.depth:
+        return -1 if x.depth < y.depth else 1
+    return -1 if x.order < y.order else (1 if x.order > y.order else 0)
+
+
+cdef class Deflater:
+    """The file's ``write`` behind a deflate step: each chunk of whole packets becomes one
+    TracePacket whose ``compressed_packets`` field holds them (what Perfetto's own service
+    writes when asked to compress)."""
+    cdef object write
+
+    def __init__(self, write):
+        self.write = write
+
+    def __call__(self, bytes chunk):
+        cdef char head[24]
+        cdef bytes packed = zlib.compress(chunk, 1)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(packed)
+        cdef int inner = 2 + varint_into(head, <uint64_t>n)   # tag 50 takes two bytes
+        cdef int k = 0
+        head[k] = b'\x0a'
+        k += 1
+        k += varint_into(head + k, <uint64_t>(inner + n))
+        head[k] = <char>0x92
+        head[k + 1] = <char>0x03
+        k += 2
+        k += varint_into(head + k, <uint64_t>n)
+        self.write(PyBytes_FromStringAndSize(head, k))
+        self.write(packed)
+
+
+@cython.final
+cdef class PerfettoWriter:
+    """Writes tracks, slices (one sequence per thread) and other events as TracePackets."""
+    cdef ProtoBuffer out
+    cdef ProtoBuffer pkt
+    cdef ProtoBuffer ev
+    cdef ProtoBuffer interned
+    cdef ProtoBuffer tmp
+    cdef public NameTable names
+    cdef dict annotation_iids       # name -> iid
+    cdef dict annotation_seq        # iid -> the sequence that last defined it
+    cdef uint32_t* name_seq         # name iid -> the sequence that last defined it
+    cdef size_t name_seq_cap
+    cdef uint32_t seq               # the sequence being written
+    cdef int64_t last_ts            # on a thread sequence: the previous packet's time
+    cdef dict process_uuids         # pid -> uuid
+    cdef dict global_uuids          # pid -> uuid of its "Global" track
+    cdef list thread_uuids          # thread index -> uuid
+    cdef list thread_pids           # thread index -> pid
+    cdef dict thread_index          # (pid, tid) -> thread index
+    cdef dict counter_uuids         # (pid, name, key) -> uuid
+    cdef public dict counter_tracks     # str(uuid) -> [name, key], for the reader
+    cdef object encoder
+
+    def __cinit__(self, write, bint compress=True):
+        self.out = ProtoBuffer(Deflater(write) if compress else write)
+        self.pkt = ProtoBuffer(None)
+        self.ev = ProtoBuffer(None)
+        self.interned = ProtoBuffer(None)
+        self.tmp = ProtoBuffer(None)
+        self.names = NameTable()
+        self.names.raw = True
+        self.annotation_iids = {}
+        self.annotation_seq = {}
+        self.process_uuids = {}
+        self.global_uuids = {}
+        self.thread_uuids = []
+        self.thread_pids = []
+        self.thread_index = {}
+        self.counter_uuids = {}
+        self.counter_tracks = {}
+        self.encoder = _encoder
+        self.seq = SEQ_MAIN
+        self.name_seq_cap = 1024
+        self.name_seq = <uint32_t*>calloc(self.name_seq_cap, sizeof(uint32_t))
+        if self.name_seq == NULL:
+            raise MemoryError()
+        self.start_main()
+
+    def __dealloc__(self):
+        free(self.name_seq)
+
+    # -- packets and sequences ------------------------------------------------------------------
+
+    cdef int emit_packet(self, int64_t ts, bint timed) except -1:
+        """Wrap ``pkt`` (plus pending interned data) into a TracePacket of the current sequence."""
+        if timed:
+            if self.seq == SEQ_MAIN:
+                self.pkt.field_varint(8, <uint64_t>ts)
+            else:
+                self.pkt.field_varint(8, <uint64_t>(ts - self.last_ts))
+                self.last_ts = ts
+        self.pkt.field_varint(10, self.seq)
+        if self.interned.n:
+            self.pkt.field_msg(12, self.interned)
+        self.out.field_msg(1, self.pkt)
+        self.out.maybe_flush()
+        return 0
+
+    cdef int start_main(self) except -1:
+        """The first packet of sequence 1: clears its state and interns the categories."""
+        cdef int i
+        for i, cat in enumerate(CATEGORIES):
+            self.tmp.field_varint(1, i + 1)
+            self.tmp.field_str(2, cat)
+            self.interned.field_msg(1, self.tmp)
+        self.pkt.field_varint(13, SEQ_INCREMENTAL_STATE_CLEARED)
+        self.pkt.field_varint(87, 1)        # first_packet_on_sequence
+        return self.emit_packet(0, False)
+
+    cdef int switch_to_main(self) except -1:
+        self.seq = SEQ_MAIN
+        return 0
+
+    cdef int start_thread_sequence(self, uint32_t thread, int64_t base) except -1:
+        """A new sequence for one thread's slices, its clock starting at ``base`` ns."""
+        self.seq = SEQ_MAIN + 1 + thread
+        self.last_ts = base
+        self.pkt.field_varint(13, SEQ_INCREMENTAL_STATE_CLEARED)
+        self.pkt.field_varint(87, 1)
+        # TracePacketDefaults: the incremental clock, and the thread's track for every event
+        self.ev.field_varint(11, <uint64_t>self.thread_uuids[thread])
+        self.tmp.field_varint(58, CLOCK_INCREMENTAL)
+        self.tmp.field_msg(11, self.ev)
+        self.pkt.field_msg(59, self.tmp)
+        # ClockSnapshot: clock 64 reads ``base`` when BOOTTIME does
+        self.ev.field_varint(1, CLOCK_BOOTTIME)
+        self.ev.field_varint(2, <uint64_t>base)
+        self.tmp.field_msg(1, self.ev)
+        self.ev.field_varint(1, CLOCK_INCREMENTAL)
+        self.ev.field_varint(2, <uint64_t>base)
+        self.ev.field_varint(3, 1)
+        self.tmp.field_msg(1, self.ev)
+        self.pkt.field_msg(6, self.tmp)
+        return self.emit_packet(0, False)
+
+    # -- tracks ---------------------------------------------------------------------------------
+
+    cdef int descriptor(self, uint64_t uuid, uint64_t parent, str name) except -1:
+        """A TrackDescriptor packet from ``ev``'s process/thread/counter part, if any."""
+        self.pkt.field_varint(1, uuid)      # pkt is free here: borrow it for the descriptor
+        if parent:
+            self.pkt.field_varint(5, parent)
+        if name is not None:
+            self.pkt.field_str(2, name)
+        self.tmp.put(self.pkt.data, self.pkt.n)
+        self.pkt.n = 0
+        self.tmp.put(self.ev.data, self.ev.n)
+        self.ev.n = 0
+        self.pkt.field_msg(60, self.tmp)
+        return self.emit_packet(0, False)
+
+    def process(self, long pid, str name):
+        """The track of process ``pid`` (described on first use); returns its uuid."""
+        uuid = self.process_uuids.get(pid)
+        if uuid is None:
+            uuid = (<uint64_t>(pid & 0xFFFFFFFFFF)) << 24
+            self.process_uuids[pid] = uuid
+            self.tmp.field_varint(1, <uint64_t>pid)
+            if name:
+                self.tmp.field_str(6, name)
+            self.ev.field_msg(3, self.tmp)
+            self.descriptor(uuid, 0, None)
+        return uuid
+
+    def thread(self, long pid, long tid, str name):
+        """The writer's index of thread (pid, tid), described on first use."""
+        index = self.thread_index.get((pid, tid))
+        if index is None:
+            index = self.add_thread(pid, tid, name)
+        return index
+
+    def add_thread(self, long pid, long tid, str name):
+        """A new thread track, even for a (pid, tid) seen before; returns its index."""
+        parent = self.process(pid, None)
+        index = len(self.thread_uuids)
+        uuid = parent | (len([p for p in self.thread_pids if p == pid]) + 1)
+        self.thread_index.setdefault((pid, tid), index)
+        self.thread_uuids.append(uuid)
+        self.thread_pids.append(pid)
+        self.tmp.field_varint(1, <uint64_t>pid)
+        self.tmp.field_varint(2, <uint64_t>tid)
+        if name:
+            self.tmp.field_str(5, name)
+        self.ev.field_msg(4, self.tmp)
+        self.descriptor(uuid, parent, None)
+        return index
+
+    cdef uint64_t global_track(self, long pid) except 0:
+        uuid = self.global_uuids.get(pid)
+        if uuid is None:
+            uuid = self.process(pid, None) | 0xFFFFFF
+            self.global_uuids[pid] = uuid
+            self.descriptor(uuid, 0, "Global")
+        return uuid
+
+    cdef uint64_t counter_track(self, long pid, str name, str key) except 0:
+        uuid = self.counter_uuids.get((pid, name, key))
+        if uuid is None:
+            process = self.process(pid, None)
+            uuid = process | (0x800000 + len([k for k in self.counter_uuids if k[0] == pid]))
+            self.counter_uuids[(pid, name, key)] = uuid
+            self.counter_tracks[str(uuid)] = [name, key]
+            self.ev.field_msg(8, self.tmp)      # an empty CounterDescriptor
+            self.descriptor(uuid, process, f"{name} {key}" if key != name else name)
+        return uuid
+
+    # -- interning ------------------------------------------------------------------------------
+
+    cdef uint64_t name_iid(self, PyObject* obj, int kind) except 0:
+        """The iid of a name, interned into the pending packet when this sequence lacks it."""
+        cdef NameSlot* s = self.names.lookup(obj, kind)
+        cdef uint64_t iid = s.iid
+        cdef uint32_t* grown
+        if iid >= self.name_seq_cap:
+            grown = <uint32_t*>realloc(self.name_seq, 2 * iid * sizeof(uint32_t))
+            if grown == NULL:
+                raise MemoryError()
+            memset(grown + self.name_seq_cap, 0, (2 * iid - self.name_seq_cap) * sizeof(uint32_t))
+            self.name_seq = grown
+            self.name_seq_cap = 2 * iid
+        if self.name_seq[iid] != self.seq:
+            self.name_seq[iid] = self.seq
+            self.tmp.field_varint(1, iid)
+            self.tmp.field_bytes(2, s.text, s.n)
+            self.interned.field_msg(2, self.tmp)
+        return iid
+
+    cdef uint64_t annotation_iid(self, str key) except 0:
+        iid = self.annotation_iids.get(key)
+        if iid is None:
+            iid = self.annotation_iids[key] = len(self.annotation_iids) + 1
+        if self.annotation_seq.get(iid) != self.seq:
+            self.annotation_seq[iid] = self.seq
+            self.tmp.field_varint(1, iid)
+            self.tmp.field_str(2, key)
+            self.interned.field_msg(3, self.tmp)
+        return iid
+
+    # -- annotations ----------------------------------------------------------------------------
+
+    cdef int annotation_value(self, ProtoBuffer buf, value) except -1:
+        """The value fields of a DebugAnnotation for a JSON-like Python value."""
+        cdef ProtoBuffer inner
+        if isinstance(value, str):
+            buf.field_str(6, value)
+        elif isinstance(value, bool):
+            buf.field_varint(2, 1 if value else 0)
+        elif isinstance(value, int) and -(1 << 63) <= value < (1 << 63):
+            buf.field_varint(4, <uint64_t>(<int64_t>value))
+        elif isinstance(value, float):
+            buf.field_double(5, value)
+        elif isinstance(value, dict) and value:
+            inner = ProtoBuffer(None)
+            for k, v in value.items():
+                inner.field_str(10, str(k))
+                self.annotation_value(inner, v)
+                buf.field_msg(11, inner)
+        elif isinstance(value, (list, tuple)) and value:
+            inner = ProtoBuffer(None)
+            for v in value:
+                self.annotation_value(inner, v)
+                buf.field_msg(12, inner)
+        else:   # None, {}, [], numbers too big for int64, anything else: as JSON
+            buf.field_str(9, self.encoder.encode(value))
+        return 0
+
+    cdef int annotations(self, args) except -1:
+        """The debug annotations (interned names) of an event's ``args``, into ``ev``."""
+        cdef ProtoBuffer inner = ProtoBuffer(None)
+        if type(args) is not dict or not args:
+            # not an object, or an empty one: kept whole under a name the reader unwraps
+            inner.field_varint(1, self.annotation_iid("#args"))
+            self.annotation_value(inner, args)
+            return self.ev.field_msg(4, inner)
+        for k, v in (<dict>args).items():
+            inner.field_varint(1, self.annotation_iid(str(k)))
+            self.annotation_value(inner, v)
+            self.ev.field_msg(4, inner)
+        return 0
+
+    cdef int event(self, int64_t ts, int type_, uint64_t cat, uint64_t name_iid,
+                   uint64_t track, object args) except -1:
+        """A TrackEvent packet on the main sequence (on a named track)."""
+        if cat:
+            self.ev.field_varint(3, cat)
+        self.ev.field_varint(9, type_)
+        if name_iid:
+            self.ev.field_varint(10, name_iid)
+        self.ev.field_varint(11, track)
+        if args is not None:
+            self.annotations(args)
+        self.pkt.field_msg(11, self.ev)
+        return self.emit_packet(ts, True)
+
+    # -- slices ---------------------------------------------------------------------------------
+
+    cdef int slices(self, SliceRec* recs, Py_ssize_t n) except -1:
+        """Sort ``recs`` and write them, one sequence per thread, as nested BEGIN/END pairs."""
+        cdef SliceRec** stack
+        cdef SliceRec* top
+        cdef Py_ssize_t j, depth = 0
+        cdef uint32_t thread = 0xFFFFFFFF
+        if n == 0:
+            return 0
+        qsort(recs, n, sizeof(SliceRec), slice_cmp)
+        stack = <SliceRec**>calloc(n, sizeof(SliceRec*))
+        if stack == NULL:
+            raise MemoryError()
+        try:
+            for j in range(n):
+                if recs[j].thread != thread:
+                    self.close_all(stack, depth)
+                    depth = 0
+                    thread = recs[j].thread
+                    self.start_thread_sequence(thread, recs[j].start)
+                while depth > 0:
+                    top = stack[depth - 1]
+                    if top.end < recs[j].start or (top.end == recs[j].start and (
+                            recs[j].end > recs[j].start or recs[j].depth <= top.depth)):
+                        self.slice_end(top.end)
+                        depth -= 1
+                    else:
+                        break
+                if depth > 0 and recs[j].end > stack[depth - 1].end:
+                    recs[j].end = stack[depth - 1].end      # overlapping, not nested: clip
+                self.slice_begin(&recs[j])
+                stack[depth] = &recs[j]
+                depth += 1
+            self.close_all(stack, depth)
+        finally:
+            free(stack)
+        self.switch_to_main()
+        return 0
+
+    cdef int close_all(self, SliceRec** stack, Py_ssize_t depth) except -1:
+        while depth > 0:
+            depth -= 1
+            if stack[depth].end != OPEN_END:
+                self.slice_end(stack[depth].end)
+        return 0
+
+    cdef int slice_begin(self, SliceRec* r) except -1:
+        cdef uint64_t iid = self.name_iid(r.name, r.kind)
+        cdef char buf[48]
+        cdef int k, te_len, pkt_len
+        cdef char te[16]
+        if r.args != NULL or self.interned.n:
+            self.ev.field_varint(9, TYPE_SLICE_BEGIN)
+            self.ev.field_varint(10, iid)
+            if r.args != NULL:
+                self.annotations(<object>r.args)
+            self.pkt.field_msg(11, self.ev)
+            return self.emit_packet(r.start, True)
+        # the common case, encoded in one go: {timestamp delta, sequence, {type, name_iid}}
+        te[0] = <char>0x48
+        te[1] = TYPE_SLICE_BEGIN
+        te[2] = <char>0x50
+        te_len = 3 + varint_into(te + 3, iid)
+        k = 2 + 5       # room for the packet's tag and length
+        buf[k] = <char>0x40
+        k += 1 + varint_into(buf + k + 1, <uint64_t>(r.start - self.last_ts))
+        self.last_ts = r.start
+        buf[k] = <char>0x50
+        k += 1 + varint_into(buf + k + 1, self.seq)
+        buf[k] = <char>0x5a
+        buf[k + 1] = <char>te_len
+        memcpy(buf + k + 2, te, te_len)
+        k += 2 + te_len
+        return self.put_packet(buf, k)
+
+    cdef int slice_end(self, int64_t ts) except -1:
+        cdef char buf[40]
+        cdef int k = 7
+        buf[k] = <char>0x40
+        k += 1 + varint_into(buf + k + 1, <uint64_t>(ts - self.last_ts))
+        self.last_ts = ts
+        buf[k] = <char>0x50
+        k += 1 + varint_into(buf + k + 1, self.seq)
+        buf[k] = <char>0x5a
+        buf[k + 1] = 2
+        buf[k + 2] = <char>0x48
+        buf[k + 3] = TYPE_SLICE_END
+        return self.put_packet(buf, k + 4)
+
+    cdef inline int put_packet(self, char* buf, int end) except -1:
+        """``buf[7:end]`` is a packet's body: prefix its tag and length and append it."""
+        cdef char head[6]
+        cdef int h = 1
+        head[0] = b'\x0a'
+        h += varint_into(head + 1, <uint64_t>(end - 7))
+        memcpy(buf + 7 - h, head, h)
+        self.out.put(buf + 7 - h, end - 7 + h)
+        return self.out.maybe_flush()
+
+    # -- other events (sequence 1, absolute timestamps) -----------------------------------------
+
+    cdef int instant(self, int64_t ts, long pid, uint32_t thread, PyObject* name, int kind,
+                     args, str scope) except -1:
+        if scope == "g":
+            track = self.global_track(pid)
+        elif scope == "p":
+            track = self.process(pid, None)
+        else:
+            track = self.thread_uuids[thread]
+        return self.event(ts, TYPE_INSTANT, CAT_INSTANT, self.name_iid(name, kind), track, args)
+
+    cdef int counter(self, int64_t ts, long pid, str name, values) except -1:
+        for key, value in values.items():
+            track = self.counter_track(pid, name, str(key))
+            self.ev.field_varint(9, TYPE_COUNTER)
+            self.ev.field_varint(11, track)
+            if isinstance(value, float):
+                self.ev.field_double(44, value)
+            elif isinstance(value, int) and -(1 << 63) <= value < (1 << 63):
+                self.ev.field_varint(30, <uint64_t>(<int64_t>value))
+            else:
+                raise ValueError(f"counter {name!r} has a value that is not a number: {key}={value!r}")
+            self.pkt.field_msg(11, self.ev)
+            self.emit_packet(ts, True)
+        return 0
+
+    cdef int object_event(self, int64_t ts, uint32_t thread, PyObject* name, int kind, ph, obj_id,
+                          args) except -1:
+        payload = {"ph": ph, "id": obj_id}
+        if args is not None:
+            payload["snapshot"] = args
+        return self.event(ts, TYPE_INSTANT, CAT_OBJECT, self.name_iid(name, kind),
+                          self.thread_uuids[thread], payload)
+
+    cdef int raw(self, int64_t ts, uint64_t track, dict raw) except -1:
+        """Any other event, kept whole as JSON in an annotation the reader gives back."""
+        self.ev.field_varint(3, CAT_RAW)
+        self.ev.field_varint(9, TYPE_INSTANT)
+        self.ev.field_str(23, str(raw.get("name", "raw")))
+        self.ev.field_varint(11, track)
+        self.tmp.field_varint(1, self.annotation_iid("event"))
+        self.tmp.field_str(9, self.encoder.encode(raw))
+        self.ev.field_msg(4, self.tmp)
+        self.pkt.field_msg(11, self.ev)
+        return self.emit_packet(ts, True)
+
+    def finish(self, dict metadata):
+        """The last packet: the report's metadata as ChromeMetadata entries (json_value)."""
+        cdef ProtoBuffer bundle = ProtoBuffer(None)
+        self.switch_to_main()
+        for name, value in metadata.items():
+            self.tmp.field_str(1, name)
+            self.tmp.field_str(5, self.encoder.encode(value))
+            bundle.field_msg(2, self.tmp)
+        self.pkt.field_msg(5, bundle)
+        self.emit_packet(0, False)
+        self.out.flush()
+
+
+# -- from the ring --------------------------------------------------------------------------------
+
+def write_perfetto(tracer, write, long pid, str process_name, metadata_for, bint compress=True):
+    """Write the ring as a Perfetto protobuf trace through ``write`` (bytes chunks).
+
+    ``metadata_for(functions, counter_tracks)`` returns the dict of metadata entries written
+    in the last packet. Returns the number of ring entries written.
+    """
+    cdef PerfettoWriter w = PerfettoWriter(write, compress)
+    cdef Ring* ring = ring_of(tracer)
+    cdef Clock clock = clock_of(tracer)
+    cdef uint64_t count = ring.written if ring.written < ring.capacity else ring.capacity
+    cdef uint64_t first = 0 if ring.written <= ring.capacity else ring.head
+    cdef uint64_t i, slot, n = 0
+    cdef Entry* e
+    cdef SliceRec* recs
+    cdef SliceRec* r
+    w.process(pid, process_name)
+    for tid, tname in tracer.thread_table():
+        w.add_thread(pid, tid, tname)       # indices are the ring's thread slots
+    if ring.entries == NULL or count == 0:
+        w.finish(metadata_for(w.names.functions, w.counter_tracks))
+        return 0
+    recs = <SliceRec*>calloc(count, sizeof(SliceRec))
+    if recs == NULL:
+        raise MemoryError()
+    try:
+        for i in range(count):
+            slot = first + i
+            if slot >= ring.capacity:
+                slot -= ring.capacity
+            e = &ring.entries[slot]
+            if e.kind == KIND_PY or e.kind == KIND_C or e.kind == KIND_DURATION:
+                r = &recs[n]
+                r.start = ts_ns(&clock, e.ts)
+                # the end maps from ticks like every start does, so an end and a start at the
+                # same tick stay equal after rounding
+                r.end = OPEN_END if e.flags & FLAG_OPEN else ts_ns(&clock, e.ts + e.dur)
+                r.order = i
+                r.name = e.obj
+                r.args = ring.extras[slot] if e.flags & FLAG_EXTRA else NULL
+                r.thread = e.thread
+                r.depth = e.depth
+                r.kind = e.kind
+                n += 1
+        w.slices(recs, n)
+    finally:
+        free(recs)
+    for i in range(count):
+        slot = first + i
+        if slot >= ring.capacity:
+            slot -= ring.capacity
+        e = &ring.entries[slot]
+        if e.kind >= KIND_INSTANT:
+            ring_other(w, ring, e, slot, ts_ns(&clock, e.ts), pid)
+    w.finish(metadata_for(w.names.functions, w.counter_tracks))
+    return count
+
+
+cdef int ring_other(PerfettoWriter w, Ring* ring, Entry* e, uint64_t slot, int64_t ts,
+                    long pid) except -1:
+    extra = <object>ring.extras[slot] if e.flags & FLAG_EXTRA else None
+    if e.kind == KIND_INSTANT:
+        args, scope = extra
+        return w.instant(ts, pid, e.thread, e.obj, e.kind, args, scope)
+    if e.kind == KIND_COUNTER:
+        return w.counter(ts, pid, <str>e.obj, extra)
+    if e.kind == KIND_OBJECT:
+        ph, obj_id, args = extra
+        return w.object_event(ts, e.thread, e.obj, e.kind, ph, obj_id, args)
+    if e.kind == KIND_RAW:
+        return w.raw(ts, w.thread_uuids[e.thread], <dict>e.obj)
+    return 0
+
+
+# -- from a report dict (conversion, combining) ----------------------------------------------------
+
+cdef inline int64_t us_to_ns(ts) except? -1:
+    return <int64_t>llround(<double>ts * 1000.0)
+
+
+def write_perfetto_report(dict report, write, bint compress=True):
+    """Write a report in the JSON report's shape (``load_report``'s dict) as a Perfetto trace.
+
+    Returns the number of events written. Raises ValueError naming the first event that is
+    not a trace event (no ``ph``, a slice without a number for ``ts``...).
+    """
+    cdef PerfettoWriter w = PerfettoWriter(write, compress)
+    cdef list events = report["traceEvents"]
+    cdef dict canon = {}           # one str object per distinct name: the name table is by pointer
+    cdef list keep = []            # the names and args the slice records point to
+    cdef list others = []
+    cdef dict open_calls = {}      # thread index -> [B events]
+    cdef Py_ssize_t n = 0, i
+    cdef SliceRec* recs
+    cdef SliceRec* r
+    processes = {}
+    threads = {}
+    for e in events:
+        if type(e) is not dict:
+            raise ValueError(f"an entry of traceEvents is not an object: {e!r:.80}")
+        if e.get("ph") == "M" and e.get("name") in ("process_name", "thread_name"):
+            name = (e.get("args") or {}).get("name")
+            if e["name"] == "process_name":
+                processes[e.get("pid", 0)] = name
+            else:
+                threads[(e.get("pid", 0), e.get("tid", 0))] = name
+    for pid, name in processes.items():
+        w.process(pid, name)
+    for (pid, tid), name in threads.items():
+        w.thread(pid, tid, name)
+    recs = <SliceRec*>calloc(len(events) + 1, sizeof(SliceRec))
+    if recs == NULL:
+        raise MemoryError()
+    try:
+        for i, e in enumerate(events):
+            ph = e.get("ph")
+            if ph == "M" and e.get("name") in ("process_name", "thread_name"):
+                continue
+            if ph not in ("X", "B", "E"):
+                others.append(e)
+                continue
+            try:
+                thread = w.thread(e["pid"], e["tid"], None)
+                ts = us_to_ns(e["ts"])
+                end = ts + us_to_ns(e.get("dur", 0)) if ph == "X" else ts
+            except (KeyError, TypeError, OverflowError) as exc:
+                raise ValueError(f"a slice event lacks a number for {exc}: {e!r:.120}") from None
+            if ph == "E":
+                stack = open_calls.get(thread)
+                if stack:
+                    b_index, b = stack.pop()
+                    add_slice(&recs[n], b, ts, thread, b_index, canon, keep)
+                    n += 1
+                continue
+            if ph == "B":
+                open_calls.setdefault(thread, []).append((i, e))
+                continue
+            add_slice(&recs[n], e, end, thread, i, canon, keep)
+            n += 1
+        for thread, stack in open_calls.items():
+            for b_index, b in stack:
+                add_slice(&recs[n], b, OPEN_END, thread, b_index, canon, keep)
+                n += 1
+        w.slices(recs, n)
+    finally:
+        free(recs)
+    for e in sorted(others, key=lambda e: e.get("ts", 0) if isinstance(e.get("ts", 0), (int, float)) else 0):
+        report_other(w, e, canon)
+    metadata = {k: v for k, v in report.items() if k != "traceEvents"}
+    metadata["viztracer_counter_tracks"] = w.counter_tracks
+    w.finish(metadata)
+    return len(events)
+
+
+cdef int add_slice(SliceRec* r, dict e, int64_t end, uint32_t thread, Py_ssize_t order, dict canon,
+                   list keep) except -1:
+    name = str(e.get("name", ""))
+    name = canon.setdefault(name, name)
+    args = e.get("args")
+    r.start = us_to_ns(e["ts"])
+    r.end = end if end >= r.start else r.start
+    r.order = order
+    r.name = <PyObject*>name
+    r.kind = KIND_C
+    r.thread = thread
+    r.depth = 0
+    if args is not None:
+        keep.append(args)
+        r.args = <PyObject*>args
+    return 0
+
+
+cdef int report_other(PerfettoWriter w, dict e, dict canon) except -1:
+    ph = e.get("ph")
+    pid = e.get("pid", 0)
+    ts_value = e.get("ts", 0)
+    if not isinstance(pid, int) or not isinstance(ts_value, (int, float)):
+        return w.raw(us_to_ns(ts_value) if isinstance(ts_value, (int, float)) else 0,
+                     w.process(0, None), e)
+    ts = us_to_ns(ts_value)
+    name = str(e.get("name", ""))
+    name = canon.setdefault(name, name)
+    if ph in ("i", "I") and isinstance(e.get("tid", 0), int):
+        thread = w.thread(pid, e.get("tid", 0), None)
+        return w.instant(ts, pid, thread, <PyObject*>name, KIND_C, e.get("args"), e.get("s", "t"))
+    if ph == "C" and isinstance(e.get("args"), dict) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in e["args"].values()):
+        return w.counter(ts, pid, name, e["args"])
+    if ph in ("N", "O", "D") and "id" in e and isinstance(e.get("tid", 0), int):
+        thread = w.thread(pid, e.get("tid", 0), None)
+        args = e.get("args")
+        snapshot = args.get("snapshot") if isinstance(args, dict) else None
+        if args is None or (isinstance(args, dict) and list(args) == ["snapshot"]):
+            return w.object_event(ts, thread, <PyObject*>name, KIND_C, ph, e["id"], snapshot)
+    tid = e.get("tid", pid)
+    track = w.thread_uuids[w.thread(pid, tid, None)] if isinstance(tid, int) else w.process(pid, None)
+    return w.raw(ts, track, e)
