@@ -585,7 +585,6 @@ def test_options_not_implemented_yet_warn_and_run(cmd, tmp_path, options):
 
 @both_commands
 @pytest.mark.parametrize("options", [
-    ["--combine", "a.json", "b.json"], ["--align_combine", "a.json", "b.json"],
     ["--compress", "a.json"], ["--decompress", "a.cvf"], ["--attach", "1234"],
     ["--attach_installed", "1234"], ["--uninstall", "1234"],
 ])

@@ -102,7 +102,7 @@ RCFILES = {
     "bad duration": ("[default]\nmin_duration = soon\n", ["--min_duration", "set in .viztracerrc"]),
     "zero entries": ("[default]\ntracer_entries = 0\n", ["positive", "set in .viztracerrc"]),
     "include and exclude": ("[default]\ninclude_files = a\nexclude_files = b\n", ["--include_files"]),
-    "unavailable mode": ("[default]\ncombine = a.json b.json\n", ["--combine", "not available yet"]),
+    "unavailable mode": ("[default]\ncompress = a.json\n", ["--compress", "not available yet"]),
 }
 
 

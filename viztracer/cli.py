@@ -37,7 +37,8 @@ from .cli_options import (
     tracer_options,
 )
 from .program import Program, ProgramError, as_main, load_code, load_module, load_script, search_path_first
-from .report import ReportError, check_output_path, open_hint
+from .report import ReportError, check_output_path, open_hint, write_report_dict
+from .report.combine import combine_files
 from .tracer import VizTracer
 
 # Python's convention for a process ended by a signal: 128 + the signal number.
@@ -273,16 +274,60 @@ def _program_stem(cmd: CommandLine) -> str:
     return "result"
 
 
-def prepare(argv: list[str]) -> Run:
+@dataclass
+class Combine:
+    """``--combine`` / ``--align_combine``: reports to put together instead of a program to run."""
+
+    files: list[str]
+    align: bool
+    output_path: str
+    quiet: bool
+
+
+def prepare(argv: list[str]) -> Run | Combine:
     """Check options, output path and program, in that order, without running anything."""
     cmd = split_command_line(argv)
     warnings: list[str] = []
     settings = parse_settings(cmd.options, warnings.append)
     check_compatibility_options(settings, warnings.append)
+    if settings.combine is not None or settings.align_combine is not None:
+        return prepare_combine(settings, cmd)
     kwargs = tracer_options(settings)
     require_program(cmd)
     path = output_path(settings, _program_stem(cmd))
     return Run(settings, kwargs, load_program(cmd), path, warnings)
+
+
+def prepare_combine(settings: Settings, cmd: CommandLine) -> Combine:
+    """Check a ``--combine`` / ``--align_combine`` command line."""
+    if settings.combine is not None and settings.align_combine is not None:
+        raise CliError("--combine and --align_combine can't be used together; pick one")
+    flag = "--combine" if settings.combine is not None else "--align_combine"
+    files = settings.combine if settings.combine is not None else settings.align_combine
+    if cmd.kind is not None:
+        raise CliError(f"{flag} puts reports together and runs no program; "
+                       f"remove {cmd.target!r} from the command line")
+    if not files:
+        raise CliError(f"{flag} needs the reports to combine, e.g. {flag} a.json b.pftrace -o all.json")
+    return Combine(files, flag == "--align_combine", output_path(settings, "combined"), settings.quiet)
+
+
+def run_combine(job: Combine) -> int:
+    """Load, combine and save; one line on stdout saying where the report went."""
+    try:
+        report = combine_files(job.files, job.align)
+        count = write_report_dict(report, job.output_path)
+    except ReportError as exc:
+        _error(exc)
+        return 1
+    except KeyboardInterrupt:
+        _error("interrupted while combining reports")
+        return EXIT_SIGINT
+    if not job.quiet:
+        print(f"Combined {len(job.files)} report{'s' if len(job.files) > 1 else ''} "
+              f"({count} events) into {job.output_path}")
+        print(open_hint(shlex.quote(job.output_path)))
+    return 0
 
 
 def _error(message: object) -> None:
@@ -309,6 +354,8 @@ def run_command(argv: list[str]) -> Outcome:
         return Outcome(1)
     except SystemExit as exc:  # --help and --version
         return Outcome(exc.code if isinstance(exc.code, int) else 0)
+    if isinstance(run, Combine):
+        return Outcome(run_combine(run))
     quiet = run.settings.quiet
     if not quiet:
         for message in run.warnings:

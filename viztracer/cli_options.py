@@ -131,10 +131,10 @@ OPTIONS: tuple[Option, ...] = (
       for name in ("log_subprocess", "log_multiprocess")),
     _opt("--file_info", group="later", status=SILENT, help=argparse.SUPPRESS),
     # Modes that do something else than running a program.
-    *(_opt(f"--{name}", kind="list", group="modes", status=NOT_AVAILABLE_YET, metavar="REPORT",
-           help=help_) for name, help_ in (
-        ("combine", "merge several reports into one"),
-        ("align_combine", "merge several reports, aligned at their starts"))),
+    *(_opt(f"--{name}", kind="list", group="modes", metavar="REPORT", help=help_) for name, help_ in (
+        ("combine", "merge reports (.json, .json.gz, .pftrace) into the -o file, or convert one "
+                    "report to the -o file's format"),
+        ("align_combine", "merge reports, each shifted to start at 0, to compare runs"))),
     *(_opt(f"--{name}", kind="optional", group="modes", status=NOT_AVAILABLE_YET, metavar="REPORT",
            help=help_) for name, help_ in (
         ("compress", "compress a JSON report into the compact .cvf format"),

@@ -1,7 +1,8 @@
 """Report writers, chosen by the output file's extension.
 
-Each writer module exposes ``EXTENSIONS`` (the file name endings it handles) and
-``write(tracer, path, file_info) -> int`` (the number of events written).
+Each writer module exposes ``EXTENSIONS`` (the file name endings it handles),
+``write(tracer, path, file_info) -> int`` (the number of events written) for a recording, and
+``write_from_report(report, path) -> int`` for a loaded report (conversion, combining).
 """
 from __future__ import annotations
 
@@ -57,6 +58,18 @@ def write_report(tracer: VizTracer, path: str, file_info: bool = True) -> int:
         return writer.write(tracer, path, file_info)
     except OSError as e:
         raise ReportError(f"cannot write {path!r}: {e.strerror or e}") from e
+
+
+def write_report_dict(report: dict, path: str) -> int:
+    """Write a loaded report (``load_report``'s dict) to ``path``, in the format its name says."""
+    writer = writer_for(path)
+    check_output_path(path)
+    try:
+        return writer.write_from_report(report, path)
+    except OSError as e:
+        raise ReportError(f"cannot write {path!r}: {e.strerror or e}") from e
+    except ValueError as e:
+        raise ReportError(f"cannot write {path!r}: {e}") from e
 
 
 def open_hint(path: str) -> str:

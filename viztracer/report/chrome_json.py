@@ -63,3 +63,15 @@ def write(tracer: VizTracer, path: str, with_file_info: bool = True) -> int:
             return _write(tracer, f, with_file_info)
     with open(path, "wb") as f:
         return _write(tracer, f, with_file_info)
+
+
+def write_from_report(report: dict, path: str) -> int:
+    """Write a loaded report (``load_report``'s dict) to ``path`` as Chrome JSON."""
+    data = json.dumps(report, separators=(",", ":")).encode()
+    if path.lower().endswith(".gz"):
+        with gzip.open(path, "wb", compresslevel=6) as f:
+            f.write(data)
+    else:
+        with open(path, "wb") as f:
+            f.write(data)
+    return len(report["traceEvents"])
