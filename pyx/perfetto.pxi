@@ -11,6 +11,8 @@
 #   before its first use there;
 # - packets are deflated in chunks into `compressed_packets` unless asked not to.
 
+import collections
+import concurrent.futures
 import zlib
 
 DEF SEQ_MAIN = 1
@@ -107,15 +109,44 @@ cdef int slice_cmp(const void* a, const void* b) noexcept nogil:
 cdef class Deflater:
     """The file's ``write`` behind a deflate step: each chunk of whole packets becomes one
     TracePacket whose ``compressed_packets`` field holds them (what Perfetto's own service
-    writes when asked to compress)."""
+    writes when asked to compress).
+
+    zlib lets go of the GIL while it works, so chunks are deflated on a helper thread while
+    the writer encodes the next ones; where no thread can be started (interpreter shutdown),
+    they are deflated in place. ``close()`` writes what is still pending."""
     cdef object write
+    cdef object pool
+    cdef object pending
 
     def __init__(self, write):
         self.write = write
+        self.pending = collections.deque()
+        try:
+            self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="viztracer-deflate")
+        except RuntimeError:
+            self.pool = None
 
     def __call__(self, bytes chunk):
+        if self.pool is not None:
+            try:
+                self.pending.append(self.pool.submit(zlib.compress, chunk, 1))
+            except RuntimeError:
+                self.pool = None
+        if self.pool is None:
+            self.emit(zlib.compress(chunk, 1))
+        while len(self.pending) > 2:
+            self.emit(self.pending.popleft().result())
+
+    def close(self):
+        try:
+            while self.pending:
+                self.emit(self.pending.popleft().result())
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
+
+    cdef emit(self, bytes packed):
         cdef char head[24]
-        cdef bytes packed = zlib.compress(chunk, 1)
         cdef Py_ssize_t n = PyBytes_GET_SIZE(packed)
         cdef int inner = 2 + varint_into(head, <uint64_t>n)   # tag 50 takes two bytes
         cdef int k = 0
@@ -153,9 +184,11 @@ cdef class PerfettoWriter:
     cdef dict counter_uuids         # (pid, name, key) -> uuid
     cdef public dict counter_tracks     # str(uuid) -> [name, key], for the reader
     cdef object encoder
+    cdef object deflater
 
     def __cinit__(self, write, bint compress=True):
-        self.out = ProtoBuffer(Deflater(write) if compress else write)
+        self.deflater = Deflater(write) if compress else None
+        self.out = ProtoBuffer(self.deflater if compress else write)
         self.pkt = ProtoBuffer(None)
         self.ev = ProtoBuffer(None)
         self.interned = ProtoBuffer(None)
@@ -553,6 +586,13 @@ cdef class PerfettoWriter:
         self.pkt.field_msg(5, bundle)
         self.emit_packet(0, False)
         self.out.flush()
+        self.close()
+
+    def close(self):
+        """Write what the deflater still holds and stop its thread (also after an error)."""
+        if self.deflater is not None:
+            deflater, self.deflater = self.deflater, None
+            deflater.close()
 
 
 # -- from the ring --------------------------------------------------------------------------------
@@ -564,6 +604,13 @@ def write_perfetto(tracer, write, long pid, str process_name, metadata_for, bint
     in the last packet. Returns the number of ring entries written.
     """
     cdef PerfettoWriter w = PerfettoWriter(write, compress)
+    try:
+        return ring_into(w, tracer, pid, process_name, metadata_for)
+    finally:
+        w.close()
+
+
+cdef object ring_into(PerfettoWriter w, tracer, long pid, str process_name, metadata_for):
     cdef Ring* ring = ring_of(tracer)
     cdef Clock clock = clock_of(tracer)
     cdef uint64_t count = ring.written if ring.written < ring.capacity else ring.capacity
@@ -643,6 +690,13 @@ def write_perfetto_report(dict report, write, bint compress=True):
     not a trace event (no ``ph``, a slice without a number for ``ts``...).
     """
     cdef PerfettoWriter w = PerfettoWriter(write, compress)
+    try:
+        return report_into(w, report)
+    finally:
+        w.close()
+
+
+cdef object report_into(PerfettoWriter w, dict report):
     cdef list events = report["traceEvents"]
     cdef dict canon = {}           # one str object per distinct name: the name table is by pointer
     cdef list keep = []            # the names and args the slice records point to

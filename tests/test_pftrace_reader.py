@@ -5,6 +5,7 @@ import gc
 import json
 import random
 import threading
+import zlib
 
 import pytest
 from conftest import load_report
@@ -516,3 +517,43 @@ def test_the_garbage_collector_is_back_on_after_an_error(tmp_path):
     with pytest.raises(ReportError):
         read_pftrace(path)
     assert gc.isenabled()
+
+
+def test_sequences_with_incremental_clocks_in_compressed_chunks(tmp_path):
+    """Two thread sequences, each with its own interned ids, default track and incremental
+    clock (one offset from trace time), inside deflated chunks: what our writer relies on."""
+    b = Builder()
+    for seq_id, track, base, offset in ((2, THREAD, 1_000_000, 0), (3, THREAD2, 50, 2_000_000)):
+        first = b.trace.packet.add(trusted_packet_sequence_id=seq_id, sequence_flags=1,
+                                   first_packet_on_sequence=True)
+        first.trace_packet_defaults.timestamp_clock_id = 64
+        first.trace_packet_defaults.track_event_defaults.track_uuid = track
+        first.clock_snapshot.clocks.add(clock_id=6, timestamp=base + offset)
+        first.clock_snapshot.clocks.add(clock_id=64, timestamp=base, is_incremental=True)
+        # iid 1 means a different name on each sequence
+        begin = b.trace.packet.add(trusted_packet_sequence_id=seq_id, timestamp=10)
+        begin.interned_data.event_names.add(iid=1, name=f"f{seq_id}")
+        begin.track_event.type, begin.track_event.name_iid = TrackEvent.TYPE_SLICE_BEGIN, 1
+        end = b.trace.packet.add(trusted_packet_sequence_id=seq_id, timestamp=500)
+        end.track_event.type = TrackEvent.TYPE_SLICE_END
+    b.metadata(META)
+    inner = b.trace.SerializeToString()
+    outer = Trace()
+    half = len(b.trace.packet) // 2
+    first_half = Trace(packet=b.trace.packet[:half]).SerializeToString()
+    outer.packet.add().compressed_packets = zlib.compress(first_half)
+    outer.packet.add().compressed_packets = zlib.compress(inner[len(first_half):])
+    (tmp_path / "t.pftrace").write_bytes(outer.SerializeToString())
+    report = read_pftrace(str(tmp_path / "t.pftrace"))
+    assert report["traceEvents"] == name_events() + [
+        X(1000.010, 0.5, "f2"),
+        X(2000.060, 0.5, "f3", tid=TID2),
+    ]
+
+
+def test_a_chunk_that_does_not_inflate(tmp_path):
+    outer = Trace()
+    outer.packet.add().compressed_packets = zlib.compress(b"\x0a\x02\x50\x01")[:-3]
+    (tmp_path / "t.pftrace").write_bytes(outer.SerializeToString())
+    with pytest.raises(ReportError, match="does not inflate"):
+        read_pftrace(str(tmp_path / "t.pftrace"))
