@@ -519,7 +519,8 @@ def test_the_garbage_collector_is_back_on_after_an_error(tmp_path):
     assert gc.isenabled()
 
 
-def test_sequences_with_incremental_clocks_in_compressed_chunks(tmp_path):
+@pytest.mark.parametrize("first_plain", [False, True])
+def test_sequences_with_incremental_clocks_in_compressed_chunks(tmp_path, first_plain):
     """Two thread sequences, each with its own interned ids, default track and incremental
     clock (one offset from trace time), inside deflated chunks: what our writer relies on."""
     b = Builder()
@@ -541,7 +542,10 @@ def test_sequences_with_incremental_clocks_in_compressed_chunks(tmp_path):
     outer = Trace()
     half = len(b.trace.packet) // 2
     first_half = Trace(packet=b.trace.packet[:half]).SerializeToString()
-    outer.packet.add().compressed_packets = zlib.compress(first_half)
+    if first_plain:  # plain packets, then a deflated chunk: inflated where the walk meets it
+        outer.MergeFromString(first_half)
+    else:
+        outer.packet.add().compressed_packets = zlib.compress(first_half)
     outer.packet.add().compressed_packets = zlib.compress(inner[len(first_half):])
     (tmp_path / "t.pftrace").write_bytes(outer.SerializeToString())
     report = read_pftrace(str(tmp_path / "t.pftrace"))
