@@ -125,6 +125,10 @@ VT.colorIndexOf = function (name) {
 VT.rgbOf = function (name) {
   return VT.PALETTE[VT.colorIndexOf(name)].slice();
 };
+// The colour of slices that do not match the search: the name's colour washed towards white.
+VT.faded = function (rgb) {
+  return rgb.map(function (v) { return Math.round(v + (255 - v) * 0.75); });
+};
 VT.cssOf = function (rgb) {
   return "rgb(" + rgb[0] + "," + rgb[1] + "," + rgb[2] + ")";
 };

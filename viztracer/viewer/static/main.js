@@ -4,7 +4,7 @@
 var VT = (window.VT = window.VT || {});
 
 VT.state = { mode: "timeline", view: { start: 0, end: 1 }, scrollY: 0, selected: null, search: null,
-  drawn: [], drawnInstants: [], drawnCounters: [], flame: [], frames: 0, lastDrawMs: 0, ticks: [] };
+  drawnCount: 0, drawnInstants: [], drawnCounters: [], flame: [], frames: 0, lastDrawMs: 0, ticks: [] };
 
 // The hook tests (and curious users) read: what is drawn, the view, the selection.
 window.__vt = {
@@ -12,7 +12,7 @@ window.__vt = {
   error: null,
   file: null,
   get mode() { return VT.state.mode; },
-  get drawn() { return VT.state.drawn; },
+  get drawn() { return VT.timeline.drawnList(); },
   get instants() { return VT.state.drawnInstants; },
   get counters() { return VT.state.drawnCounters; },
   get flame() { return VT.state.flame; },

@@ -14,7 +14,7 @@ VT.timeline = (function () {
   let canvas, ctx, m, st;
   let lanes = [];
   let contentH = 0;
-  let nameCss = [], fadedCss = [];
+  let nameCss = [], color32 = null, faded32 = null;
   let pending = false;
   let mouse = null; // last pointer position over the canvas, CSS px
 
@@ -24,10 +24,8 @@ VT.timeline = (function () {
     canvas = document.getElementById("timeline");
     ctx = canvas.getContext("2d");
     nameCss = m.names.map(function (n) { return VT.cssOf(VT.rgbOf(n)); });
-    fadedCss = m.names.map(function (n) {
-      const c = VT.rgbOf(n);
-      return VT.cssOf(c.map(function (v) { return Math.round(v + (255 - v) * 0.75); }));
-    });
+    color32 = new Uint32Array(m.names.map(function (n) { return rgba32(VT.rgbOf(n)); }));
+    faded32 = new Uint32Array(m.names.map(function (n) { return rgba32(VT.faded(VT.rgbOf(n))); }));
     layoutLanes();
     bindEvents();
     resize();
@@ -84,48 +82,145 @@ VT.timeline = (function () {
     });
   }
 
+  // Slices are painted into a pixel buffer (one Uint32 per device pixel) and put on the canvas
+  // in one call: a frame of a big trace has tens of thousands of boxes, one or two pixels wide,
+  // and filling them in a typed array is many times cheaper than a fillRect each.
+  // Text, outlines, instants and counters are drawn over it with the canvas API.
+  let img = null, buf = null, bw = 0, bh = 0, dpr = 1;
+  let labels = [];   // text, x, y, dim
+  let outlines = []; // x, y, w, h: search matches
+  // What the frame drew, 9 numbers a box (slice, x, y, width, height, merged, count, track,
+  // depth); turned into objects only when the debug hook asks.
+  let rec = new Float64Array(9 * 4096), recN = 0;
+
+  function rgba32(rgb) {
+    return ((255 << 24) | (rgb[2] << 16) | (rgb[1] << 8) | rgb[0]) >>> 0;
+  }
+  const WHITE = rgba32([255, 255, 255]), GRID = rgba32([0xee, 0xf0, 0xf3]), BAND = rgba32([0xe8, 0xeb, 0xf0]);
+  const COUNTER_BG = rgba32([0xf7, 0xf9, 0xfc]);
+
+  function ensureBuffer(pw, ph) {
+    dpr = window.devicePixelRatio || 1;
+    const w = Math.max(1, Math.round(pw * dpr)), h = Math.max(1, Math.round(ph * dpr));
+    if (!img || img.width !== w || img.height !== h) {
+      img = ctx.createImageData(w, h);
+      buf = new Uint32Array(img.data.buffer);
+    }
+    bw = w;
+    bh = h;
+  }
+
+  // Fill a rectangle given in CSS px relative to the plot's top-left corner.
+  function fill(x, y, w, h, c) {
+    let x0 = Math.round(x * dpr), x1 = Math.round((x + w) * dpr);
+    if (x1 <= x0) x1 = x0 + 1;
+    if (x0 < 0) x0 = 0;
+    if (x1 > bw) x1 = bw;
+    if (x0 >= x1) return;
+    let y0 = Math.round(y * dpr), y1 = Math.round((y + h) * dpr);
+    if (y0 < 0) y0 = 0;
+    if (y1 > bh) y1 = bh;
+    if (x1 - x0 <= 4) {
+      for (let yy = y0; yy < y1; yy++) {
+        const o = yy * bw;
+        for (let xx = x0; xx < x1; xx++) buf[o + xx] = c;
+      }
+    } else {
+      for (let yy = y0; yy < y1; yy++) buf.fill(c, yy * bw + x0, yy * bw + x1);
+    }
+  }
+
+  function record(i, x, y, w, h, merged, count, track, depth) {
+    if ((recN + 1) * 9 > rec.length) {
+      const bigger = new Float64Array(rec.length * 2);
+      bigger.set(rec);
+      rec = bigger;
+    }
+    const o = recN * 9;
+    rec[o] = i; rec[o + 1] = x; rec[o + 2] = y; rec[o + 3] = w; rec[o + 4] = h;
+    rec[o + 5] = merged; rec[o + 6] = count; rec[o + 7] = track; rec[o + 8] = depth;
+    recN++;
+  }
+
+  function drawnList() {
+    const out = [];
+    for (let k = 0; k < recN; k++) {
+      const o = k * 9, i = rec[o];
+      const d = { i: i, name: m.names[m.name[i]], track: rec[o + 7], depth: rec[o + 8], x: rec[o + 1], y: rec[o + 2],
+        width: rec[o + 3], height: rec[o + 4], merged: rec[o + 5] === 1 };
+      if (d.merged) d.count = rec[o + 6];
+      out.push(d);
+    }
+    return out;
+  }
+
+  function box(color, x, y, w, h) {
+    fill(x - L.LABEL_W, y - L.AXIS_H, w, h, color);
+  }
+
   function draw() {
     const t0 = performance.now();
     const W = canvas.clientWidth, H = canvas.clientHeight;
     const v0 = st.view.start, v1 = st.view.end;
     const pw = W - L.LABEL_W;
     const scale = pw / (v1 - v0);
-    const drawn = [], instants = [], counters = [];
+    const instants = [], counters = [];
     const search = st.search && st.search.active ? st.search : null;
+    recN = 0;
+    labels = [];
+    outlines = [];
+    ensureBuffer(pw, H - L.AXIS_H);
+    buf.fill(WHITE);
+    for (const t of ticks(v0, v1, scale).list) fill(Math.round((t - v0) * scale), 0, 1 / dpr, H, GRID);
+    const shown = [];
+    for (const lane of lanes) {
+      const y = L.AXIS_H + lane.y - st.scrollY;
+      if (y + lane.h < L.AXIS_H || y > H) continue;
+      shown.push([lane, y]);
+      if (lane.kind === "process") {
+        box(BAND, L.LABEL_W, y, pw, L.PROC_H);
+      } else if (lane.kind === "thread") {
+        const t = m.tracks[lane.track];
+        for (let d = 0; d < t.rows.length; d++) {
+          const ry = y + lane.instH + d * L.ROW_H;
+          if (ry + L.ROW_H < L.AXIS_H || ry > H) continue;
+          drawRow(t, t.rows[d], ry, v0, v1, scale, search);
+        }
+      } else {
+        box(COUNTER_BG, L.LABEL_W, y, pw, L.COUNTER_H);
+      }
+    }
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, W, H);
-    ctx.font = "11px sans-serif";
-    ctx.textBaseline = "middle";
+    ctx.putImageData(img, Math.round(L.LABEL_W * dpr), Math.round(L.AXIS_H * dpr));
 
     ctx.save();
     ctx.beginPath();
     ctx.rect(L.LABEL_W, L.AXIS_H, pw, H - L.AXIS_H);
     ctx.clip();
-    drawGrid(v0, v1, scale, H);
-    for (const lane of lanes) {
-      const y = L.AXIS_H + lane.y - st.scrollY;
-      if (y + lane.h < L.AXIS_H || y > H) continue;
-      if (lane.kind === "process") {
-        ctx.fillStyle = "#e8ebf0";
-        ctx.fillRect(L.LABEL_W, y, pw, L.PROC_H);
-      } else if (lane.kind === "thread") {
-        const t = m.tracks[lane.track];
-        if (lane.instH) drawInstants(t, y, v0, v1, scale, instants);
-        for (let d = 0; d < t.rows.length; d++) {
-          const ry = y + lane.instH + d * L.ROW_H;
-          if (ry + L.ROW_H < L.AXIS_H || ry > H) continue;
-          drawRow(t, t.rows[d], ry, v0, v1, scale, search, drawn);
-        }
-      } else {
-        drawCounter(lane, y, v0, v1, scale, counters);
+    ctx.font = "11px sans-serif";
+    ctx.textBaseline = "middle";
+    for (const [lane, y] of shown) {
+      if (lane.kind === "thread" && lane.instH) drawInstants(m.tracks[lane.track], y, v0, v1, scale, instants);
+      else if (lane.kind === "counter") drawCounter(lane, y, v0, v1, scale, counters);
+    }
+    if (outlines.length) {
+      ctx.strokeStyle = "#000";
+      ctx.lineWidth = 1;
+      for (let q = 0; q < outlines.length; q += 4) {
+        ctx.strokeRect(outlines[q] + 0.5, outlines[q + 1] + 0.5, Math.max(outlines[q + 2] - 1, 0), outlines[q + 3] - 1);
       }
+    }
+    for (let q = 0; q < labels.length; q += 4) {
+      ctx.fillStyle = labels[q + 3] ? "#777" : "#111";
+      ctx.fillText(labels[q], labels[q + 1], labels[q + 2]);
     }
     drawSelection(v0, scale);
     ctx.restore();
     drawLabels(H);
     drawAxis(v0, v1, scale, W);
 
-    st.drawn = drawn;
+    st.drawnCount = recN;
     st.drawnInstants = instants;
     st.drawnCounters = counters;
     st.frames = (st.frames || 0) + 1;
@@ -134,7 +229,7 @@ VT.timeline = (function () {
     return st.lastDrawMs;
   }
 
-  function drawRow(t, row, y, v0, v1, scale, search, drawn) {
+  function drawRow(t, row, y, v0, v1, scale, search) {
     const S = m.start, D = m.dur, N = m.name;
     const end = row.first + row.count;
     let i = VT.lowerBound(S, v0, row.first, end);
@@ -147,7 +242,7 @@ VT.timeline = (function () {
       if (e < v0) { i++; continue; }
       const x0 = (s - v0) * scale, x1 = (e - v0) * scale;
       if (x1 - x0 >= 1) {
-        drawSlice(i, x0, x1, y, h, search, drawn, t, row.depth);
+        drawSlice(i, x0, x1, y, h, search, t, row.depth);
         i++;
         continue;
       }
@@ -157,43 +252,35 @@ VT.timeline = (function () {
       const last = j - 1;
       if (last > i && (D[last] * scale) >= 1) j = last; // a wide one ends the run; drawn on its own
       if (j - i === 1) {
-        drawSlice(i, x0, Math.max(x1, x0 + 1), y, h, search, drawn, t, row.depth);
+        drawSlice(i, x0, Math.max(x1, x0 + 1), y, h, search, t, row.depth);
       } else {
         const xe = Math.max((S[j - 1] + D[j - 1] - v0) * scale, x0 + 1);
         const hit = search ? search.prefix[j] > search.prefix[i] : true;
-        ctx.fillStyle = hit ? nameCss[N[i]] : fadedCss[N[i]];
         const bx = Math.max(x0, -2);
-        ctx.fillRect(L.LABEL_W + bx, y, xe - bx, h);
-        drawn.push({ i: i, name: m.names[N[i]], track: t.index, depth: row.depth, x: L.LABEL_W + bx, y: y,
-          width: xe - bx, height: h, merged: true, count: j - i });
+        box(hit ? color32[N[i]] : faded32[N[i]], L.LABEL_W + bx, y, xe - bx, h);
+        record(i, L.LABEL_W + bx, y, xe - bx, h, 1, j - i, t.index, row.depth);
       }
       i = j;
     }
   }
 
-  function drawSlice(i, x0, x1, y, h, search, drawn, t, depth) {
+  function drawSlice(i, x0, x1, y, h, search, t, depth) {
     const n = m.name[i];
     const bx0 = Math.max(x0, -2), bx1 = Math.min(x1, plotWidth() + 2);
     const dim = search && !search.names[n];
-    ctx.fillStyle = dim ? fadedCss[n] : nameCss[n];
-    ctx.fillRect(L.LABEL_W + bx0, y, bx1 - bx0, h);
-    if (search && !dim) {
-      ctx.strokeStyle = "#000";
-      ctx.lineWidth = 1;
-      ctx.strokeRect(L.LABEL_W + bx0 + 0.5, y + 0.5, Math.max(bx1 - bx0 - 1, 0), h - 1);
-    }
     const w = bx1 - bx0;
+    // A one-pixel gap at the end keeps neighbours of the same colour apart.
+    box(dim ? faded32[n] : color32[n], L.LABEL_W + bx0, y, w >= 3 ? w - 1 : w, h);
+    if (search && !dim) outlines.push(L.LABEL_W + bx0, y, w, h);
     if (w > 30) {
       const label = m.names[n];
       const fit = Math.floor((w - 8) / 6.2);
       if (fit >= 2) {
-        ctx.fillStyle = dim ? "#777" : "#111";
-        ctx.fillText(label.length > fit ? label.slice(0, fit - 1) + "\u2026" : label,
-          L.LABEL_W + Math.max(bx0, 0) + 4, y + h / 2 + 0.5);
+        labels.push(label.length > fit ? label.slice(0, fit - 1) + "\u2026" : label,
+          L.LABEL_W + Math.max(bx0, 0) + 4, y + h / 2 + 0.5, dim);
       }
     }
-    drawn.push({ i: i, name: m.names[n], track: t.index, depth: depth, x: L.LABEL_W + bx0, y: y, width: w,
-      height: h, merged: false });
+    record(i, L.LABEL_W + bx0, y, w, h, 0, 1, t.index, depth);
   }
 
   function drawInstants(t, y, v0, v1, scale, out) {
@@ -223,8 +310,6 @@ VT.timeline = (function () {
     const c = m.meta.counters[lane.counter];
     const T = m.cnt.time, V = m.cnt.value;
     const top = y + 4, h = L.COUNTER_H - 6;
-    ctx.fillStyle = "#f7f9fc";
-    ctx.fillRect(L.LABEL_W, y, plotWidth(), L.COUNTER_H);
     let lo = 0, hi = 0;
     for (const s of c.series) {
       lo = Math.min(lo, s.min);
@@ -299,18 +384,6 @@ VT.timeline = (function () {
     const out = [];
     for (let t = Math.ceil(v0 / step) * step; t <= v1; t += step) out.push(t);
     return { step: step, list: out };
-  }
-
-  function drawGrid(v0, v1, scale, H) {
-    ctx.strokeStyle = "#eef0f3";
-    ctx.lineWidth = 1;
-    ctx.beginPath();
-    for (const t of ticks(v0, v1, scale).list) {
-      const x = Math.round(L.LABEL_W + (t - v0) * scale) + 0.5;
-      ctx.moveTo(x, L.AXIS_H);
-      ctx.lineTo(x, H);
-    }
-    ctx.stroke();
   }
 
   function drawAxis(v0, v1, scale, W) {
@@ -548,5 +621,6 @@ VT.timeline = (function () {
   return {
     init: init, draw: draw, requestDraw: requestDraw, setView: setView, zoomAt: zoomAt, pan: pan,
     reveal: reveal, hitTest: hitTest, resize: resize, laneBoxes: laneBoxes, plotWidth: plotWidth,
+    drawnList: drawnList,
   };
 })();

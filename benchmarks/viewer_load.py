@@ -1,0 +1,190 @@
+"""Print how fast vizviewer opens and redraws large traces, in headless Chromium.
+
+usage: python benchmarks/viewer_load.py [--sizes 1000000,5000000] [--keep DIR] [--reps 10]
+
+For each size it writes a synthetic Chrome JSON trace (four threads of random call trees, a
+couple of hundred function names, like a traced program with ``tracer_entries`` that large),
+then measures:
+
+- conversion: ``viztracer.viewer.columns.trace_blob`` in this process (load + columns);
+- first draw: from starting ``vizviewer --server_only --port N <file>`` to the page's first
+  drawn timeline (``window.__vt.ready``), with the page's own split (fetch, decode, draw);
+- redraw: the time of one frame (``draw()`` on the page) for the whole trace, pans by 10%
+  and zooms in steps of 1.5x down to about 1/1000 of the trace: median and worst.
+
+Targets: 1M events first draw <= 3 s and redraw <= 50 ms; 5M opens and redraws <= 200 ms.
+The machines are shared and noisy: run it twice before believing a figure.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+THREADS = 4
+
+
+def write_trace(path: str, events: int, seed: int = 1) -> int:
+    """A Chrome JSON trace of ``events`` X events (parents written after their children)."""
+    rng = random.Random(seed)
+    names = [f"func_{k} (/src/module_{k % 17}.py:{10 + k})" for k in range(200)]
+    pid = 1000
+    per_thread = events // THREADS
+    written = 0
+    with open(path, "w") as f:
+        f.write('{"traceEvents":[')
+        f.write(f'{{"ph":"M","pid":{pid},"tid":{pid},"name":"process_name","args":{{"name":"MainProcess"}}}}')
+        for t in range(THREADS):
+            tid = pid + t
+            name = "MainThread" if t == 0 else f"Worker-{t}"
+            f.write(f',{{"ph":"M","pid":{pid},"tid":{tid},"name":"thread_name","args":{{"name":"{name}"}}}}')
+        for t in range(THREADS):
+            tid = pid + t
+            prefix = f',{{"pid":{pid},"tid":{tid},"ph":"X","cat":"FEE","name":"'
+            clock = 1_000_000.0 + rng.random() * 100
+            left = per_thread if t < THREADS - 1 else events - per_thread * (THREADS - 1)
+            chunk: list[str] = []
+            while left > 0:
+                # One top-level call: a random tree, walked depth first.
+                clock, n = _tree(rng, names, prefix, clock, 0, min(left, rng.randint(1, 400)), chunk)
+                left -= n
+                clock += rng.random() * 5
+                if len(chunk) > 20000:
+                    f.write("".join(chunk))
+                    chunk.clear()
+            f.write("".join(chunk))
+            written += per_thread if t < THREADS - 1 else events - per_thread * (THREADS - 1)
+        f.write('],"viztracer_metadata":{"version":"bench","overflow":false}}')
+    return written
+
+
+def _tree(rng, names, prefix, start, depth, budget, out) -> tuple[float, int]:
+    """Write a call starting at ``start`` with up to ``budget`` events in its subtree."""
+    clock = start + rng.random() * 0.5
+    used = 1
+    if depth < 12:
+        while used < budget and rng.random() < 0.8:
+            sub = min(budget - used, rng.randint(1, budget))
+            clock, n = _tree(rng, names, prefix, clock, depth + 1, sub, out)
+            used += n
+            clock += rng.random() * 0.3
+    clock += 0.2 + rng.random() * 2
+    name = names[min(int(rng.expovariate(0.05)), len(names) - 1)]
+    out.append(f'{prefix}{name}","ts":{start:.3f},"dur":{clock - start:.3f}}}')
+    return clock, used
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def measure_conversion(path: str) -> tuple[float, int]:
+    from viztracer.viewer.columns import trace_blob
+    t0 = time.perf_counter()
+    blob = trace_blob(path)
+    return time.perf_counter() - t0, len(blob)
+
+
+def measure_page(browser, path: str, reps: int) -> dict:
+    port = free_port()
+    vizviewer = os.path.join(os.path.dirname(sys.executable), "vizviewer")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([vizviewer, "--server_only", "--port", str(port), path],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = proc.stdout.readline()
+        url = re.search(r"http://\S+", line)
+        if not url:
+            raise RuntimeError(f"vizviewer did not say where it serves: {line!r}")
+        page = browser.new_page(viewport={"width": 1600, "height": 900})
+        page.goto(url.group(0))
+        page.wait_for_function("window.__vt.ready || window.__vt.error", timeout=600_000, polling=20)
+        first_draw = time.perf_counter() - t0
+        error = page.evaluate("window.__vt.error")
+        if error:
+            raise RuntimeError(error)
+        timing = page.evaluate("window.__vt.timing")
+        end = page.evaluate("window.__vt.summary.end")
+        whole = [page.evaluate(f"window.__vt.setView(0, {end})") for _ in range(reps)]
+        pans, zooms = [], []
+        span = end / 10
+        start = end / 3
+        for _ in range(reps):  # pans of 10% of a 1/10 view
+            start += span * 0.1
+            pans.append(page.evaluate(f"window.__vt.setView({start}, {start + span})"))
+        lo, hi = 0.0, float(end)
+        centre = end * 0.4
+        while hi - lo > end / 1000:  # zoom in by 1.5x steps around a point
+            w = (hi - lo) / 1.5
+            lo, hi = centre - w / 2, centre + w / 2
+            zooms.append(page.evaluate(f"window.__vt.setView({lo}, {hi})"))
+        # Real input: a key press, timed by the page's own frame.
+        frames = page.evaluate("window.__vt.frames")
+        page.keyboard.press("d")
+        page.wait_for_function(f"window.__vt.frames > {frames}")
+        key_ms = page.evaluate("window.__vt.lastDrawMs")
+        memory = page.evaluate("performance.memory ? performance.memory.usedJSHeapSize : 0")
+        page.close()
+        return {"first_draw": first_draw, "timing": timing, "whole": whole, "pans": pans, "zooms": zooms,
+                "key": key_ms, "heap": memory}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000000,5000000")
+    parser.add_argument("--keep", help="write the traces here and keep them (default: a temporary folder)")
+    parser.add_argument("--reps", type=int, default=10)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    folder = args.keep or tempfile.mkdtemp(prefix="viewer-bench-")
+    os.makedirs(folder, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for size in (int(s) for s in args.sizes.split(",")):
+                path = os.path.join(folder, f"bench_{size}.json")
+                if not os.path.exists(path):
+                    t0 = time.perf_counter()
+                    write_trace(path, size)
+                    took = time.perf_counter() - t0
+                    print(f"wrote {path} ({os.path.getsize(path) / 1e6:.0f} MB) in {took:.1f} s")
+                conv, blob_size = measure_conversion(path)
+                print(f"{size:>9,} events: trace_blob {conv:.2f} s, blob {blob_size / 1e6:.0f} MB")
+                r = measure_page(browser, path, args.reps)
+                t = r["timing"]
+                print(f"  first draw from starting vizviewer: {r['first_draw']:.2f} s "
+                      f"(page: server answered after {(t['response'] - t['start']) / 1e3:.2f} s, "
+                      f"body {(t['received'] - t['response']) / 1e3:.2f} s, decode "
+                      f"{(t['decoded'] - t['received']) / 1e3:.3f} s, first frame "
+                      f"{(t['drawn'] - t['decoded']) / 1e3:.3f} s)")
+                for label, values in (("whole trace", r["whole"]), ("pan", r["pans"]), ("zoom", r["zooms"])):
+                    print(f"  redraw {label:<11}: median {statistics.median(values):6.1f} ms, "
+                          f"worst {max(values):6.1f} ms ({len(values)} frames)")
+                print(f"  redraw after a key press (D): {r['key']:.1f} ms; JS heap {r['heap'] / 1e6:.0f} MB")
+        finally:
+            browser.close()
+            if not args.keep:
+                for name in os.listdir(folder):
+                    os.unlink(os.path.join(folder, name))
+                os.rmdir(folder)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
