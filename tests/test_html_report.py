@@ -6,6 +6,7 @@ import json
 from conftest_cli_helpers import COMMANDS, run, write
 
 from viztracer import VizTracer
+from viztracer.report import write_report_dict
 from viztracer.report.html import write_html_from_report
 from viztracer.report.loader import load_report
 
@@ -108,3 +109,17 @@ def test_converting_a_loaded_report(tmp_path, browser):
         assert page.locator("#detail-duration").inner_text() == "10 \u00b5s"
     finally:
         page.close()
+
+
+def test_viztracer_converts_a_json_report_to_html(tmp_path, browser):
+    report = {"traceEvents": [{"ph": "X", "name": "only", "ts": 5, "dur": 2, "pid": 1, "tid": 1}]}
+    (tmp_path / "in.json").write_text(json.dumps(report))
+    assert write_report_dict(load_report(str(tmp_path / "in.json")), str(tmp_path / "conv.html")) == 1
+    done = run(COMMANDS["python-m"], "--combine", "in.json", "-o", "cli.html", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for name in ("conv.html", "cli.html"):
+        page, _ = open_report(browser, tmp_path / name)
+        try:
+            assert [(d["name"], d["depth"]) for d in drawn(page, "")] == [("only", 0)]
+        finally:
+            page.close()

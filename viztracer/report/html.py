@@ -64,6 +64,11 @@ def write_html_from_report(report: dict, path: str) -> int:
     return len(report.get("traceEvents") or [])
 
 
+def write_from_report(report: dict, path: str) -> int:
+    """The writer protocol's name for ``write_html_from_report`` (conversion, combining)."""
+    return write_html_from_report(report, path)
+
+
 def write(tracer: VizTracer, path: str, with_file_info: bool = True) -> int:
     """Write ``tracer``'s ring to ``path`` as a standalone HTML report; returns the number of events."""
     out = io.BytesIO()
