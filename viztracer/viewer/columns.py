@@ -28,9 +28,12 @@ per key; a series is the run ``first .. first+count`` of ``cnt_time`` / ``cnt_va
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import struct
 from array import array
+from collections.abc import Iterator
 from typing import Any
 
 from .. import _columns
@@ -42,7 +45,24 @@ _TYPES = {"d": "f64", "i": "i32", "B": "u8"}
 def trace_blob(path: str) -> bytes:
     """The blob for the report in ``path`` (.json, .json.gz, .pftrace); ReportError if unreadable."""
     from ..report.loader import load_report
-    return report_blob(load_report(path))
+    with _no_gc():
+        return report_blob(load_report(path))
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """The cycle collector off while millions of acyclic dicts are made and dropped.
+
+    Loading a report allocates one dict per event; each allocation burst triggers collections
+    that walk every dict made so far (5M events: 13 s to load with it, 5 s without).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _number(value: Any) -> float | None:
