@@ -93,6 +93,9 @@ VT.show = function (model, onFirstDraw) {
     window.__vt.ready = true;
     if (onFirstDraw) onFirstDraw();
   };
+  window.addEventListener("resize", function () {
+    if (VT.state.mode === "flame") VT.flame.draw();
+  });
   if (VT.params.get("view") === "flamegraph") VT.setMode("flame");
 };
 

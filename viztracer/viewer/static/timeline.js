@@ -549,6 +549,15 @@ VT.timeline = (function () {
     requestDraw();
   }
 
+  // The name and duration of what is under the pointer, as the canvas's tooltip.
+  function hover(x, y) {
+    const hit = hitTest(x, y);
+    let text = "";
+    if (hit && hit.kind === "slice") text = m.names[m.name[hit.i]] + "\n" + VT.formatDuration(m.dur[hit.i]);
+    else if (hit && hit.kind === "instant") text = m.names[m.inst.name[hit.i]];
+    if (canvas.title !== text) canvas.title = text;
+  }
+
   function bindEvents() {
     let drag = null;
     canvas.addEventListener("wheel", function (ev) {
@@ -573,7 +582,10 @@ VT.timeline = (function () {
     window.addEventListener("mousemove", function (ev) {
       const r = canvas.getBoundingClientRect();
       mouse = { x: ev.clientX - r.left, y: ev.clientY - r.top };
-      if (!drag) return;
+      if (!drag) {
+        if (ev.target === canvas) hover(mouse.x, mouse.y);
+        return;
+      }
       const dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
       if (!drag.moved && Math.abs(dx) + Math.abs(dy) < 4) return;
       drag.moved = true;
