@@ -118,7 +118,9 @@ class Page:
     def __init__(self, browser, url):
         self.page = browser.new_page(viewport=VIEWPORT)
         self.errors: list[str] = []
+        self.requests: list[str] = []
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.goto(url)
 
     def ready(self):
@@ -202,6 +204,7 @@ def test_draws_the_traced_calls_on_their_threads(server, open_page, reports_dir)
     assert page.pixel(600, last_lane + 40) == [255, 255, 255]
     assert page.page.locator("#overflow").is_hidden()
     assert srv.loaded["file"] == "known.json" and srv.loaded["events"] > 2 * (CALLS + 1)
+    assert all(u.startswith(url + "/") for u in page.requests), page.requests  # nothing from elsewhere
 
 
 def test_clicking_a_slice_shows_name_duration_args_and_source(server, open_page, reports_dir):
@@ -300,6 +303,25 @@ def test_wheel_keys_and_drag_zoom_and_pan(server, open_page):
     moved = page.vt("view")
     assert moved["start"] - v["start"] == pytest.approx(200 * per_px, rel=1e-6)
     assert page.vt("selected") is None  # a drag is not a click
+
+
+def test_shift_wheel_scrolls_down_to_lanes_below(tmp_path, open_page):
+    events = [x(f"work_{t}", 0, 100, tid=t) for t in range(1, 61)]
+    (tmp_path / "threads.json").write_text(json.dumps({"traceEvents": events}))
+    with serving(tmp_path / "threads.json") as (_, url):
+        page = open_page(url + "/")
+        assert "work_60" not in {d["name"] for d in page.drawn()}
+        box = page.box()
+        page.page.mouse.move(box["x"] + 600, box["y"] + 300)
+        page.page.keyboard.down("Shift")
+        for _ in range(20):
+            page.page.mouse.wheel(0, 400)
+        page.page.keyboard.up("Shift")
+        page.page.wait_for_function(
+            "window.__vt.lanes().some(l => l.label.startsWith('Thread 60') && l.y < 700)")
+        names = {d["name"] for d in page.drawn()}
+        assert "work_60" in names and "work_1" not in names
+        assert page.vt("view")["end"] - page.vt("view")["start"] == pytest.approx(102_000)  # no zoom
 
 
 def test_zooming_in_shows_what_was_merged(tmp_path, open_page):
