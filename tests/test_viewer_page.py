@@ -266,6 +266,13 @@ def test_search_highlights_and_steps_through_matches(server, open_page):
 def test_wheel_keys_and_drag_zoom_and_pan(server, open_page):
     _, url = server
     page = open_page(f"{url}/?file=exact.json")
+    # Tick labels of the 100 us trace: round microseconds, evenly spaced by 1, 2 or 5 x 10^k.
+    ticks = page.vt("ticks")
+    assert all(t.endswith(" \u00b5s") for t in ticks), ticks
+    values = [float(t.split()[0]) for t in ticks]
+    steps = {round(b - a, 6) for a, b in zip(values[:-1], values[1:], strict=True)}
+    assert len(ticks) >= 4 and len(steps) == 1 and steps.pop() in (10, 20, 50)
+    assert values[0] == 0 and values[-1] <= 101
     box = page.box()
     start = page.vt("view")
     span = start["end"] - start["start"]

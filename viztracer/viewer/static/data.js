@@ -95,12 +95,15 @@ VT.formatDuration = function (ns) {
   }
 };
 
-// A tick label for time t when ticks are `step` ns apart: the unit follows the step.
-VT.formatTick = function (t, step) {
+// A tick label for time t when ticks are `step` ns apart and times in view reach `extent`:
+// the unit follows the largest time shown (deep in a long trace, "4.0123456 s", not a
+// ten-digit number of ns), the decimals follow the step.
+VT.formatTick = function (t, step, extent) {
   const units = [[1e9, "s"], [1e6, "ms"], [1e3, "\u00b5s"], [1, "ns"]];
+  const big = Math.max(Math.abs(extent || 0), step);
   for (const [scale, unit] of units) {
-    if (step >= scale || scale === 1) {
-      const digits = Math.max(0, Math.ceil(-Math.log10(step / scale) - 1e-9));
+    if (big >= scale || scale === 1) {
+      const digits = Math.max(0, Math.ceil(Math.log10(scale / step) - 1e-9));
       return (t / scale).toFixed(Math.min(digits, 9)) + " " + unit;
     }
   }

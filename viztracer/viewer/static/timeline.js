@@ -405,7 +405,7 @@ VT.timeline = (function () {
       ctx.moveTo(Math.round(x) + 0.5, L.AXIS_H - 6);
       ctx.lineTo(Math.round(x) + 0.5, L.AXIS_H);
       ctx.stroke();
-      const text = VT.formatTick(t, tk.step);
+      const text = VT.formatTick(t, tk.step, Math.max(Math.abs(v0), Math.abs(v1)));
       ctx.fillText(text, x + 3, L.AXIS_H / 2);
       labels.push(text);
     }
