@@ -24,8 +24,16 @@ cdef array.array _DOUBLES = pyarray.array("d")
 cdef array.array _INTS = pyarray.array("i")
 
 
+cdef inline bint _is_number(PyObject* value) noexcept:
+    if value == NULL:
+        return False
+    t = type(<object>value)
+    return t is float or t is int
+
+
 cdef inline double _number(PyObject* value) except? -1.0:
-    if value == NULL or <object>value is None:
+    """A JSON number as a double; anything else (missing, null, a string) is 0."""
+    if not _is_number(value):
         return 0.0
     return PyFloat_AsDouble(<object>value)
 
@@ -67,7 +75,7 @@ def scan_events(list events):
             others.append(e)
             continue
         value = PyDict_GetItem(e, "ts")
-        if value == NULL:
+        if not _is_number(value):
             others.append(e)
             continue
         t = _number(value)

@@ -221,3 +221,15 @@ def test_unreadable_report_is_a_report_error(tmp_path):
 def test_empty_report():
     meta, cols = decode({"traceEvents": []})
     assert meta["slice_count"] == 0 and meta["tracks"] == [] and len(cols["start"]) == 0
+
+
+def test_events_with_odd_fields_are_skipped_not_fatal(tmp_path):
+    events = [x("ok", 0, 5), x("string_ts", "soon", 1), x("no_dur", 1, None), {"ph": "X"}, "not an event",
+              {"ph": "B", "ts": "x", "pid": 1, "tid": 1}, {"ph": "C", "name": "c", "ts": 2, "args": "oops"}]
+    meta, cols = decode({"traceEvents": events})
+    s = {e["name"]: e for e in slices(meta, cols)}
+    assert set(s) == {"ok", "no_dur"} and s["no_dur"]["dur"] == 0
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"traceEvents": [x("a", 0, 1, pid=[1], tid=2)]}))
+    with pytest.raises(ReportError, match="cannot read"):
+        trace_blob(str(bad))

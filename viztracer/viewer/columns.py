@@ -44,9 +44,14 @@ _TYPES = {"d": "f64", "i": "i32", "B": "u8"}
 
 def trace_blob(path: str) -> bytes:
     """The blob for the report in ``path`` (.json, .json.gz, .pftrace); ReportError if unreadable."""
+    from ..report import ReportError
     from ..report.loader import load_report
     with _no_gc():
-        return report_blob(load_report(path))
+        report = load_report(path)
+        try:
+            return report_blob(report)
+        except (TypeError, ValueError, AttributeError) as e:  # events of a shape no tool writes
+            raise ReportError(f"{path!r} has events the viewer cannot read: {e}") from None
 
 
 @contextlib.contextmanager
