@@ -33,6 +33,7 @@ from conftest_viewer_helpers import (  # noqa: F401 - fixtures
     viewers_fixture,
 )
 
+from viztracer.report.loader import load_report
 from viztracer.version import __version__
 from viztracer.viewer.external import DOWNLOAD_URL, ENV_VAR
 
@@ -263,6 +264,18 @@ def test_ctrl_c_stops_cleanly(cmd, sig, viewers, tmp_path):
     assert "Traceback" not in "\n".join(viewer.stderr)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", viewer.port), timeout=5).close()
+
+
+def test_ctrl_c_pressed_again_while_stopping_still_stops_cleanly(viewers, tmp_path):
+    make_trace(tmp_path / "result.json")
+    for attempt in range(10):  # the second signal lands at different moments of the stop
+        viewer = viewers(["-s", "-p", "0", "result.json"], cwd=tmp_path)
+        viewer.proc.send_signal(signal.SIGINT)
+        time.sleep(0.002 * attempt)
+        if viewer.proc.poll() is None:
+            viewer.proc.send_signal(signal.SIGINT)
+        assert viewer.wait() == 0, viewer.stderr
+        assert "Traceback" not in "\n".join(viewer.stderr)
 
 
 # -- the browser -------------------------------------------------------------------------------------
@@ -580,3 +593,24 @@ def test_viztracer_open_ctrl_c_ends_the_viewer_cleanly(browser_env, tmp_path):
     assert "done" in stdout and "vizviewer: serving result.json" in stdout
     assert "Traceback" not in stderr
 
+
+# -- the real page in a real browser -------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["result.json", "result.pftrace"])
+def test_the_page_in_chromium_draws_the_report_and_once_ends_the_viewer(name, viewers, browser, tmp_path):
+    report = make_trace(tmp_path / name, n=6)
+    calls = [e for e in load_report(str(report))["traceEvents"] if e["ph"] == "X"]
+    viewer = viewers(["--once", "-s", "-p", "0", name], cwd=tmp_path)
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(viewer.url)
+        assert viewer.wait() == 0
+        assert page.title().startswith(name)
+        assert page.evaluate("window.__vt.timing.drawn > 0")
+    finally:
+        page.close()
+    assert errors == []
+    assert viewer.stdout[-1] == (f"vizviewer: the page has loaded {name} ({len(calls)} events); "
+                                 "stopping (--once)")

@@ -19,6 +19,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import webbrowser
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ from ..report import ReportError
 from ..version import __version__
 from . import external
 from .reports import Reports
+from .stopping import ignore_further_interrupts
 
 PROG = "vizviewer"
 USAGE_ERROR = 2
@@ -220,21 +222,27 @@ def serve(args: argparse.Namespace, reports: Reports) -> int:
     url = page_url(args.host, server.port, reports, args.flamegraph, args.perfetto)
     what = reports.name if reports.mode == "file" else f"the reports in {reports.path}"
     until = "; it stops once the page has loaded (--once)" if args.once else ""
-    print(f"{PROG}: serving {what} at {url} (press Ctrl+C to stop){until}", flush=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                              name="vizviewer-server", daemon=True)
-    thread.start()
+    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                               name="vizviewer-server", daemon=True)
     try:
+        print(f"{PROG}: serving {what} at {url} (press Ctrl+C to stop){until}", flush=True)
+        serving.start()
         if not args.server_only:
             threading.Thread(target=_open_browser, args=(url,), name="vizviewer-browser",
                              daemon=True).start()
-        while not server.stopped.wait(0.1):
+        # Sleep rather than Event.wait: Ctrl+C raised inside a lock's wait can break the lock.
+        while not server.stopped.is_set():
+            time.sleep(0.1)
             if args.once and server.idle_for() > timeout:
                 raise ViewerError(f"no page loaded the report: nothing asked the server anything for "
                                   f"{timeout:g} s (--timeout); open {url} in a browser or raise "
                                   "--timeout", FAILURE)
+    except KeyboardInterrupt:
+        ignore_further_interrupts()
+        raise
     finally:
-        server.shutdown()
+        if serving.is_alive():  # shutdown() waits forever for a serve_forever that never ran
+            server.shutdown()
         server.server_close()
     loaded = server.loaded or {}
     detail = f" ({loaded['events']} events)" if isinstance(loaded.get("events"), int) else ""
@@ -281,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        ignore_further_interrupts()
         print(f"{PROG}: stopped", file=sys.stderr)
         return 0
     except SystemExit as exc:  # --help, --version

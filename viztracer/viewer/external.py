@@ -20,6 +20,8 @@ import time
 import webbrowser
 from collections.abc import Mapping
 
+from .stopping import ignore_further_interrupts
+
 ENV_VAR = "VIZTRACER_TRACE_PROCESSOR"
 DOWNLOAD_URL = "https://get.perfetto.dev/trace_processor"
 PATH_NAMES = ("trace_processor_shell", "trace_processor")
@@ -123,8 +125,10 @@ def run(path: str, port: int, binary: str, open_browser: bool = True) -> int:
                   f"open {url} (press Ctrl+C to stop)", flush=True)
             if open_browser and not webbrowser.open(url):
                 print(f"vizviewer: no browser found; open {url} yourself", file=sys.stderr, flush=True)
-            status = proc.wait()
+            while (status := proc.poll()) is None:  # sleep, not wait(): see stopping.py
+                time.sleep(0.1)
         except KeyboardInterrupt:
+            ignore_further_interrupts()
             return 0
         finally:
             _stop(proc)
