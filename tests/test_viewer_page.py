@@ -219,6 +219,7 @@ def test_clicking_a_slice_shows_name_duration_args_and_source(server, open_page,
     loc = page.page.locator
     assert loc("#detail-name").inner_text() == expected["name"]
     assert loc("#detail-duration").inner_text() == fmt_duration(round(expected["dur"] * 1000))
+    assert loc("#detail-ts").inner_text().startswith(f"{expected['ts']:.3f} \u00b5s")
     assert loc("#detail-args").inner_text().split() == ["x", "1"]
     assert loc("#detail-return").inner_text() == "2"
     line = known_leaf.__code__.co_firstlineno
@@ -395,6 +396,10 @@ def test_counters_instants_and_objects_are_drawn(server, open_page):
     high_y = cpu["y"] + cpu["height"] * 0.5
     assert page.pixel(root["x"] + 60 * per_us, high_y) != [255, 255, 255]
     assert page.pixel(root["x"] + 20 * per_us, high_y) in ([247, 249, 252], [255, 255, 255])
+    # Hovering the counter lane at 60 us shows the values set at 40 us.
+    page.page.mouse.move(page.box()["x"] + root["x"] + 60 * per_us, page.box()["y"] + high_y)
+    title = page.page.locator("#timeline").get_attribute("title")
+    assert "cpu: 90" in title and "io: 4" in title
     (mark,) = page.vt("instants")
     assert mark["name"] == "mark" and mark["x"] == pytest.approx(root["x"] + 50 * per_us, abs=0.5)
     assert page.pixel(mark["x"], mark["y"]) == page.color("mark")

@@ -64,6 +64,7 @@ VT.panels = (function () {
     box.appendChild(el("h3", { id: "detail-name", text: name }));
     const table = el("table", { class: "props" }, [
       row("Start", VT.formatDuration(m.start[i]), "detail-start"),
+      row("Timestamp", (m.meta.t0_us + m.start[i] / 1000).toFixed(3) + " \u00b5s (as in the report)", "detail-ts"),
       row("Duration", VT.formatDuration(m.dur[i]), "detail-duration"),
       row("Self time", VT.formatDuration(selfTime(i)), "detail-self"),
       row("Thread", t.name + " (pid " + t.pid + ", tid " + t.tid + ")", "detail-thread"),

@@ -549,10 +549,26 @@ VT.timeline = (function () {
     requestDraw();
   }
 
+  // "key: value" lines of the counter lane under (x, y), at that time; "" elsewhere.
+  function counterValues(x, y) {
+    if (x < L.LABEL_W || y < L.AXIS_H) return "";
+    const cy = y - L.AXIS_H + st.scrollY;
+    const lane = lanes.find(function (l) { return cy >= l.y && cy < l.y + l.h; });
+    if (!lane || lane.kind !== "counter") return "";
+    const c = m.meta.counters[lane.counter];
+    const at = st.view.start + (x - L.LABEL_W) / (plotWidth() / (st.view.end - st.view.start));
+    const lines = [c.name + " at " + VT.formatDuration(at)];
+    for (const s of c.series) {
+      const k = VT.lowerBound(m.cnt.time, at + 1e-9, s.first, s.first + s.count) - 1;
+      if (k >= s.first) lines.push(s.key + ": " + m.cnt.value[k]);
+    }
+    return lines.length > 1 ? lines.join("\n") : "";
+  }
+
   // The name and duration of what is under the pointer, as the canvas's tooltip.
   function hover(x, y) {
     const hit = hitTest(x, y);
-    let text = "";
+    let text = counterValues(x, y);
     if (hit && hit.kind === "slice") text = m.names[m.name[hit.i]] + "\n" + VT.formatDuration(m.dur[hit.i]);
     else if (hit && hit.kind === "instant") text = m.names[m.inst.name[hit.i]];
     if (canvas.title !== text) canvas.title = text;
