@@ -254,6 +254,17 @@ def test_host_is_the_address_listened_on(viewers, tmp_path):
         pass
 
 
+def test_listening_beyond_this_machine_warns(viewers, tmp_path):
+    make_trace(tmp_path / "result.json")
+    viewer = viewers(["-s", "-p", "0", "--host", "0.0.0.0", "result.json"], cwd=tmp_path)
+    assert viewer.url.startswith("http://127.0.0.1:")
+    # Any host name is then fine: the server is meant to be reached from elsewhere.
+    assert request(viewer.port, "/api/files", headers={"Host": "my-laptop.example"}).status == 200
+    assert viewer.interrupt() == 0
+    assert viewer.stderr[0] == (f"vizviewer: warning: listening on 0.0.0.0: whoever can reach this "
+                                f"machine on port {viewer.port} can read the reports")
+
+
 @both_viewer_commands
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_ctrl_c_stops_cleanly(cmd, sig, viewers, tmp_path):

@@ -220,6 +220,9 @@ def serve(args: argparse.Namespace, reports: Reports) -> int:
     except OSError as exc:
         raise _listen_error(exc, args.host, args.port) from None
     url = page_url(args.host, server.port, reports, args.flamegraph, args.perfetto)
+    if not server.check_host:
+        print(f"{PROG}: warning: listening on {args.host}: whoever can reach this machine on port "
+              f"{server.port} can read the reports", file=sys.stderr, flush=True)
     what = reports.name if reports.mode == "file" else f"the reports in {reports.path}"
     until = "; it stops once the page has loaded (--once)" if args.once else ""
     serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
