@@ -233,3 +233,18 @@ def test_events_with_odd_fields_are_skipped_not_fatal(tmp_path):
     bad.write_text(json.dumps({"traceEvents": [x("a", 0, 1, pid=[1], tid=2)]}))
     with pytest.raises(ReportError, match="cannot read"):
         trace_blob(str(bad))
+
+
+def test_non_finite_numbers_reach_the_page_as_json_it_can_parse():
+    events = [x("a", 0, 5, args={"func_args": {"v": float("nan")}, "return_value": "NaN"}),
+              {"ph": "C", "name": "c", "ts": 1, "pid": 1, "tid": 1, "args": {"k": float("inf"), "j": 2}},
+              {"ph": "O", "name": "o", "id": 1, "ts": 1, "pid": 1, "tid": 1, "args": {"x": float("-inf")}}]
+    blob = report_blob({"traceEvents": events})
+    meta_len = int.from_bytes(blob[8:12], "little")
+    strict = {"parse_constant": lambda c: pytest.fail(f"{c} in the JSON")}
+    meta = json.loads(blob[16:16 + meta_len], **strict)
+    assert meta["objects"][0]["events"][0]["args"] == {"x": "-inf"}
+    assert [s["key"] for s in meta["counters"][0]["series"]] == ["j"]  # an infinite value is no point
+    _, cols = read_blob(blob)
+    args = json.loads(bytes(cols["args_json"]), **strict)
+    assert args == [{"func_args": {"v": "nan"}, "return_value": "NaN"}]

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import math
 import struct
 from array import array
 from collections.abc import Iterator
@@ -71,9 +72,11 @@ def _no_gc() -> Iterator[None]:
 
 
 def _number(value: Any) -> float | None:
+    """A finite JSON number as a float, else None."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 class _Tracks:
@@ -195,7 +198,7 @@ def report_blob(report: dict, title: str | None = None) -> bytes:
         "name": _columns.take(name, order), "track": _columns.take(track, order),
         "depth": depth, "parent": parent, "args": _columns.take(args, order),
         **inst_cols, "cnt_time": cnt_time, "cnt_value": cnt_value,
-        "args_json": array("B", json.dumps(arg_values, separators=(",", ":"), default=repr).encode()),
+        "args_json": array("B", _json(arg_values)),
     }
 
     track_meta = []
@@ -227,6 +230,29 @@ def report_blob(report: dict, title: str | None = None) -> bytes:
         "file_info": report.get("file_info") or {"files": {}, "functions": {}},
     }
     return _pack(meta, columns)
+
+
+def _has_non_finite(text: str) -> bool:
+    return "NaN" in text or "Infinity" in text
+
+
+def _browser_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as strings: JSON.parse rejects them as numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _browser_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_browser_safe(v) for v in value]
+    return value
+
+
+def _json(value: Any) -> bytes:
+    """Compact JSON the browser can parse (Python's json writes NaN, which JavaScript's does not read)."""
+    text = json.dumps(value, separators=(",", ":"), default=repr)
+    if _has_non_finite(text):  # rare; a string that merely mentions NaN only costs a second pass
+        text = json.dumps(_browser_safe(value), separators=(",", ":"), default=repr)
+    return text.encode()
 
 
 def _append_slice(ts: array, dur: array, name: array, track: array, args: array,
@@ -284,14 +310,14 @@ def _pack(meta: dict, columns: dict[str, array]) -> bytes:
         layout[key] = [_TYPES[col.typecode], offset, len(col)]
         offset += (len(col) * col.itemsize + 7) & ~7
     meta["arrays"] = layout
-    text = json.dumps(meta, separators=(",", ":"), default=str).encode()
+    text = _json(meta)
     text += b" " * (-len(text) % 8)
     base = 16 + len(text)
     for entry in layout.values():
         entry[1] += base
     # The offsets grew by `base`, which may lengthen the JSON: re-encode until it is stable.
     while True:
-        again = json.dumps(meta, separators=(",", ":"), default=str).encode()
+        again = _json(meta)
         again += b" " * (-len(again) % 8)
         if len(again) == len(text):
             text = again
