@@ -501,6 +501,15 @@ def test_perfetto_hand_off_posts_the_raw_file(server, reports_dir, browser):
         assert got["origin"] == url
         page.wait_for_function("window.__vt.perfettoSent === true")
         popup.close()
+        # The toolbar's Perfetto button of a page that draws the trace does the same.
+        page.goto(f"{url}/?file=exact.json&perfetto_url={target}")
+        page.wait_for_function("window.__vt.ready")
+        with page.context.expect_page() as popup_info:
+            page.click("#open-perfetto")
+        popup = popup_info.value
+        popup.wait_for_function("window.got !== null", timeout=15000)
+        assert popup.evaluate("window.got.bytes") == os.path.getsize(reports_dir / "exact.json")
+        popup.close()
     finally:
         page.close()
         fake.shutdown()

@@ -109,6 +109,9 @@ function fetchText(resp) {
 
 VT.loadFromServer = function (file) {
   window.__vt.file = file;
+  const toPerfetto = document.getElementById("open-perfetto");
+  toPerfetto.hidden = false;
+  toPerfetto.onclick = function () { VT.perfetto(file); };
   document.title = file + " \u2013 vizviewer";
   document.getElementById("title").textContent = file;
   const t0 = performance.now();
@@ -200,31 +203,28 @@ VT.watchDirectory = function (first) {
   window.addEventListener("focus", refresh);
 };
 
-// --- Perfetto hand-off: fetch the raw file, open the UI, PING until it answers PONG, post it ---
+// --- Perfetto hand-off: open the UI, fetch the raw file, PING until it answers PONG, post it ---
+// The window is opened first, before any await, so that a click's user activation still allows
+// the pop-up; without one (the page opened with &perfetto=1) a blocked pop-up becomes a button.
 VT.perfetto = function (file) {
   const url = VT.params.get("perfetto_url") || "https://ui.perfetto.dev";
   const origin = new URL(url, window.location.href).origin;
   document.getElementById("loading").hidden = true;
-  VT.banner("notice", "Fetching " + file + " for the Perfetto UI\u2026");
+  const win = window.open(url);
+  if (!win) {
+    const b = document.getElementById("notice");
+    b.textContent = "Your browser blocked the Perfetto window. ";
+    const button = document.createElement("button");
+    button.textContent = "Open " + file + " in Perfetto";
+    button.onclick = function () { VT.perfetto(file); };
+    b.appendChild(button);
+    b.hidden = false;
+    return Promise.resolve();
+  }
+  VT.banner("notice", "Sending " + file + " to the Perfetto UI (" + origin + ")\u2026");
   return fetch("/api/raw?file=" + encodeURIComponent(file))
     .then(function (resp) { return resp.ok ? resp.arrayBuffer() : fetchText(resp); })
-    .then(function (buffer) {
-      const send = function () {
-        const win = window.open(url);
-        if (!win) return false;
-        handshake(win, origin, buffer, file);
-        return true;
-      };
-      if (send()) return;
-      // The browser blocked a pop-up that no click asked for: offer a button.
-      const b = document.getElementById("notice");
-      b.textContent = "Your browser blocked the Perfetto window. ";
-      const button = document.createElement("button");
-      button.textContent = "Open " + file + " in Perfetto";
-      button.onclick = send;
-      b.appendChild(button);
-      b.hidden = false;
-    })
+    .then(function (buffer) { handshake(win, origin, buffer, file); })
     .catch(function (e) { VT.fail(e.message || String(e)); });
 };
 
