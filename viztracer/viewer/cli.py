@@ -30,7 +30,7 @@ from ..report import ReportError
 from ..version import __version__
 from . import external
 from .reports import Reports
-from .stopping import ignore_further_interrupts
+from .stopping import StopSignals
 
 PROG = "vizviewer"
 USAGE_ERROR = 2
@@ -195,7 +195,7 @@ def _open_browser(url: str) -> None:
 
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops the viewer like Ctrl+C does."""
+    """SIGTERM stops the viewer like Ctrl+C does (before the server's threads run)."""
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
@@ -207,7 +207,8 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if signal.getsignal(signal.SIGTERM) is handler:  # StopSignals may have set it to ignore
+            signal.signal(signal.SIGTERM, previous)
 
 
 def serve(args: argparse.Namespace, reports: Reports) -> int:
@@ -227,26 +228,27 @@ def serve(args: argparse.Namespace, reports: Reports) -> int:
     until = "; it stops once the page has loaded (--once)" if args.once else ""
     serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                                name="vizviewer-server", daemon=True)
-    try:
-        print(f"{PROG}: serving {what} at {url} (press Ctrl+C to stop){until}", flush=True)
-        serving.start()
-        if not args.server_only:
-            threading.Thread(target=_open_browser, args=(url,), name="vizviewer-browser",
-                             daemon=True).start()
-        # Sleep rather than Event.wait: Ctrl+C raised inside a lock's wait can break the lock.
-        while not server.stopped.is_set():
-            time.sleep(0.1)
-            if args.once and server.idle_for() > timeout:
-                raise ViewerError(f"no page loaded the report: nothing asked the server anything for "
-                                  f"{timeout:g} s (--timeout); open {url} in a browser or raise "
-                                  "--timeout", FAILURE)
-    except KeyboardInterrupt:
-        ignore_further_interrupts()
-        raise
-    finally:
-        if serving.is_alive():  # shutdown() waits forever for a serve_forever that never ran
-            server.shutdown()
-        server.server_close()
+    # From here on threads run: Ctrl+C and SIGTERM set a flag instead of raising (stopping.py).
+    with StopSignals() as stop:
+        try:
+            print(f"{PROG}: serving {what} at {url} (press Ctrl+C to stop){until}", flush=True)
+            serving.start()
+            if not args.server_only:
+                threading.Thread(target=_open_browser, args=(url,), name="vizviewer-browser",
+                                 daemon=True).start()
+            while not server.stopped.is_set() and stop.received is None:
+                time.sleep(0.1)
+                if args.once and server.idle_for() > timeout:
+                    raise ViewerError(f"no page loaded the report: nothing asked the server anything "
+                                      f"for {timeout:g} s (--timeout); open {url} in a browser or raise "
+                                      "--timeout", FAILURE)
+        finally:
+            if serving.is_alive():  # shutdown() waits forever for a serve_forever that never ran
+                server.shutdown()
+            server.server_close()
+    if stop.received is not None:
+        print(f"{PROG}: stopped", file=sys.stderr, flush=True)
+        return 0
     loaded = server.loaded or {}
     detail = f" ({loaded['events']} events)" if isinstance(loaded.get("events"), int) else ""
     print(f"{PROG}: the page has loaded {loaded.get('file') or what}{detail}; stopping (--once)", flush=True)
@@ -291,8 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     except ViewerError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        ignore_further_interrupts()
+    except KeyboardInterrupt:  # before any thread runs (while the report is being checked)
         print(f"{PROG}: stopped", file=sys.stderr)
         return 0
     except SystemExit as exc:  # --help, --version

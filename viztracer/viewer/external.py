@@ -12,15 +12,17 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import webbrowser
 from collections.abc import Mapping
 
-from .stopping import ignore_further_interrupts
+from .stopping import StopSignals
 
 ENV_VAR = "VIZTRACER_TRACE_PROCESSOR"
 DOWNLOAD_URL = "https://get.perfetto.dev/trace_processor"
@@ -108,7 +110,7 @@ def run(path: str, port: int, binary: str, open_browser: bool = True) -> int:
     """
     name = os.path.basename(path)
     print(f"vizviewer: loading {name} into {os.path.basename(binary)} ...", flush=True)
-    with tempfile.TemporaryFile() as log:
+    with tempfile.TemporaryFile() as log, StopSignals() as stop:
         try:
             proc = subprocess.Popen([binary, "--httpd", "--http-port", str(port), path],
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
@@ -116,6 +118,8 @@ def run(path: str, port: int, binary: str, open_browser: bool = True) -> int:
             raise ProcessorError(f"cannot run {binary!r}: {exc.strerror or exc}") from None
         try:
             while not _listening(port):
+                if stop.received is not None:
+                    return 0
                 if proc.poll() is not None:
                     raise ProcessorError(f"{os.path.basename(binary)} exited with status {proc.returncode} "
                                          f"before serving {name}: {_last_line(log)}")
@@ -123,18 +127,27 @@ def run(path: str, port: int, binary: str, open_browser: bool = True) -> int:
             url = ui_url(port)
             print(f"vizviewer: Perfetto's trace processor serves {name} on 127.0.0.1:{port}; "
                   f"open {url} (press Ctrl+C to stop)", flush=True)
-            if open_browser and not webbrowser.open(url):
-                print(f"vizviewer: no browser found; open {url} yourself", file=sys.stderr, flush=True)
-            while (status := proc.poll()) is None:  # sleep, not wait(): see stopping.py
+            if open_browser:  # in a thread: a browser command may not return at once
+                threading.Thread(target=_open_browser, args=(url,), daemon=True).start()
+            while (status := proc.poll()) is None and stop.received is None:
                 time.sleep(0.1)
-        except KeyboardInterrupt:
-            ignore_further_interrupts()
-            return 0
         finally:
             _stop(proc)
+        # Ctrl+C in a terminal reaches the processor too, which may end first.
+        if stop.received is not None or status in (-signal.SIGINT, -signal.SIGTERM):
+            return 0
         if status != 0:
             raise ProcessorError(f"{os.path.basename(binary)} exited with status {status}: {_last_line(log)}")
     return 0
+
+
+def _open_browser(url: str) -> None:
+    try:
+        opened = webbrowser.open(url)
+    except Exception:  # a broken BROWSER setting: say so below
+        opened = False
+    if not opened:
+        print(f"vizviewer: no browser could be opened; open {url} yourself", file=sys.stderr, flush=True)
 
 
 def _stop(proc: subprocess.Popen) -> None:
