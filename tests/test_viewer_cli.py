@@ -625,3 +625,38 @@ def test_the_page_in_chromium_draws_the_report_and_once_ends_the_viewer(name, vi
     assert errors == []
     assert viewer.stdout[-1] == (f"vizviewer: the page has loaded {name} ({len(calls)} events); "
                                  "stopping (--once)")
+
+
+def test_the_page_in_chromium_opens_on_the_flame_graph_with_flamegraph(viewers, browser_env, browser,
+                                                                      tmp_path):
+    make_trace(tmp_path / "result.json", n=6)
+    fake = browser_env(post_loaded=False)
+    viewer = viewers(["--once", "-p", "0", "--flamegraph", "result.json"], cwd=tmp_path, env=fake.env)
+    deadline = time.monotonic() + TIMEOUT
+    while not fake.urls():
+        assert time.monotonic() < deadline, "vizviewer opened no browser"
+        time.sleep(0.05)
+    page = browser.new_page()
+    try:
+        page.goto(fake.urls()[0])  # the URL vizviewer asked the browser to open
+        assert viewer.wait() == 0
+        assert page.evaluate("window.__vt.mode") == "flame"
+        assert page.evaluate("window.__vt.flame.length") > 0
+    finally:
+        page.close()
+
+
+def test_the_page_in_chromium_shows_an_html_report_served_by_vizviewer(viewers, browser, tmp_path):
+    make_trace(tmp_path / "result.html", n=6)
+    viewer = viewers(["--once", "-s", "-p", "0", "result.html"], cwd=tmp_path)
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(viewer.url)
+        assert viewer.wait() == 0  # --once: the standalone report needs nothing more
+        page.wait_for_function("window.__vt.ready", timeout=TIMEOUT * 1000)
+        assert page.evaluate("window.__vt.drawn.length") > 0
+    finally:
+        page.close()
+    assert errors == []
