@@ -249,6 +249,22 @@ def test_an_html_report_is_the_page_itself(viewers, tmp_path):
     assert resp.headers["content-type"].startswith("text/html")
 
 
+def test_an_html_report_in_a_directory_is_its_own_page(viewers, report_dir):
+    html = report_dir / "sub" / "page.html"
+    html.write_text("<!doctype html><p>standalone</p>")
+    viewer = serve(viewers, report_dir, cwd=report_dir.parent)
+    resp = viewer.get("/?file=sub/page.html")
+    assert resp.status == 200
+    assert resp.body == html.read_bytes()
+    assert resp.headers["content-type"].startswith("text/html")
+    outside = report_dir.parent / "outside.html"
+    outside.write_text("<p>" + SECRET.decode() + "</p>")
+    for path in ("/?file=../outside.html", "/?file=%2e%2e%2foutside.html", f"/?file={quote(str(outside))}"):
+        resp = viewer.get(path)
+        assert resp.status == 403, path
+        assert SECRET not in resp.body
+
+
 # -- /api/loaded ---------------------------------------------------------------------------------------
 
 def test_loaded_rejects_bad_bodies_and_other_origins(viewers, tmp_path):

@@ -2,7 +2,8 @@
 
 URLs (all same-origin; errors are a non-200 status with a one-line ``text/plain`` body):
 
-- ``GET /``: ``static/index.html``, or the HTML report itself when that is what was given.
+- ``GET /``: ``static/index.html``; the HTML report itself when that is what was given, or
+  for ``/?file=<name>.html`` (an HTML report picked from a directory).
 - ``GET /static/<name>``: a file under ``static/``, nothing outside it.
 - ``GET /api/files``: ``{"mode": "file" | "dir", "files": [{"name", "size", "mtime"}]}``.
 - ``GET /api/trace?file=<name>``: the report converted for the page (``columns.trace_blob``),
@@ -231,11 +232,14 @@ class ViewerHandler(BaseHTTPRequestHandler):
     def _get(self, path: str, query: dict[str, list[str]]) -> None:
         reports = self.server.reports
         if path in ("/", "/index.html"):
-            html = reports.html_page
+            # An HTML report is its own page: the one given, or one picked from a directory.
+            html, file = reports.html_page, _one(query, "file")
+            if html is None and file is not None and is_html(file):
+                html = reports.resolve(file)
             if html is not None:
                 self._send_file(html, "text/html; charset=utf-8")
                 if self.server.once:  # a standalone report has no page that reports back
-                    self.server.page_loaded({"file": reports.name})
+                    self.server.page_loaded({"file": file or reports.name})
             else:
                 self._send_file(self._static("index.html"), content_type("index.html"))
         elif path.startswith("/static/"):
