@@ -424,6 +424,9 @@ class Status(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.end_headers()
         self.wfile.write(b"ok")
+        if os.environ.get("FAKE_TP_EXIT_AFTER_REQUEST"):
+            print("processor closing down", file=sys.stderr, flush=True)
+            os._exit(int(os.environ["FAKE_TP_EXIT_AFTER_REQUEST"]))
     def log_message(self, *args):
         pass
 
@@ -513,6 +516,32 @@ def test_external_processor_is_found(where, tmp_path):
         assert viewer.interrupt() == 0
     finally:
         viewer.kill()
+    assert viewer.stderr == []  # --server_only: no browser asked for, none missed
+
+
+@pytest.mark.parametrize("code", [0, 5])
+def test_vizviewer_ends_with_the_processor(code, tmp_path):
+    make_trace(tmp_path / "result.json")
+    binary = fake_processor(tmp_path / "tp")
+    env = external_env(tmp_path, FAKE_TP_EXIT_AFTER_REQUEST=str(code))
+    port = free_port()
+    viewer = Viewer(VIEWER, ["--trace_processor", str(binary), "-s", "-p", str(port), "result.json"],
+                    tmp_path, env)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not any("rpc_port" in line for line in viewer.stdout):
+            assert time.monotonic() < deadline and viewer.proc.poll() is None, viewer.stderr
+            time.sleep(0.05)
+        request(port, "/status")  # the stand-in exits after answering
+        status = viewer.wait()
+    finally:
+        viewer.kill()
+    if code == 0:
+        assert status == 0 and viewer.stderr == []
+    else:
+        assert status == 1
+        assert viewer.stderr == ["vizviewer: error: trace_processor_shell exited with status 5: "
+                                 "processor closing down"]
 
 
 def test_no_external_processor_says_how_to_get_one(tmp_path):
