@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest_viewer_helpers import make_trace, post_loaded, viewers_fixture  # noqa: F401 - fixture
+from conftest_viewer_helpers import make_trace, post_loaded, request, viewers_fixture  # noqa: F401 - fixture
 
 from viztracer.viewer.server import STATIC_DIR
 
@@ -297,3 +297,26 @@ def test_a_report_deleted_while_serving_is_404(viewers, tmp_path):
     assert names(viewer.get("/api/files")) == ["kept.json"]
     shutil.rmtree(root)
     assert json.loads(viewer.get("/api/files").body)["files"] == []
+
+
+def test_a_bug_while_converting_is_a_500_with_one_line(tmp_path, capsys):
+    import threading
+
+    from viztracer.viewer.reports import Reports
+    from viztracer.viewer.server import BlobCache, ViewerServer
+
+    def broken(path: str) -> bytes:
+        raise ValueError("boom")
+
+    report = make_trace(tmp_path / "result.json")
+    server = ViewerServer(Reports(str(report)), "127.0.0.1", 0, cache=BlobCache(broken))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        resp = request(server.port, "/api/trace")
+        assert request(server.port, "/api/files").status == 200  # still serving
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert resp.status == 500
+    assert resp.text.count("\n") == 1 and "ValueError: boom" in resp.text
+    assert "ValueError: boom" in capsys.readouterr().err

@@ -228,6 +228,13 @@ class ViewerHandler(BaseHTTPRequestHandler):
             self._send_text(HTTPStatus.NOT_FOUND, str(exc))
         except (ConnectionError, TimeoutError):
             pass
+        except Exception as exc:  # a bug of ours: one line for the page and one on stderr
+            message = f"internal error while answering {self.path}: {type(exc).__name__}: {exc}"
+            print(f"vizviewer: {message}", file=sys.stderr, flush=True)
+            try:
+                self._send_text(HTTPStatus.INTERNAL_SERVER_ERROR, message)
+            except OSError:
+                pass
 
     def _get(self, path: str, query: dict[str, list[str]]) -> None:
         reports = self.server.reports
