@@ -179,6 +179,7 @@ class Reports:
     """One report file (``mode == "file"``) or a directory of them (``mode == "dir"``)."""
 
     def __init__(self, path: str) -> None:
+        self.given = path  # as the user wrote it, for messages
         self.path = os.path.abspath(path)
         self.mode = "dir" if os.path.isdir(self.path) else "file"
         self.root = os.path.realpath(self.path if self.mode == "dir" else os.path.dirname(self.path))
@@ -192,14 +193,14 @@ class Reports:
     def check(self) -> None:
         """The start-up check; ReportError (one line) when there is nothing to serve."""
         if self.mode == "file":
-            check_trace_file(self.path)
+            check_trace_file(self.given)
             return
         try:
             os.listdir(self.path)
         except PermissionError:
-            raise ReportError(f"directory {self.path!r} cannot be read: permission denied") from None
+            raise ReportError(f"directory {self.given!r} cannot be read: permission denied") from None
         except OSError as exc:
-            raise ReportError(f"directory {self.path!r} cannot be read: {exc.strerror or exc}") from None
+            raise ReportError(f"directory {self.given!r} cannot be read: {exc.strerror or exc}") from None
 
     def entries(self) -> list[Entry]:
         """The served files, sorted by name; a directory is scanned anew on every call."""
