@@ -380,6 +380,18 @@ def test_once_gives_up_after_timeout_without_a_page(viewers, tmp_path):
     assert "--timeout" in viewer.stderr[0] and viewer.url in viewer.stderr[0]
 
 
+def test_once_timeout_tells_the_last_error_the_page_got(viewers, tmp_path):
+    root = tmp_path / "reports"
+    (root / "broken.json").parent.mkdir()
+    (root / "broken.json").write_text('{"traceEvents": [{"ph": "X", "name": "f", "ts": "soon"')
+    viewer = viewers(["--once", "-s", "-p", "0", "--timeout", "0.5", "reports"], cwd=tmp_path)
+    assert request(viewer.port, "/api/trace?file=broken.json").status == 422
+    assert viewer.wait() == 1
+    assert len(viewer.stderr) == 1
+    assert "the last answer was 422 for /api/trace?file=broken.json: " in viewer.stderr[0]
+    assert "broken.json" in viewer.stderr[0].split("422", 1)[1]
+
+
 def test_timeout_counts_time_without_requests(viewers, tmp_path):
     make_trace(tmp_path / "result.json")
     viewer = viewers(["--once", "-s", "-p", "0", "--timeout", "1.5", "result.json"], cwd=tmp_path)

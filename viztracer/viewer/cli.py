@@ -239,9 +239,10 @@ def serve(args: argparse.Namespace, reports: Reports) -> int:
             while not server.stopped.is_set() and stop.received is None:
                 time.sleep(0.1)
                 if args.once and server.idle_for() > timeout:
+                    why = (f"the last answer was {server.last_error}" if server.last_error
+                           else f"open {url} in a browser or raise --timeout")
                     raise ViewerError(f"no page loaded the report: nothing asked the server anything "
-                                      f"for {timeout:g} s (--timeout); open {url} in a browser or raise "
-                                      "--timeout", FAILURE)
+                                      f"for {timeout:g} s (--timeout); {why}", FAILURE)
         finally:
             if serving.is_alive():  # shutdown() waits forever for a serve_forever that never ran
                 server.shutdown()

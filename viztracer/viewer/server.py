@@ -141,6 +141,7 @@ class ViewerServer(ThreadingHTTPServer):
         self.static_dir = os.path.realpath(static_dir)
         self.stopped = threading.Event()  # set when the page has loaded (with once)
         self.loaded: dict | None = None
+        self.last_error: str | None = None  # the last error answered, for --timeout's message
         self.last_activity = time.monotonic()
         self.in_flight = 0
         self._activity_lock = threading.Lock()
@@ -346,6 +347,7 @@ class ViewerHandler(BaseHTTPRequestHandler):
 
     def _send_text(self, status: HTTPStatus, message: str) -> None:
         line = " ".join(message.split())
+        self.server.last_error = f"{int(status)} for {self.path}: {line}"
         self._send(status, line.encode() + b"\n", "text/plain; charset=utf-8")
 
     def _send(self, status: HTTPStatus, body: bytes, ctype: str) -> None:
