@@ -627,6 +627,18 @@ def test_viztracer_open_shows_the_report_and_keeps_the_programs_status(cmd, brow
     assert "Traceback" not in proc.stderr
 
 
+def test_viztracer_open_an_html_report(browser_env, tmp_path):
+    if not _port_9001_free():
+        pytest.skip("port 9001 is in use on this machine")
+    write(tmp_path / "prog.py", "print('done')\n")
+    browser = browser_env(post_loaded=True)
+    proc = subprocess.run([*COMMANDS["console-script"], "-o", "result.html", "--open", "prog.py"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT, env=browser.env)
+    assert proc.returncode == 0, proc.stderr
+    assert browser.urls() == ["http://127.0.0.1:9001/"]
+    assert "vizviewer: serving result.html" in proc.stdout
+
+
 def test_viztracer_open_ctrl_c_ends_the_viewer_cleanly(browser_env, tmp_path):
     if not _port_9001_free():
         pytest.skip("port 9001 is in use on this machine")
