@@ -627,6 +627,25 @@ def test_viztracer_open_shows_the_report_and_keeps_the_programs_status(cmd, brow
     assert "Traceback" not in proc.stderr
 
 
+def test_viztracer_open_takes_another_port_when_9001_is_taken(browser_env, tmp_path):
+    write(tmp_path / "prog.py", "print('done')\n")
+    browser = browser_env(post_loaded=True)
+    with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past connections in TIME_WAIT
+        try:
+            busy.bind(("127.0.0.1", 9001))
+        except OSError:
+            pass  # taken already: just as good
+        else:
+            busy.listen()
+        proc = subprocess.run([*COMMANDS["python-m"], "--open", "prog.py"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=TIMEOUT, env=browser.env)
+    assert proc.returncode == 0, proc.stderr
+    [url] = browser.urls()
+    assert url.startswith("http://127.0.0.1:") and ":9001/" not in url
+    assert "error" not in proc.stderr
+
+
 def test_viztracer_open_an_html_report(browser_env, tmp_path):
     if not _port_9001_free():
         pytest.skip("port 9001 is in use on this machine")

@@ -237,8 +237,11 @@ def open_report(path: str) -> None:
     Its own process, because the traced program may have left this one changed. Ctrl+C
     reaches the viewer too, which then stops cleanly; the exit status stays the program's.
     """
+    from .viewer.cli import default_port_or_any  # viztracer has no --port: 9001, or any if taken
+
+    port = str(default_port_or_any())
     try:
-        viewer = subprocess.Popen([sys.executable, "-m", "viztracer.viewer", "--once", path])
+        viewer = subprocess.Popen([sys.executable, "-m", "viztracer.viewer", "--once", "--port", port, path])
     except OSError as exc:
         _error(f"can't start vizviewer: {exc.strerror or exc}")
         return

@@ -164,6 +164,15 @@ def _check_port_free(host: str, port: int) -> None:
             raise _listen_error(exc, host, port) from None
 
 
+def default_port_or_any() -> int:
+    """9001 when it is free, else 0 (any free port): for callers that have no --port to offer."""
+    try:
+        _check_port_free("127.0.0.1", DEFAULT_PORT)
+    except ViewerError:
+        return 0
+    return DEFAULT_PORT
+
+
 # -- serving -----------------------------------------------------------------------------------------
 
 def page_url(host: str, port: int, reports: Reports, flamegraph: bool = False, perfetto: bool = False) -> str:
