@@ -380,6 +380,15 @@ def test_once_gives_up_after_timeout_without_a_page(viewers, tmp_path):
     assert "--timeout" in viewer.stderr[0] and viewer.url in viewer.stderr[0]
 
 
+def test_a_connection_that_sends_nothing_is_not_activity(viewers, tmp_path):
+    # Browsers open connections ahead of need; one left idle must not keep --once waiting.
+    make_trace(tmp_path / "result.json")
+    viewer = viewers(["--once", "-s", "-p", "0", "--timeout", "0.5", "result.json"], cwd=tmp_path)
+    with socket.create_connection(("127.0.0.1", viewer.port), timeout=5):
+        assert viewer.wait() == 1
+    assert "--timeout" in viewer.stderr[0]
+
+
 def test_once_timeout_tells_the_last_error_the_page_got(viewers, tmp_path):
     root = tmp_path / "reports"
     (root / "broken.json").parent.mkdir()

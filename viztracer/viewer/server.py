@@ -201,12 +201,8 @@ class ViewerHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
         """Quiet: the viewer prints nothing per request."""
 
-    def handle_one_request(self) -> None:
-        self.server.request_started()
-        try:
-            super().handle_one_request()
-        finally:
-            self.server.request_finished()
+    # A connection that sends nothing (browsers open some ahead of need) is closed after this.
+    timeout = 60
 
     # -- routing ----------------------------------------------------------------------------------
 
@@ -217,6 +213,14 @@ class ViewerHandler(BaseHTTPRequestHandler):
         self._answer(self._post)
 
     def _answer(self, route: Callable[[str, dict[str, list[str]]], None]) -> None:
+        # Counted from the request line read to the answer sent: an idle connection is no activity.
+        self.server.request_started()
+        try:
+            self._route(route)
+        finally:
+            self.server.request_finished()
+
+    def _route(self, route: Callable[[str, dict[str, list[str]]], None]) -> None:
         try:
             self._check_host()
             url = urlsplit(self.path)
