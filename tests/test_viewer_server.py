@@ -10,6 +10,7 @@ import gzip
 import json
 import os
 import shutil
+import socket
 from pathlib import Path
 from urllib.parse import quote
 
@@ -156,6 +157,20 @@ def test_unknown_names_are_404(viewers, report_dir):
         assert resp.status == 404, path
         assert resp.headers["content-type"].startswith("text/plain")
         assert resp.text.count("\n") == 1
+
+
+def test_other_methods_and_bad_requests_get_one_line_too(viewers, tmp_path):
+    make_trace(tmp_path / "result.json")
+    viewer = serve(viewers, "result.json", cwd=tmp_path)
+    resp = viewer.get("/api/raw", method="PUT", body=b"x")
+    assert resp.status == 501
+    assert resp.headers["content-type"].startswith("text/plain") and resp.text.count("\n") == 1
+    with socket.create_connection(("127.0.0.1", viewer.port), timeout=10) as sock:
+        sock.sendall(b"GET /api/files HTTP/1.1\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n")
+        answer = sock.makefile("rb").read()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 431") and b"text/plain" in head
+    assert body.count(b"\n") == 1
 
 
 # -- what must not be served ---------------------------------------------------------------------------

@@ -326,6 +326,19 @@ class ViewerHandler(BaseHTTPRequestHandler):
             raise NotFound(f"/static/{name}: no such file")
         return path
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors the base class finds (a bad request line, a method we don't answer), as one line."""
+        self.close_connection = True
+        line = " ".join((message or self.responses.get(code, ("error",))[0]).split())
+        body = (line + "\n").encode()
+        self.send_response(code, message)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
+
     # -- answers ----------------------------------------------------------------------------------
 
     def _send_file(self, path: str, ctype: str) -> None:
