@@ -252,7 +252,7 @@ class Reports:
         return real
 
     def _inside(self, real: str) -> bool:
-        return real.startswith(self.root + os.sep)
+        return real.startswith(os.path.join(self.root, ""))  # the root with one trailing separator
 
 
 def _entry(name: str, path: str) -> Entry | None:
