@@ -36,7 +36,7 @@ from conftest_viewer_helpers import (  # noqa: F401 - fixtures
 
 from viztracer.report.loader import load_report
 from viztracer.version import __version__
-from viztracer.viewer.external import DOWNLOAD_URL, ENV_VAR
+from viztracer.viewer.external import CSP_FLAG_URL, DOWNLOAD_URL, ENV_VAR
 
 
 def run_viewer(*args: str, cwd: Path, cmd: list[str] = VIEWER, env: dict[str, str] | None = None,
@@ -509,6 +509,8 @@ def test_external_processor_serves_the_report_and_opens_perfetto(viewers, browse
     assert not _pid_alive(run["pid"])
     assert "Traceback" not in "\n".join(viewer.stderr)
     assert any(f"rpc_port={port}" in line and "Ctrl+C" in line for line in viewer.stdout)
+    if port != 9001:  # the UI must be told once that another port is fine
+        assert any(CSP_FLAG_URL in line for line in viewer.stdout)
 
 
 @pytest.mark.parametrize("where", ["env", "path", "perfetto-package"])

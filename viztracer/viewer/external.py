@@ -27,6 +27,9 @@ from .stopping import StopSignals
 ENV_VAR = "VIZTRACER_TRACE_PROCESSOR"
 DOWNLOAD_URL = "https://get.perfetto.dev/trace_processor"
 PATH_NAMES = ("trace_processor_shell", "trace_processor")
+# The UI probes 9001; other ports need its "relax CSP" flag, which allows any local port.
+DEFAULT_UI_PORT = 9001
+CSP_FLAG_URL = "https://ui.perfetto.dev/#!/flags/cspAllowAnyWebsocketPort"
 
 
 def ui_url(port: int) -> str:
@@ -127,6 +130,9 @@ def run(path: str, port: int, binary: str, open_browser: bool = True) -> int:
             url = ui_url(port)
             print(f"vizviewer: Perfetto's trace processor serves {name} on 127.0.0.1:{port}; "
                   f"open {url} (press Ctrl+C to stop)", flush=True)
+            if port != DEFAULT_UI_PORT:
+                print(f"vizviewer: the Perfetto UI looks for the processor on port {DEFAULT_UI_PORT}; for "
+                      f"port {port} turn on its flag once: {CSP_FLAG_URL}", flush=True)
             if open_browser:  # in a thread: a browser command may not return at once
                 threading.Thread(target=_open_browser, args=(url,), daemon=True).start()
             while (status := proc.poll()) is None and stop.received is None:
