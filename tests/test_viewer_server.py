@@ -74,6 +74,15 @@ def test_files_in_dir_mode_lists_trace_files_recursively_and_rescans(viewers, re
     assert entry["size"] == (report_dir / "later.json").stat().st_size
 
 
+def test_names_with_spaces_and_non_ascii_letters(viewers, tmp_path):
+    root = tmp_path / "reports"
+    report = make_trace(root / "run 2 – café" / "résumé #1.json")
+    viewer = serve(viewers, root, cwd=tmp_path)
+    assert names(viewer.get("/api/files")) == ["run 2 – café/résumé #1.json"]
+    resp = viewer.get("/api/raw?file=" + quote("run 2 – café/résumé #1.json"))
+    assert resp.status == 200 and resp.body == report.read_bytes()
+
+
 def test_files_leave_out_symlinks_that_lead_outside(viewers, report_dir):
     (report_dir / "link.json").symlink_to(report_dir.parent / "secret.json")
     (report_dir / "inside.json").symlink_to(report_dir / "a.json")
