@@ -523,8 +523,6 @@ def test_external_processor_is_found(where, tmp_path):
     else:
         from perfetto.prebuilts.manifests.trace_processor_shell import TRACE_PROCESSOR_SHELL_MANIFEST
 
-        from viztracer.viewer.external import perfetto_package_binary
-        assert perfetto_package_binary() is None or Path.home() != Path(env["HOME"])
         entry = next((e for e in TRACE_PROCESSOR_SHELL_MANIFEST if e.get("platform") == sys.platform
                       and os.uname().machine.lower() in e.get("machine", ())), None)
         if entry is None:
@@ -544,6 +542,8 @@ def test_external_processor_is_found(where, tmp_path):
     finally:
         viewer.kill()
     assert viewer.stderr == []  # --server_only: no browser asked for, none missed
+    # The stand-in put where this test looked is what ran.
+    assert json.loads((tmp_path / "tp.json").read_text())["argv"][-1] == str(tmp_path / "result.json")
 
 
 @pytest.mark.parametrize("code", [0, 5])
