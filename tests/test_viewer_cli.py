@@ -425,8 +425,11 @@ def test_without_once_the_loaded_signal_does_not_stop_the_server(viewers, tmp_pa
     make_trace(tmp_path / "result.json")
     viewer = viewers(["-s", "-p", "0", "result.json"], cwd=tmp_path)
     assert post_loaded(viewer.port).status == 200
+    time.sleep(0.5)  # five turns of the main loop: room for a wrong stop to happen
     assert request(viewer.port, "/api/files").status == 200
     assert viewer.proc.poll() is None
+    assert viewer.interrupt() == 0
+    assert not any("has loaded" in line for line in viewer.stdout)
 
 
 # -- the external trace processor ----------------------------------------------------------------------
