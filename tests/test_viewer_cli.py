@@ -750,3 +750,20 @@ def test_the_page_in_chromium_shows_an_html_report_served_by_vizviewer(viewers, 
     finally:
         page.close()
     assert errors == []
+
+
+def test_the_page_in_chromium_lists_a_directory_and_opens_the_report_clicked(viewers, browser, tmp_path):
+    make_trace(tmp_path / "reports" / "a.json")
+    make_trace(tmp_path / "reports" / "nested" / "b.pftrace", n=5)
+    viewer = viewers(["--once", "-s", "-p", "0", "reports"], cwd=tmp_path)
+    page = browser.new_page()
+    try:
+        page.goto(viewer.url)
+        links = page.locator("a.report-link")
+        links.first.wait_for(timeout=TIMEOUT * 1000)
+        assert links.all_text_contents() == ["a.json", "nested/b.pftrace"]
+        page.get_by_text("nested/b.pftrace").click()
+        assert viewer.wait() == 0
+    finally:
+        page.close()
+    assert viewer.stdout[-1].startswith("vizviewer: the page has loaded nested/b.pftrace (")
