@@ -767,3 +767,19 @@ def test_the_page_in_chromium_lists_a_directory_and_opens_the_report_clicked(vie
     finally:
         page.close()
     assert viewer.stdout[-1].startswith("vizviewer: the page has loaded nested/b.pftrace (")
+
+
+def test_the_page_in_chromium_opens_an_html_report_picked_from_a_directory(viewers, browser, tmp_path):
+    make_trace(tmp_path / "reports" / "a.json")
+    make_trace(tmp_path / "reports" / "b.html", n=5)
+    viewer = viewers(["--once", "-s", "-p", "0", "reports"], cwd=tmp_path)
+    page = browser.new_page()
+    try:
+        page.goto(viewer.url)
+        page.get_by_text("b.html").click()
+        page.wait_for_function("window.__vt && window.__vt.ready", timeout=TIMEOUT * 1000)
+        assert page.evaluate("window.__vt.drawn.length") > 0
+        assert viewer.wait() == 0
+    finally:
+        page.close()
+    assert viewer.stdout[-1] == "vizviewer: the page has loaded b.html; stopping (--once)"
