@@ -346,3 +346,60 @@ def test_a_bug_while_converting_is_a_500_with_one_line(tmp_path, capsys):
     assert resp.status == 500
     assert resp.text.count("\n") == 1 and "ValueError: boom" in resp.text
     assert "ValueError: boom" in capsys.readouterr().err
+
+
+def test_a_report_is_converted_once_however_many_ask_at_the_same_time(tmp_path):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from viztracer.viewer.reports import Reports
+    from viztracer.viewer.server import BlobCache, ViewerServer
+
+    calls: list[str] = []
+    release = threading.Event()
+
+    def slow(path: str) -> bytes:
+        calls.append(path)
+        release.wait(10)
+        return b"blob of " + os.path.basename(path).encode()
+
+    report = make_trace(tmp_path / "result.json")
+    server = ViewerServer(Reports(str(report)), "127.0.0.1", 0, cache=BlobCache(slow))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            answers = [pool.submit(request, server.port, "/api/trace") for _ in range(4)]
+            while not calls:
+                time.sleep(0.01)
+            time.sleep(0.2)  # the other requests are waiting for the first conversion
+            release.set()
+            bodies = [a.result().body for a in answers]
+        assert bodies == [b"blob of result.json"] * 4
+        assert len(calls) == 1
+        # Rewritten, it is converted again.
+        make_trace(tmp_path / "other.json", n=7)
+        os.replace(tmp_path / "other.json", report)
+        assert request(server.port, "/api/trace").status == 200
+        assert len(calls) == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_cache_drops_the_least_recently_used_blobs_past_its_budget(tmp_path):
+    from viztracer.viewer.server import BlobCache
+
+    calls: list[str] = []
+
+    def convert(path: str) -> bytes:
+        calls.append(os.path.basename(path))
+        return b"x" * 100
+
+    paths = [str(make_trace(tmp_path / f"{name}.json")) for name in "abc"]
+    cache = BlobCache(convert, budget=250)  # room for two blobs
+    for path in paths:
+        cache.get(path)
+    cache.get(paths[2])  # still there: the newest
+    cache.get(paths[1])  # still there
+    cache.get(paths[0])  # was dropped: converted again
+    assert calls == ["a.json", "b.json", "c.json", "a.json"]
