@@ -660,6 +660,20 @@ def test_viztracer_open_takes_another_port_when_9001_is_taken(browser_env, tmp_p
     assert "error" not in proc.stderr
 
 
+def test_viztracer_open_does_not_show_the_report_of_a_terminated_program(browser_env, tmp_path):
+    write(tmp_path / "prog.py", """
+        import os, signal
+        os.kill(os.getpid(), signal.SIGTERM)
+    """)
+    browser = browser_env(post_loaded=True)
+    proc = subprocess.run([*COMMANDS["python-m"], "--open", "prog.py"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=TIMEOUT, env=browser.env)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert (tmp_path / "result.json").exists()
+    assert browser.urls() == []
+    assert "vizviewer: serving" not in proc.stdout
+
+
 def test_viztracer_open_an_html_report(browser_env, tmp_path):
     if not _port_9001_free():
         pytest.skip("port 9001 is in use on this machine")

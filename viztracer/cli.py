@@ -371,7 +371,7 @@ def run_command(argv: list[str]) -> Outcome:
     termination = _Termination()
     status = run_traced(tracer, run.program, termination)
     save_status = save_report(tracer, run.output_path, quiet)
-    if run.settings.open and save_status == 0:
+    if run.settings.open and save_status == 0 and not termination.received:  # SIGTERM: just end
         open_report(run.output_path)
     if termination.received and status == 0:
         status = EXIT_SIGTERM
