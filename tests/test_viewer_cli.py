@@ -574,6 +574,25 @@ def test_vizviewer_ends_with_the_processor(code, tmp_path):
                                  "processor closing down"]
 
 
+def test_a_processor_killed_while_serving_is_reported(tmp_path):
+    make_trace(tmp_path / "result.json")
+    binary = fake_processor(tmp_path / "tp")
+    port = free_port()
+    viewer = Viewer(VIEWER, ["--trace_processor", str(binary), "-s", "-p", str(port), "result.json"],
+                    tmp_path, external_env(tmp_path))
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not any("rpc_port" in line for line in viewer.stdout):
+            assert time.monotonic() < deadline and viewer.proc.poll() is None, viewer.stderr
+            time.sleep(0.05)
+        os.kill(json.loads((tmp_path / "tp.json").read_text())["pid"], signal.SIGKILL)
+        assert viewer.wait() == 1
+    finally:
+        viewer.kill()
+    assert viewer.stderr == [
+        "vizviewer: error: trace_processor_shell was killed by SIGKILL: it printed nothing"]
+
+
 def test_no_external_processor_says_how_to_get_one(tmp_path):
     make_trace(tmp_path / "result.json")
     proc = run_viewer("--use_external_processor", "-s", "result.json", cwd=tmp_path,

@@ -100,6 +100,19 @@ def _listening(port: int) -> bool:
         return False
 
 
+# Ctrl+C in a terminal reaches the processor too, which may end before we notice the signal.
+_STOPPED = (-signal.SIGINT, -signal.SIGTERM)
+
+
+def _ended(status: int) -> str:
+    if status < 0:
+        try:
+            return f"was killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"was killed by signal {-status}"
+    return f"exited with status {status}"
+
+
 def _last_line(log) -> str:
     log.seek(0)
     lines = [line.strip() for line in log.read().decode(errors="replace").splitlines() if line.strip()]
@@ -124,7 +137,9 @@ def run(path: str, port: int, binary: str, open_browser: bool = True) -> int:
                 if stop.received is not None:
                     return 0
                 if proc.poll() is not None:
-                    raise ProcessorError(f"{os.path.basename(binary)} exited with status {proc.returncode} "
+                    if proc.returncode in _STOPPED:  # Ctrl+C reached it first
+                        return 0
+                    raise ProcessorError(f"{os.path.basename(binary)} {_ended(proc.returncode)} "
                                          f"before serving {name}: {_last_line(log)}")
                 time.sleep(0.1)
             url = ui_url(port)
@@ -139,11 +154,10 @@ def run(path: str, port: int, binary: str, open_browser: bool = True) -> int:
                 time.sleep(0.1)
         finally:
             _stop(proc)
-        # Ctrl+C in a terminal reaches the processor too, which may end first.
-        if stop.received is not None or status in (-signal.SIGINT, -signal.SIGTERM):
+        if stop.received is not None or status in _STOPPED:
             return 0
         if status != 0:
-            raise ProcessorError(f"{os.path.basename(binary)} exited with status {status}: {_last_line(log)}")
+            raise ProcessorError(f"{os.path.basename(binary)} {_ended(status)}: {_last_line(log)}")
     return 0
 
 
