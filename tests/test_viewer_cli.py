@@ -574,6 +574,27 @@ def test_vizviewer_ends_with_the_processor(code, tmp_path):
                                  "processor closing down"]
 
 
+def test_ctrl_c_in_a_terminal_stops_vizviewer_and_the_processor_cleanly(tmp_path):
+    make_trace(tmp_path / "result.json")
+    binary = fake_processor(tmp_path / "tp")
+    proc = subprocess.Popen([*VIEWER, "--trace_processor", str(binary), "-s", "-p", str(free_port()),
+                             "result.json"], cwd=tmp_path, env=external_env(tmp_path), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        for line in proc.stdout:
+            if "rpc_port" in line:
+                break
+        os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl+C: the whole group, processor included
+        _, stderr = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    assert stderr == ""
+    assert not _pid_alive(json.loads((tmp_path / "tp.json").read_text())["pid"])
+
+
 def test_a_processor_killed_while_serving_is_reported(tmp_path):
     make_trace(tmp_path / "result.json")
     binary = fake_processor(tmp_path / "tp")
