@@ -73,3 +73,13 @@ def test_truncated_gzip_and_missing_file(tmp_path):
         load_report(str(tmp_path / "missing.json"))
     with pytest.raises(ReportError, match="directory"):
         load_report(str(tmp_path))
+
+
+def test_json_that_only_python_reads(tmp_path):
+    """NaN and integers beyond 64 bits are not strict JSON, but the json module writes them."""
+    path = tmp_path / "loose.json"
+    path.write_text('{"traceEvents": [{"ph": "C", "name": "c", "ts": 1, "pid": 1, "tid": 1,'
+                    ' "args": {"nan": NaN, "big": 123456789012345678901234567890}}]}')
+    args = load_report(str(path))["traceEvents"][0]["args"]
+    assert args["big"] == 123456789012345678901234567890
+    assert args["nan"] != args["nan"]

@@ -18,6 +18,11 @@ from typing import Any
 
 from . import ReportError
 
+try:
+    import orjson
+except ImportError:  # a platform without its wheels: the json module does the same, slower
+    orjson = None
+
 JSON_EXTENSIONS = (".json", ".json.gz")
 PFTRACE_EXTENSIONS = (".pftrace", ".perfetto-trace")
 READABLE = JSON_EXTENSIONS + PFTRACE_EXTENSIONS
@@ -44,6 +49,18 @@ def report_kind(path: str) -> str:
     raise ReportError(f"{path!r} is not a trace: expected a .json, .json.gz or .pftrace report")
 
 
+def _parse_json(data: bytes) -> Any:
+    """``data`` parsed: by orjson, about twice as fast as json on large reports, when it is
+    installed and takes the text; by json otherwise (NaN and Infinity, integers beyond 64 bits,
+    and the error message when the text is not JSON at all)."""
+    if orjson is not None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
+
+
 def _load_json(path: str, kind: str) -> Any:
     opener = gzip.open if kind == "json.gz" else open
     try:
@@ -55,7 +72,7 @@ def _load_json(path: str, kind: str) -> Any:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return json.loads(data)
+        return _parse_json(data)
     except UnicodeDecodeError:
         raise ReportError(f"{path!r} is not a trace: it is not UTF-8 JSON") from None
     except json.JSONDecodeError as e:

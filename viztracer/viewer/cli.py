@@ -242,6 +242,7 @@ def serve(args: argparse.Namespace, reports: Reports) -> int:
         try:
             print(f"{PROG}: serving {what} at {url} (press Ctrl+C to stop){until}", flush=True)
             serving.start()
+            server.warm_up()
             if not args.server_only:
                 threading.Thread(target=_open_browser, args=(url,), name="vizviewer-browser",
                                  daemon=True).start()

@@ -152,6 +152,22 @@ class ViewerServer(ThreadingHTTPServer):
     def port(self) -> int:
         return self.server_address[1]
 
+    def warm_up(self) -> None:
+        """Start converting the one report given, so that it is (nearly) ready when the page
+        asks for it: conversion is most of the time to the first drawn timeline. Errors are
+        kept by the cache and answered to the page's request."""
+        reports = self.reports
+        if reports.mode != "file" or reports.html_page or self.loaded_when_raw_sent:
+            return
+
+        def convert() -> None:
+            try:
+                self.cache.get(reports.path)
+            except Exception:  # noqa: BLE001 - the page's own request reports it
+                pass
+
+        threading.Thread(target=convert, name="vizviewer-convert", daemon=True).start()
+
     def page_loaded(self, info: dict) -> None:
         """The page drew its first timeline: remember what it said; with ``once``, stop."""
         self.loaded = info
