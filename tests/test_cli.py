@@ -722,3 +722,9 @@ def test_every_flag_of_1_x_is_accepted(flag, tmp_path, monkeypatch):
     (tmp_path / "rc").write_text("[default]\n")
     cmd = split_command_line([flag, *FLAGS_OF_1_X[flag], "--", "prog.py"])
     parse_settings(cmd.options, [].append)
+
+
+def test_the_hint_names_vizviewer_installed_beside_the_interpreter(tmp_path):
+    # the test environment is a virtualenv, usually not activated: vizviewer is beside python
+    hint = open_hint("result.json")
+    assert hint.startswith("Open it with: ") and "vizviewer" in hint and hint.endswith(" result.json")

@@ -7,7 +7,9 @@ Each writer module exposes ``EXTENSIONS`` (the file name endings it handles),
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import sys
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -76,4 +78,8 @@ def open_hint(path: str) -> str:
     """One line telling the user how to look at the report in ``path``."""
     if shutil.which("vizviewer"):
         return f"Open it with: vizviewer {path}"
+    # installed in a virtualenv that is not activated: name the script next to the interpreter
+    beside = os.path.join(os.path.dirname(sys.executable), "vizviewer")
+    if os.access(beside, os.X_OK):
+        return f"Open it with: {shlex.quote(beside)} {path}"
     return f"Open it in the Perfetto UI (ui.perfetto.dev) or chrome://tracing: {path}"
