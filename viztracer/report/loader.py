@@ -14,6 +14,8 @@ import gzip
 import json
 import os
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from . import ReportError
@@ -83,16 +85,13 @@ def _load_json(path: str, kind: str) -> Any:
             gc.enable()
 
 
-def load_report(path: str) -> dict:
-    """The report in ``path`` as a dict with a ``traceEvents`` list; ReportError if it is not one."""
+@contextmanager
+def reading(path: str) -> Iterator[None]:
+    """Turn the OSError of reading ``path`` into a one-line ReportError naming it."""
     if os.path.isdir(path):
         raise ReportError(f"{path!r} is a directory, not a report file")
     try:
-        kind = report_kind(path)
-        if kind == "pftrace":
-            from .pftrace_reader import read_pftrace
-            return read_pftrace(path)
-        data = _load_json(path, kind)
+        yield
     except FileNotFoundError:
         raise ReportError(f"{path!r} does not exist") from None
     except PermissionError:
@@ -101,6 +100,16 @@ def load_report(path: str) -> dict:
         raise ReportError(f"{path!r} is a directory, not a report file") from None
     except OSError as e:
         raise ReportError(f"{path!r} cannot be read: {e.strerror or e}") from None
+
+
+def load_report(path: str) -> dict:
+    """The report in ``path`` as a dict with a ``traceEvents`` list; ReportError if it is not one."""
+    with reading(path):
+        kind = report_kind(path)
+        if kind == "pftrace":
+            from .pftrace_reader import read_pftrace
+            return read_pftrace(path)
+        data = _load_json(path, kind)
     if isinstance(data, list):  # the Chrome format's bare array of events
         data = {"traceEvents": data}
     if not isinstance(data, dict) or not isinstance(data.get("traceEvents"), list):

@@ -20,7 +20,7 @@ import zlib
 from dataclasses import dataclass
 
 from ..report import ReportError
-from ..report.loader import report_kind
+from ..report.loader import reading, report_kind
 
 HTML_EXTENSIONS = (".html",)
 TRACE_EXTENSIONS = (".json", ".json.gz", ".pftrace", ".perfetto-trace", *HTML_EXTENSIONS)
@@ -50,9 +50,7 @@ def is_html(name: str) -> bool:
 
 def check_trace_file(path: str) -> None:
     """Raise ReportError (one line) unless ``path`` is a readable, whole trace or HTML report."""
-    if os.path.isdir(path):
-        raise ReportError(f"{path!r} is a directory, not a report file")
-    try:
+    with reading(path):
         size = os.path.getsize(path)
         if size == 0:
             raise ReportError(f"{path!r} is empty, not a trace")
@@ -66,12 +64,6 @@ def check_trace_file(path: str) -> None:
             _check_json_stream(path, _gzip_chunks(path))
         else:
             _check_json_stream(path, _head_and_tail(path))
-    except FileNotFoundError:
-        raise ReportError(f"{path!r} does not exist") from None
-    except PermissionError:
-        raise ReportError(f"{path!r} cannot be read: permission denied") from None
-    except OSError as exc:
-        raise ReportError(f"{path!r} cannot be read: {exc.strerror or exc}") from None
 
 
 def _check_html(path: str) -> None:
