@@ -514,3 +514,118 @@ def test_perfetto_hand_off_posts_the_raw_file(server, reports_dir, browser):
         page.close()
         fake.shutdown()
         fake.server_close()
+
+
+def drag(page, x0, x1, y, shift=False):
+    """Drag over the timeline from canvas x0 to x1 at height y, in steps, with Shift held or not."""
+    b = page.box()
+    if shift:
+        page.page.keyboard.down("Shift")
+    page.page.mouse.move(b["x"] + x0, b["y"] + y)
+    page.page.mouse.down()
+    for k in range(1, 5):
+        page.page.mouse.move(b["x"] + x0 + (x1 - x0) * k / 4, b["y"] + y)
+    page.page.mouse.up()
+    if shift:
+        page.page.keyboard.up("Shift")
+
+
+def time_at(page, view, x):
+    """The time at canvas x in `view`, as the page converts it (200 px of lane labels)."""
+    return view["start"] + (x - 200) / (page.box()["width"] - 200) * (view["end"] - view["start"])
+
+
+def clipped_stats(page, a, b):
+    """Brute force over every slice of the page's model: {name: (total, self, count)} in [a, b]."""
+    cols = page.page.evaluate("() => { const m = VT.model; return [m.names, Array.from(m.start),"
+                              " Array.from(m.dur), Array.from(m.name), Array.from(m.parent)]; }")
+    names, start, dur, name, parent = cols
+    clip = [max(min(s + d, b) - max(s, a), 0) for s, d in zip(start, dur, strict=True)]
+    out = {}
+    for i, c in enumerate(clip):
+        if c > 0:
+            total, self_, count = out.get(names[name[i]], (0, 0, 0))
+            kids = sum(clip[k] for k in range(len(clip)) if parent[k] == i)
+            out[names[name[i]]] = (total + c, self_ + c - kids, count + 1)
+    return out
+
+
+def test_shift_drag_selects_a_range_with_its_functions_and_flame_graph(server, open_page):
+    _, url = server
+    page = open_page(f"{url}/?file=known.json")
+    main = next(lane["track"] for lane in page.vt("lanes()") if lane["label"].startswith("MainThread"))
+    leaves = [d for d in page.drawn("known_leaf (") if d["track"] == main]
+    # From the middle of the first call's leaf to the middle of the second's.
+    x0, x1 = round(leaves[0]["x"] + leaves[0]["width"] / 2), round(leaves[1]["x"] + leaves[1]["width"] / 2)
+    view = page.vt("view")
+    drag(page, x0, x1, leaves[0]["y"] + 8, shift=True)
+    sel = page.vt("selection")
+    per_px = (view["end"] - view["start"]) / (page.box()["width"] - 200)
+    assert sel["start"] == pytest.approx(time_at(page, view, x0), abs=per_px / 100)
+    assert sel["end"] == pytest.approx(time_at(page, view, x1), abs=per_px / 100)
+    assert page.vt("view") == view and page.vt("selected") is None  # no pan, no slice selected
+    loc = page.page.locator
+    assert loc("#range-length").inner_text() == fmt_duration(sel["end"] - sel["start"])
+    # The functions in it: two calls of known_mid and known_leaf, inside the one known_program.
+    stats = {f["name"].split(" (")[0]: f for f in page.vt("rangeStats")["functions"]}
+    assert set(stats) == {"known_program", "known_mid", "known_leaf"}
+    assert [stats[n]["count"] for n in ("known_program", "known_mid", "known_leaf")] == [1, 2, 2]
+    expected = {k.split(" (")[0]: v for k, v in clipped_stats(page, sel["start"], sel["end"]).items()}
+    for n, f in stats.items():
+        assert (f["total"], f["self"], f["count"]) == pytest.approx(expected[n], abs=1e-3)
+    assert stats["known_program"]["total"] == pytest.approx(sel["end"] - sel["start"])
+    rows = loc("#range-stats tbody tr").all_inner_texts()
+    assert [r.split(" (")[0] for r in rows] == ["known_program", "known_mid", "known_leaf"]  # by total
+    assert page.pixel((x0 + x1) / 2, page.vt("lanes()")[-1]["y"] + 20) != [255, 255, 255]  # the band
+    # The flame graph of the range: widths in proportion to the clipped times.
+    page.page.click("#toggle-view")
+    frames = {f["name"].split(" (")[0]: f for f in page.vt("flame")}
+    whole = frames["known_program"]["width"]
+    assert frames["all"]["width"] == pytest.approx(whole)
+    for n in ("known_mid", "known_leaf"):
+        share = stats[n]["total"] / stats["known_program"]["total"]
+        assert frames[n]["width"] == pytest.approx(whole * share, abs=0.5)
+    assert loc("#flame-scope").inner_text().startswith("Selected range")
+    # Esc clears it, and the flame graph is the visible range's again.
+    page.page.keyboard.press("Escape")
+    assert page.vt("selection") is None and page.vt("rangeStats") is None
+    assert "Selected range" not in loc("#flame-scope").inner_text()
+    assert {f["name"].split(" (")[0] for f in page.vt("flame")} >= {"known_program", "Thread.run"}
+
+
+def test_range_on_exact_times_then_plain_drag_pans_and_click_clears(server, open_page):
+    _, url = server
+    page = open_page(f"{url}/?file=exact.json")
+    root = page.drawn("root")[0]
+    per_us = root["width"] / 100
+    y = root["y"] + 8
+    # 15 us to 75 us of root (0-100) > a (0-60) > c (0-30), and b (60-90).
+    x0, x1 = round(root["x"] + 15 * per_us), round(root["x"] + 75 * per_us)  # the mouse is at whole px
+    view = page.vt("view")
+    drag(page, x0, x1, y, shift=True)
+    sel = page.vt("selection")
+    assert sel["start"] == pytest.approx(time_at(page, view, x0), abs=1)
+    assert sel["end"] == pytest.approx(time_at(page, view, x1), abs=1)
+    assert 14000 < sel["start"] < 16000 and 74000 < sel["end"] < 76000
+    a, b = sel["start"], sel["end"]
+    stats = {f["name"]: (f["total"], f["self"], f["count"]) for f in page.vt("rangeStats")["functions"]}
+    expected = {"root": (b - a, 0, 1), "a": (60000 - a, 30000, 1), "c": (30000 - a, 30000 - a, 1),
+                "b": (b - 60000, b - 60000, 1)}
+    assert set(stats) == set(expected)
+    for n, row in expected.items():
+        assert stats[n] == pytest.approx(row, abs=1e-6), n
+    page.page.click("#toggle-view")
+    frames = {f["name"]: f for f in page.vt("flame")}
+    w = frames["root"]["width"]
+    for n in ("a", "b", "c"):
+        assert frames[n]["width"] == pytest.approx(w * stats[n][0] / (b - a), abs=0.5)
+    page.page.click("#toggle-view")
+    # A plain drag pans and leaves the range as it was; a click on empty space clears it.
+    drag(page, 700, 500, y)
+    assert page.vt("view")["start"] > view["start"] and page.vt("selection") == sel
+    below = max(lane["y"] + lane["height"] for lane in page.vt("lanes()")) + 40
+    page.click_canvas(600, below)
+    assert page.vt("selection") is None
+    assert page.page.locator("#details .hint").is_visible()
+    drag(page, 500, 700, y)
+    assert page.vt("selection") is None and page.vt("selected") is None

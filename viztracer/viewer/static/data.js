@@ -135,3 +135,46 @@ VT.faded = function (rgb) {
 VT.cssOf = function (rgb) {
   return "rgb(" + rgb[0] + "," + rgb[1] + "," + rgb[2] + ")";
 };
+
+// Per-name statistics of the slices in the time range [a, b] (ns): total time clipped to the
+// range (a call inside another call of the same name is counted once, by its outermost one),
+// self time (clipped time minus the clipped time of its children) and the number of calls
+// that overlap the range. Walks only the range: in every (track, depth) row a binary search
+// finds the first slice in it, as a frame does. Returns {functions: [{name, total, self, count}]
+// sorted by total, the first `limit`; more: how many names were left off; calls: all counted}.
+VT.rangeStats = function (m, a, b, limit) {
+  const S = m.start, D = m.dur, N = m.name, P = m.parent;
+  const total = new Float64Array(m.names.length), self = new Float64Array(m.names.length);
+  const count = new Int32Array(m.names.length);
+  let calls = 0;
+  for (const t of m.tracks) {
+    for (let d = 0; d < t.rows.length; d++) {
+      const row = t.rows[d], end = row.first + row.count;
+      let i = VT.lowerBound(S, a, row.first, end);
+      if (i > row.first) i--; // the slice before the first start in range may reach into it
+      for (; i < end && S[i] <= b; i++) {
+        const s = S[i], e = s + D[i];
+        const c = Math.min(e, b) - Math.max(s, a);
+        if (c < 0 || (c === 0 && D[i] > 0)) continue;
+        const n = N[i];
+        count[n]++;
+        calls++;
+        self[n] += c;
+        const p = P[i];
+        if (p >= 0) self[N[p]] -= c; // a child lies within its parent, so within its clipped part
+        let outer = true;
+        for (let q = p; q >= 0; q = P[q]) {
+          if (N[q] === n) { outer = false; break; }
+        }
+        if (outer) total[n] += c;
+      }
+    }
+  }
+  const used = [];
+  for (let n = 0; n < count.length; n++) if (count[n]) used.push(n);
+  used.sort(function (p, q) { return total[q] - total[p] || count[q] - count[p] || p - q; });
+  const top = used.slice(0, limit || 50).map(function (n) {
+    return { name: m.names[n], total: total[n], self: Math.max(self[n], 0), count: count[n] };
+  });
+  return { functions: top, more: used.length - top.length, calls: calls };
+};

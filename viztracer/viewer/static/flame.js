@@ -1,7 +1,8 @@
 // The flame graph: identical call stacks aggregated, frame width proportional to total time.
 //
-// Scope: the selected slice's subtree when a slice is selected, otherwise the time range the
-// timeline shows (all threads, durations clipped to the range). Parents always come before their
+// Scope: the selected time range (Shift+drag) when there is one, else the selected slice's
+// subtree when a slice is selected, otherwise the time range the timeline shows (all threads,
+// durations clipped to the range). Parents always come before their
 // children in the column order (rows are sorted by track, then depth), so one pass suffices.
 "use strict";
 var VT = (window.VT = window.VT || {});
@@ -61,7 +62,7 @@ VT.flame = (function () {
     }
     gen++;
     const S = m.start, D = m.dur, N = m.name, P = m.parent;
-    const sel = st.selected && st.selected.kind === "slice" ? st.selected.i : -1;
+    const sel = !st.range && st.selected && st.selected.kind === "slice" ? st.selected.i : -1;
     if (sel >= 0) {
       const t = m.tracks[m.track[sel]];
       const s = S[sel], e = s + D[sel], d0 = m.depth[sel];
@@ -83,7 +84,7 @@ VT.flame = (function () {
       scopeText = "Selected slice: " + m.names[N[sel]] + " (" + VT.formatDuration(D[sel]) + ")";
       return;
     }
-    const a = st.view.start, b = st.view.end;
+    const a = st.range ? st.range.start : st.view.start, b = st.range ? st.range.end : st.view.end;
     for (const t of m.tracks) {
       for (let d = 0; d < t.rows.length; d++) {
         const row = t.rows[d], end = row.first + row.count;
@@ -102,6 +103,11 @@ VT.flame = (function () {
     }
     for (const id of nodes[0].children.values()) nodes[0].total += nodes[id].total;
     const whole = a <= 0 && b >= m.end;
+    if (st.range) {
+      scopeText = "Selected range " + VT.formatDuration(a) + " \u2013 " + VT.formatDuration(b) + " (" +
+        VT.formatDuration(b - a) + ")";
+      return;
+    }
     scopeText = whole ? "Whole trace" : "Visible range " + VT.formatDuration(Math.max(a, 0)) + " \u2013 " +
       VT.formatDuration(Math.min(b, m.end));
   }

@@ -3,7 +3,8 @@
 "use strict";
 var VT = (window.VT = window.VT || {});
 
-VT.state = { mode: "timeline", view: { start: 0, end: 1 }, scrollY: 0, selected: null, search: null,
+VT.state = { mode: "timeline", view: { start: 0, end: 1 }, scrollY: 0, selected: null, range: null,
+  rangeStats: null, search: null,
   drawnCount: 0, drawnInstants: [], drawnCounters: [], flame: [], frames: 0, lastDrawMs: 0, ticks: [] };
 
 // The hook tests (and curious users) read: what is drawn, the view, the selection.
@@ -29,6 +30,12 @@ window.__vt = {
     }
     return { kind: s.kind, i: s.i };
   },
+  // The time range selected by Shift+drag (ns), or null; and its per-function statistics.
+  get selection() {
+    const r = VT.state.range;
+    return r ? { start: r.start, end: r.end } : null;
+  },
+  get rangeStats() { return VT.state.rangeStats; },
   get search() {
     const s = VT.state.search;
     return s ? { query: s.query, count: s.matches.length, pos: s.pos } : null;
@@ -44,14 +51,33 @@ window.__vt = {
   setView: function (start, end) { VT.timeline.setView(start, end); return VT.timeline.draw(); },
 };
 
+// The selection is one slice, instant or object (`sel`, null for none), or a time range
+// (VT.selectRange); choosing one clears the other.
 VT.select = function (sel) {
   VT.state.selected = sel;
+  VT.state.range = null;
+  VT.state.rangeStats = null;
   if (!sel) VT.panels.clear();
   else if (sel.kind === "slice") VT.panels.showSlice(sel.i);
   else if (sel.kind === "instant") VT.panels.showInstant(sel.i);
   else if (sel.kind === "object") VT.panels.showObject(sel.i);
   VT.timeline.requestDraw();
   if (VT.state.mode === "flame") VT.flame.show();
+};
+
+// Select the time range r = {start, end} (ns). While a Shift+drag goes on (`final` false) only
+// the band and the bounds follow the pointer; the statistics and the flame graph come at the end.
+VT.selectRange = function (r, final) {
+  if (!r || !(r.end > r.start)) {
+    VT.select(null);
+    return;
+  }
+  VT.state.selected = null;
+  VT.state.range = { start: r.start, end: r.end };
+  VT.state.rangeStats = final ? VT.rangeStats(VT.model, r.start, r.end, 50) : null;
+  VT.panels.showRange(VT.state.range, VT.state.rangeStats);
+  VT.timeline.requestDraw();
+  if (final && VT.state.mode === "flame") VT.flame.show();
 };
 
 VT.fail = function (text) {

@@ -153,10 +153,36 @@ VT.panels = (function () {
     }
   }
 
+  // A selected time range: its bounds, then (once the drag has ended) the functions in it.
+  function showRange(r, stats) {
+    const box = document.getElementById("details");
+    box.textContent = "";
+    box.appendChild(el("h3", { id: "detail-name", text: "Selected range" }));
+    box.appendChild(el("table", { class: "props" }, [
+      row("Start", VT.formatDuration(r.start), "range-start"),
+      row("End", VT.formatDuration(r.end), "range-end"),
+      row("Length", VT.formatDuration(r.end - r.start), "range-length"),
+    ]));
+    if (!stats) return;
+    box.appendChild(el("h4", { text: "Functions in the range (time clipped to it)" }));
+    if (!stats.functions.length) {
+      box.appendChild(el("p", { class: "hint", text: "No slice in this range." }));
+      return;
+    }
+    const head = el("tr", {}, ["Name", "Total", "Self", "Count"].map(function (h) { return el("th", { text: h }); }));
+    const body = stats.functions.map(function (f) {
+      return el("tr", {}, [el("td", { class: "fn", text: f.name, title: f.name }),
+        el("td", { text: VT.formatDuration(f.total) }), el("td", { text: VT.formatDuration(f.self) }),
+        el("td", { text: f.count.toLocaleString() })]);
+    });
+    box.appendChild(el("table", { class: "range-stats", id: "range-stats" }, [el("thead", {}, [head]), el("tbody", {}, body)]));
+    if (stats.more) box.appendChild(el("p", { class: "hint", text: "\u2026 and " + stats.more + " more." }));
+  }
+
   function clear() {
     const box = document.getElementById("details");
     box.textContent = "";
-    box.appendChild(el("p", { class: "hint", text: "Click a slice to see its details." }));
+    box.appendChild(el("p", { class: "hint", text: "Click a slice to see its details; Shift+drag selects a time range." }));
   }
 
   // --- objects ----------------------------------------------------------------------------
@@ -244,7 +270,8 @@ VT.panels = (function () {
     VT.timeline.reveal(i);
   }
 
-  return { init: init, showSlice: showSlice, showInstant: showInstant, showObject: showObject, clear: clear,
+  return { init: init, showSlice: showSlice, showInstant: showInstant, showObject: showObject, showRange: showRange,
+    clear: clear,
     runSearch: runSearch, step: step };
 })();
 

@@ -216,9 +216,11 @@ VT.timeline = (function () {
       ctx.fillText(labels[q], labels[q + 1], labels[q + 2]);
     }
     drawSelection(v0, scale);
+    drawRange(v0, scale, L.AXIS_H, H - L.AXIS_H);
     ctx.restore();
     drawLabels(H);
     drawAxis(v0, v1, scale, W);
+    drawRangeOnAxis(v0, scale);
 
     st.drawnCount = recN;
     st.drawnInstants = instants;
@@ -371,6 +373,46 @@ VT.timeline = (function () {
     ctx.strokeStyle = "#000";
     ctx.lineWidth = 2;
     ctx.strokeRect(L.LABEL_W + x0, y, Math.max(x1 - x0, 2), L.ROW_H - 1);
+  }
+
+  // The selected time range: a translucent band over every lane, edged, from y over h px.
+  function rangeX(v0, scale) {
+    const r = st.range;
+    if (!r) return null;
+    const x0 = Math.max((r.start - v0) * scale, -3), x1 = Math.min((r.end - v0) * scale, plotWidth() + 3);
+    if (x1 < -2 || x0 > plotWidth() + 2) return null;
+    return [L.LABEL_W + x0, L.LABEL_W + Math.max(x1, x0 + 1)];
+  }
+
+  function drawRange(v0, scale, y, h) {
+    const xs = rangeX(v0, scale);
+    if (!xs) return;
+    ctx.fillStyle = "rgba(47, 109, 181, 0.16)";
+    ctx.fillRect(xs[0], y, xs[1] - xs[0], h);
+    ctx.fillStyle = "rgba(47, 109, 181, 0.8)";
+    ctx.fillRect(xs[0], y, 1, h);
+    ctx.fillRect(xs[1] - 1, y, 1, h);
+  }
+
+  // On the axis: the band again and the range's length, when it fits.
+  function drawRangeOnAxis(v0, scale) {
+    const xs = rangeX(v0, scale);
+    if (!xs) return;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(L.LABEL_W, 0, plotWidth(), L.AXIS_H);
+    ctx.clip();
+    ctx.fillStyle = "rgba(47, 109, 181, 0.85)";
+    ctx.fillRect(xs[0], 2, xs[1] - xs[0], L.AXIS_H - 4);
+    const text = VT.formatDuration(st.range.end - st.range.start);
+    ctx.font = "11px sans-serif";
+    ctx.textBaseline = "middle";
+    const w = ctx.measureText(text).width;
+    if (w + 8 <= xs[1] - xs[0]) {
+      ctx.fillStyle = "#fff";
+      ctx.fillText(text, (xs[0] + xs[1]) / 2 - w / 2, L.AXIS_H / 2);
+    }
+    ctx.restore();
   }
 
   function niceStep(raw) {
@@ -593,7 +635,12 @@ VT.timeline = (function () {
     }, { passive: false });
     canvas.addEventListener("mousedown", function (ev) {
       if (ev.button !== 0) return;
-      drag = { x: ev.clientX, y: ev.clientY, view: st.view, scrollY: st.scrollY, moved: false };
+      const r = canvas.getBoundingClientRect();
+      // Shift+drag over the plot selects a time range; a plain drag pans.
+      const select = ev.shiftKey && ev.clientX - r.left >= L.LABEL_W && ev.clientY - r.top >= 0;
+      drag = { x: ev.clientX, y: ev.clientY, view: st.view, scrollY: st.scrollY, moved: false, select: select,
+        at: select ? timeAt(ev.clientX - r.left) : 0 };
+      if (select) ev.preventDefault(); // no text selection while dragging
     });
     window.addEventListener("mousemove", function (ev) {
       const r = canvas.getBoundingClientRect();
@@ -605,6 +652,11 @@ VT.timeline = (function () {
       const dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
       if (!drag.moved && Math.abs(dx) + Math.abs(dy) < 4) return;
       drag.moved = true;
+      if (drag.select) {
+        canvas.style.cursor = "col-resize";
+        VT.selectRange(rangeOf(drag.at, timeAt(mouse.x)), false);
+        return;
+      }
       canvas.style.cursor = "grabbing";
       const span = drag.view.end - drag.view.start;
       const shift = (-dx / plotWidth()) * span;
@@ -614,18 +666,27 @@ VT.timeline = (function () {
     });
     window.addEventListener("mouseup", function (ev) {
       if (!drag) return;
-      const wasDrag = drag.moved;
+      const wasDrag = drag.moved, select = drag.select, at = drag.at;
       drag = null;
       canvas.style.cursor = "";
-      if (wasDrag) return;
       const r = canvas.getBoundingClientRect();
+      if (wasDrag && select) {
+        VT.selectRange(rangeOf(at, timeAt(ev.clientX - r.left)), true);
+        return;
+      }
+      if (wasDrag) return;
       const hit = hitTest(ev.clientX - r.left, ev.clientY - r.top);
       VT.select(hit);
     });
     document.addEventListener("keydown", function (ev) {
-      if (st.mode !== "timeline") return;
       const tag = (ev.target && ev.target.tagName) || "";
       if (tag === "INPUT" || tag === "TEXTAREA" || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+      if (ev.key === "Escape" && st.range) {
+        VT.select(null); // Esc clears the selected range (in the flame graph too)
+        ev.preventDefault();
+        return;
+      }
+      if (st.mode !== "timeline") return;
       const x = mouse && mouse.x > L.LABEL_W && mouse.x < canvas.clientWidth ? mouse.x
         : L.LABEL_W + plotWidth() / 2;
       const k = ev.key.toLowerCase();
@@ -639,6 +700,17 @@ VT.timeline = (function () {
     window.addEventListener("resize", resize);
   }
 
+  // The time at canvas x (CSS px) in the current view.
+  function timeAt(x) {
+    return st.view.start + ((x - L.LABEL_W) / plotWidth()) * (st.view.end - st.view.start);
+  }
+
+  // A range between two times, in either order, kept within the trace.
+  function rangeOf(t0, t1) {
+    const lo = Math.min(Math.max(Math.min(t0, t1), 0), m.end), hi = Math.min(Math.max(Math.max(t0, t1), 0), m.end);
+    return { start: lo, end: hi };
+  }
+
   function laneBoxes() {
     return lanes.map(function (l) {
       return { kind: l.kind, track: l.track, counter: l.counter, label: l.label,
@@ -649,6 +721,6 @@ VT.timeline = (function () {
   return {
     init: init, draw: draw, requestDraw: requestDraw, setView: setView, zoomAt: zoomAt, pan: pan,
     reveal: reveal, hitTest: hitTest, resize: resize, laneBoxes: laneBoxes, plotWidth: plotWidth,
-    drawnList: drawnList,
+    drawnList: drawnList, timeAt: timeAt,
   };
 })();
