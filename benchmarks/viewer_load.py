@@ -1,6 +1,7 @@
 """Print how fast vizviewer opens and redraws large traces, in headless Chromium.
 
 usage: python benchmarks/viewer_load.py [--sizes 1000000,5000000] [--keep DIR] [--reps 10]
+                                       [--formats json,pftrace]
 
 For each size it writes a synthetic Chrome JSON trace (four threads of random call trees, a
 couple of hundred function names, like a traced program with ``tracer_entries`` that large),
@@ -149,6 +150,8 @@ def main() -> int:
     parser.add_argument("--sizes", default="1000000,5000000")
     parser.add_argument("--keep", help="write the traces here and keep them (default: a temporary folder)")
     parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--formats", default="json",
+                        help="json, pftrace or both (json,pftrace): the .pftrace is the JSON converted")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -164,19 +167,10 @@ def main() -> int:
                     write_trace(path, size)
                     took = time.perf_counter() - t0
                     print(f"wrote {path} ({os.path.getsize(path) / 1e6:.0f} MB) in {took:.1f} s")
-                conv, blob_size = measure_conversion(path)
-                print(f"{size:>9,} events: trace_blob {conv:.2f} s, blob {blob_size / 1e6:.0f} MB")
-                r = measure_page(browser, path, args.reps)
-                t = r["timing"]
-                print(f"  first draw from starting vizviewer: {r['first_draw']:.2f} s "
-                      f"(page: server answered after {(t['response'] - t['start']) / 1e3:.2f} s, "
-                      f"body {(t['received'] - t['response']) / 1e3:.2f} s, decode "
-                      f"{(t['decoded'] - t['received']) / 1e3:.3f} s, first frame "
-                      f"{(t['drawn'] - t['decoded']) / 1e3:.3f} s)")
-                for label, values in (("whole trace", r["whole"]), ("pan", r["pans"]), ("zoom", r["zooms"])):
-                    print(f"  redraw {label:<11}: median {statistics.median(values):6.1f} ms, "
-                          f"worst {max(values):6.1f} ms ({len(values)} frames)")
-                print(f"  redraw after a key press (D): {r['key']:.1f} ms; JS heap {r['heap'] / 1e6:.0f} MB")
+                for fmt in args.formats.split(","):
+                    if fmt == "pftrace":
+                        path = pftrace_of(path)
+                    measure(browser, path, size, fmt, args.reps)
         finally:
             browser.close()
             if not args.keep:
@@ -184,6 +178,33 @@ def main() -> int:
                     os.unlink(os.path.join(folder, name))
                 os.rmdir(folder)
     return 0
+
+
+def pftrace_of(json_path: str) -> str:
+    """The .pftrace next to a JSON trace, converted once (as viztracer --combine would)."""
+    path = json_path[:-len(".json")] + ".pftrace"
+    if not os.path.exists(path):
+        from viztracer.report import perfetto
+        from viztracer.report.loader import load_report
+        perfetto.write_from_report(load_report(json_path), path)
+    return path
+
+
+def measure(browser, path: str, size: int, fmt: str, reps: int) -> None:
+    conv, blob_size = measure_conversion(path)
+    print(f"{size:>9,} events ({fmt}, {os.path.getsize(path) / 1e6:.0f} MB): trace_blob {conv:.2f} s, "
+          f"blob {blob_size / 1e6:.0f} MB")
+    r = measure_page(browser, path, reps)
+    t = r["timing"]
+    print(f"  first draw from starting vizviewer: {r['first_draw']:.2f} s "
+          f"(page: server answered after {(t['response'] - t['start']) / 1e3:.2f} s, "
+          f"body {(t['received'] - t['response']) / 1e3:.2f} s, decode "
+          f"{(t['decoded'] - t['received']) / 1e3:.3f} s, first frame "
+          f"{(t['drawn'] - t['decoded']) / 1e3:.3f} s)")
+    for label, values in (("whole trace", r["whole"]), ("pan", r["pans"]), ("zoom", r["zooms"])):
+        print(f"  redraw {label:<11}: median {statistics.median(values):6.1f} ms, "
+              f"worst {max(values):6.1f} ms ({len(values)} frames)")
+    print(f"  redraw after a key press (D): {r['key']:.1f} ms; JS heap {r['heap'] / 1e6:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -46,13 +46,31 @@ _TYPES = {"d": "f64", "i": "i32", "B": "u8"}
 def trace_blob(path: str) -> bytes:
     """The blob for the report in ``path`` (.json, .json.gz, .pftrace); ReportError if unreadable."""
     from ..report import ReportError
-    from ..report.loader import load_report
+    from ..report.loader import load_report, reading, report_kind
     with _no_gc():
+        with reading(path):
+            if report_kind(path) == "pftrace":
+                blob = _pftrace_blob(path)
+                if blob is not None:
+                    return blob
         report = load_report(path)
         try:
             return report_blob(report)
         except (TypeError, ValueError, AttributeError) as e:  # events of a shape no tool writes
             raise ReportError(f"{path!r} has events the viewer cannot read: {e}") from None
+
+
+def _pftrace_blob(path: str) -> bytes | None:
+    """The blob of a ``.pftrace`` by the compiled scanner (no dict per call), or None when the
+    file is not laid out as it expects: then the general reader reads it, or names the fault."""
+    from .. import _pftrace_scan
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        scanned, metadata = _pftrace_scan.scan_pftrace(data)
+        return _blob(scanned, metadata)
+    except (_pftrace_scan.Unsupported, TypeError, ValueError, AttributeError, KeyError):
+        return None
 
 
 @contextlib.contextmanager
@@ -102,8 +120,12 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 def report_blob(report: dict, title: str | None = None) -> bytes:
     """Encode an already-loaded report (the dict ``load_report`` returns) into the viewer blob."""
     events = report.get("traceEvents") or []
-    (ts, dur, name, track, args, names, track_keys, arg_values, others,
-     first, last) = _columns.scan_events(events if isinstance(events, list) else list(events))
+    return _blob(_columns.scan_events(events if isinstance(events, list) else list(events)), report, title)
+
+
+def _blob(scanned: tuple, report: dict, title: str | None = None) -> bytes:
+    """The blob from ``scan_events``' result and the report's other keys (metadata, file_info)."""
+    (ts, dur, name, track, args, names, track_keys, arg_values, others, first, last) = scanned
     name_ids = {n: i for i, n in enumerate(names)}
     tracks = _Tracks(track_keys)
 
