@@ -1,13 +1,14 @@
 """The compiled .pftrace scanner gives the viewer exactly the blob the general reader gives."""
 from __future__ import annotations
 
+import json
 import threading
 import zlib
 
 import pytest
 
 from viztracer import VizTracer, _pftrace_scan
-from viztracer.report import perfetto
+from viztracer.report import perfetto, pftrace_reader
 from viztracer.report.loader import load_report
 from viztracer.report.perfetto_pb2 import Trace
 from viztracer.viewer import columns
@@ -60,6 +61,18 @@ def test_same_blob_as_the_general_reader(tmp_path, compress, options):
     names = [meta["names"][i] for i in cols["name"]]
     assert sum(n.startswith("work (") for n in names) == 41 + 15 + 5
     assert meta["unfinished"] == 1
+
+
+@pytest.mark.parametrize("compress", [True, False])
+@pytest.mark.parametrize("options", [{}, {"log_func_args": True, "log_func_retval": True}])
+def test_read_report_is_the_protobuf_readers_report(tmp_path, compress, options, monkeypatch):
+    path = record(tmp_path, "r.pftrace", compress, **options)
+    fast = _pftrace_scan.read_report(path.read_bytes())
+    monkeypatch.setattr(pftrace_reader, "_read_compiled", lambda data: None)
+    assert fast == pftrace_reader.read_pftrace(str(path))
+    # the same order too, not only the same events
+    assert [json.dumps(e, sort_keys=True) for e in fast["traceEvents"]] == \
+        [json.dumps(e, sort_keys=True) for e in pftrace_reader.read_pftrace(str(path))["traceEvents"]]
 
 
 def test_a_combined_report_of_two_processes(tmp_path):
