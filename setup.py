@@ -16,6 +16,8 @@ extensions = [
     Extension("viztracer._columns", ["pyx/columns.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"]),
     Extension("viztracer._pftrace_scan", ["pyx/pftrace_scan.pyx"], include_dirs=["pyx"],
               extra_compile_args=["-O2"]),
+    Extension("viztracer._json_scan", ["pyx/json_scan.pyx"], include_dirs=["pyx"],
+              extra_compile_args=["-O2"]),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=COMPILER_DIRECTIVES, include_path=["pyx"]))

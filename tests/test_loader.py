@@ -83,3 +83,12 @@ def test_json_that_only_python_reads(tmp_path):
     args = load_report(str(path))["traceEvents"][0]["args"]
     assert args["big"] == 123456789012345678901234567890
     assert args["nan"] != args["nan"]
+
+
+def test_integers_beyond_64_bits_stay_exact(tmp_path):
+    path = tmp_path / "big.json"
+    path.write_text('{"traceEvents": [{"ph": "i", "name": "i", "ts": 1, "pid": 123456789012345678901234,'
+                    ' "tid": 1, "args": {"n": -18446744073709551616}}]}')
+    (event,) = load_report(str(path))["traceEvents"]
+    assert event["pid"] == 123456789012345678901234 and type(event["pid"]) is int
+    assert event["args"]["n"] == -18446744073709551616

@@ -49,15 +49,36 @@ def trace_blob(path: str) -> bytes:
     from ..report.loader import load_report, reading, report_kind
     with _no_gc():
         with reading(path):
-            if report_kind(path) == "pftrace":
-                blob = _pftrace_blob(path)
-                if blob is not None:
-                    return blob
+            kind = report_kind(path)
+            blob = _pftrace_blob(path) if kind == "pftrace" else _json_blob(path, kind)
+            if blob is not None:
+                return blob
         report = load_report(path)
         try:
             return report_blob(report)
         except (TypeError, ValueError, AttributeError) as e:  # events of a shape no tool writes
             raise ReportError(f"{path!r} has events the viewer cannot read: {e}") from None
+
+
+def _json_blob(path: str, kind: str) -> bytes | None:
+    """The blob of a JSON report by the compiled scanner (no dict per slice), or None when the
+    text holds anything it does not read: then ``load_report`` parses it, or names the fault."""
+    import gzip
+    import zlib
+
+    from .. import _json_scan
+    try:
+        if kind == "json.gz":
+            with gzip.open(path, "rb") as f:
+                data = f.read()
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+        scanned, rest = _json_scan.scan_json(data)
+        return _blob(scanned, rest)
+    except (_json_scan.Unsupported, EOFError, gzip.BadGzipFile, zlib.error, TypeError, ValueError,
+            AttributeError, KeyError):
+        return None
 
 
 def _pftrace_blob(path: str) -> bytes | None:
