@@ -276,6 +276,19 @@ cdef class Text:
         return self.obj
 
 
+cdef class IntCache:
+    """The int object of the last integer token, reused while the token repeats (pids, tids)."""
+    cdef int64_t value
+    cdef object obj
+
+    cdef object get(self, Text t):
+        if t.kind != V_INT:
+            return t.as_object()
+        if self.obj is None or t.integer != self.value:
+            self.value, self.obj = t.integer, t.integer
+        return self.obj
+
+
 cdef class Scan:
     cdef array.array ts, dur, name, track, args
     cdef Py_ssize_t k, cap
@@ -284,9 +297,7 @@ cdef class Scan:
     cdef double first, last
     cdef object last_pid, last_tid
     cdef int last_track
-    # the int objects of the last pid and tid tokens, reused while the tokens repeat
-    cdef int64_t pid_int, tid_int
-    cdef object pid_obj, tid_obj
+    cdef IntCache pids, tids
 
     def __cinit__(self):
         self.cap = 1 << 16
@@ -298,6 +309,7 @@ cdef class Scan:
         self.name_ids, self.track_ids = {}, {}
         self.names, self.tracks, self.arg_values, self.others = [], [], [], []
         self.last_track = -1
+        self.pids, self.tids = IntCache(), IntCache()
 
     cdef int grow(self) except -1:
         self.cap *= 2
@@ -305,19 +317,6 @@ cdef class Scan:
             array.resize(col, self.cap)
         return 0
 
-    cdef object pid_of(self, Text t):
-        if t.kind == V_INT:
-            if self.pid_obj is None or t.integer != self.pid_int:
-                self.pid_int, self.pid_obj = t.integer, t.integer
-            return self.pid_obj
-        return t.as_object()
-
-    cdef object tid_of(self, Text t):
-        if t.kind == V_INT:
-            if self.tid_obj is None or t.integer != self.tid_int:
-                self.tid_int, self.tid_obj = t.integer, t.integer
-            return self.tid_obj
-        return t.as_object()
 
     cdef int event(self, Text t) except -1:
         """One element of traceEvents."""
@@ -350,9 +349,9 @@ cdef class Scan:
                 elif key == K_NAME:
                     name = t.as_object()
                 elif key == K_PID:
-                    pid = self.pid_of(t)
+                    pid = self.pids.get(t)
                 elif key == K_TID:
-                    tid = self.tid_of(t)
+                    tid = self.tids.get(t)
                 elif key == K_ARGS:
                     args = t.as_object()
                 if not t.more():
