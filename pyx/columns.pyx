@@ -19,9 +19,13 @@ from libc.stdlib cimport calloc, free, malloc, qsort
 
 import array as pyarray
 
+cimport cython
+
 
 cdef array.array _DOUBLES = pyarray.array("d")
 cdef array.array _INTS = pyarray.array("i")
+
+include "slice_columns.pxi"
 
 
 cdef inline bint _is_number(PyObject* value) noexcept:
@@ -49,22 +53,12 @@ def scan_events(list events):
     every event that is not an ``X`` (or is not a dict); ``first`` and ``last`` are the earliest
     start and the latest end of the slices (None when there are none).
     """
-    cdef Py_ssize_t n = PyList_GET_SIZE(events), i, k = 0
-    cdef array.array ts = array.clone(_DOUBLES, n, False)
-    cdef array.array dur = array.clone(_DOUBLES, n, False)
-    cdef array.array name = array.clone(_INTS, n, False)
-    cdef array.array track = array.clone(_INTS, n, False)
-    cdef array.array args = array.clone(_INTS, n, False)
-    cdef double[:] ts_v = ts, dur_v = dur
-    cdef int[:] name_v = name, track_v = track, args_v = args
-    cdef dict name_ids = {}, track_ids = {}
-    cdef list names = [], tracks = [], arg_values = [], others = []
-    cdef object e, key, last_pid = None, last_tid = None, pid, tid
+    cdef Py_ssize_t n = PyList_GET_SIZE(events), i
+    cdef SliceColumns cols = SliceColumns(n)
+    cdef list others = []
+    cdef object e
     cdef PyObject* ph
-    cdef PyObject* found
     cdef PyObject* value
-    cdef int last_track = -1
-    cdef double first = 0.0, last = 0.0, t, d
     for i in range(n):
         e = <object>PyList_GET_ITEM(events, i)
         if type(e) is not dict:
@@ -78,54 +72,14 @@ def scan_events(list events):
         if not _is_number(value):
             others.append(e)
             continue
-        t = _number(value)
-        d = _number(PyDict_GetItem(e, "dur"))
-        if k == 0 or t < first:
-            first = t
-        if k == 0 or t + d > last:
-            last = t + d
-        ts_v[k] = t
-        dur_v[k] = d
-        value = PyDict_GetItem(e, "name")
-        key = <object>value if value != NULL else ""
-        found = PyDict_GetItem(name_ids, key)
-        if found == NULL:
-            name_v[k] = len(names)
-            PyDict_SetItem(name_ids, key, len(names))
-            names.append(key)
-        else:
-            name_v[k] = <int>(<object>found)
-        value = PyDict_GetItem(e, "pid")
-        pid = <object>value if value != NULL else None
-        value = PyDict_GetItem(e, "tid")
-        tid = <object>value if value != NULL else None
-        if last_track < 0 or not (pid is last_pid or pid == last_pid) or not (tid is last_tid or tid == last_tid):
-            key = (pid, tid)
-            found = PyDict_GetItem(track_ids, key)
-            if found == NULL:
-                last_track = len(tracks)
-                PyDict_SetItem(track_ids, key, last_track)
-                tracks.append(key)
-            else:
-                last_track = <int>(<object>found)
-            last_pid = pid
-            last_tid = tid
-        track_v[k] = last_track
-        value = PyDict_GetItem(e, "args")
-        if value == NULL or <object>value is None:
-            args_v[k] = -1
-        else:
-            args_v[k] = len(arg_values)
-            arg_values.append(<object>value)
-        k += 1
-    array.resize(ts, k)
-    array.resize(dur, k)
-    array.resize(name, k)
-    array.resize(track, k)
-    array.resize(args, k)
-    if k == 0:
-        return ts, dur, name, track, args, names, tracks, arg_values, others, None, None
-    return ts, dur, name, track, args, names, tracks, arg_values, others, first, last
+        cols.add(_number(value), _number(PyDict_GetItem(e, "dur")), _get(e, "name", ""),
+                 _get(e, "pid", None), _get(e, "tid", None), _get(e, "args", None))
+    return cols.result(others)
+
+
+cdef inline object _get(dict e, str key, object default):
+    cdef PyObject* value = PyDict_GetItem(e, key)
+    return <object>value if value != NULL else default
 
 
 cdef struct Item:

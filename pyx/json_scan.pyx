@@ -23,6 +23,8 @@ from libc.string cimport memcmp
 import array as pyarray
 import json
 
+cimport cython
+
 try:
     import orjson
     _loads = orjson.loads
@@ -36,6 +38,8 @@ class Unsupported(Exception):
 
 cdef array.array _DOUBLES = pyarray.array("d")
 cdef array.array _INTS = pyarray.array("i")
+
+include "slice_columns.pxi"
 
 DEF K_OTHER = 0
 DEF K_TS = 1
@@ -290,33 +294,14 @@ cdef class IntCache:
 
 
 cdef class Scan:
-    cdef array.array ts, dur, name, track, args
-    cdef Py_ssize_t k, cap
-    cdef dict name_ids, track_ids
-    cdef list names, tracks, arg_values, others
-    cdef double first, last
-    cdef object last_pid, last_tid
-    cdef int last_track
+    cdef SliceColumns cols
+    cdef list others
     cdef IntCache pids, tids
 
     def __cinit__(self):
-        self.cap = 1 << 16
-        self.ts = array.clone(_DOUBLES, self.cap, False)
-        self.dur = array.clone(_DOUBLES, self.cap, False)
-        self.name = array.clone(_INTS, self.cap, False)
-        self.track = array.clone(_INTS, self.cap, False)
-        self.args = array.clone(_INTS, self.cap, False)
-        self.name_ids, self.track_ids = {}, {}
-        self.names, self.tracks, self.arg_values, self.others = [], [], [], []
-        self.last_track = -1
+        self.cols = SliceColumns()
+        self.others = []
         self.pids, self.tids = IntCache(), IntCache()
-
-    cdef int grow(self) except -1:
-        self.cap *= 2
-        for col in (self.ts, self.dur, self.name, self.track, self.args):
-            array.resize(col, self.cap)
-        return 0
-
 
     cdef int event(self, Text t) except -1:
         """One element of traceEvents."""
@@ -358,7 +343,7 @@ cdef class Scan:
                     break
         t.expect(125)
         if is_x and has_ts:
-            return self.slice(ts, dur if has_dur else 0.0, name, pid, tid, args)
+            return self.cols.add(ts, dur if has_dur else 0.0, name, pid, tid, args)
         # not a slice: read the event again, as the dict json.loads makes of it
         end = t.i
         t.i = begin + 1
@@ -377,51 +362,8 @@ cdef class Scan:
         self.others.append(e)
         return 0
 
-    cdef int slice(self, double t, double d, object name, object pid, object tid, object args) except -1:
-        """An X event, exactly as scan_events takes it from its dict."""
-        cdef PyObject* found
-        if self.k == self.cap:
-            self.grow()
-        if self.k == 0 or t < self.first:
-            self.first = t
-        if self.k == 0 or t + d > self.last:
-            self.last = t + d
-        self.ts.data.as_doubles[self.k] = t
-        self.dur.data.as_doubles[self.k] = d
-        found = PyDict_GetItem(self.name_ids, name)
-        if found == NULL:
-            self.name.data.as_ints[self.k] = len(self.names)
-            PyDict_SetItem(self.name_ids, name, len(self.names))
-            self.names.append(name)
-        else:
-            self.name.data.as_ints[self.k] = <int>(<object>found)
-        if self.last_track < 0 or not (pid is self.last_pid or pid == self.last_pid) or \
-                not (tid is self.last_tid or tid == self.last_tid):
-            key = (pid, tid)
-            found = PyDict_GetItem(self.track_ids, key)
-            if found == NULL:
-                self.last_track = len(self.tracks)
-                PyDict_SetItem(self.track_ids, key, self.last_track)
-                self.tracks.append(key)
-            else:
-                self.last_track = <int>(<object>found)
-            self.last_pid, self.last_tid = pid, tid
-        self.track.data.as_ints[self.k] = self.last_track
-        if args is None:
-            self.args.data.as_ints[self.k] = -1
-        else:
-            self.args.data.as_ints[self.k] = len(self.arg_values)
-            self.arg_values.append(args)
-        self.k += 1
-        return 0
-
     def result(self):
-        for col in (self.ts, self.dur, self.name, self.track, self.args):
-            array.resize(col, self.k)
-        first = self.first if self.k else None
-        last = self.last if self.k else None
-        return (self.ts, self.dur, self.name, self.track, self.args, self.names, self.tracks,
-                self.arg_values, self.others, first, last)
+        return self.cols.result(self.others)
 
 
 cdef int _events(Text t, Scan scan) except -1:

@@ -15,12 +15,16 @@ knows how to read the odd cases or says, in one line, what is wrong with the fil
 """
 from cpython cimport array
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
+from cpython.object cimport PyObject
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy, memset
 
 import array as pyarray
 import json
+
+cimport cython
 import zlib
 
 from .report.perfetto_pb2 import ChromeEventBundle, ClockSnapshot, TrackDescriptor, TrackEvent
@@ -38,6 +42,8 @@ class Unsupported(Exception):
 
 cdef array.array _DOUBLES = pyarray.array("d")
 cdef array.array _INTS = pyarray.array("i")
+
+include "slice_columns.pxi"
 
 
 # -- protobuf wire format ------------------------------------------------------------------------
@@ -122,11 +128,8 @@ cdef class Stack:
     cdef int32_t* names
     cdef list args
     cdef Py_ssize_t n, cap
-    cdef object pid, tid
-    cdef int32_t gtrack
 
-    def __cinit__(self, pid, tid, int32_t gtrack):
-        self.pid, self.tid, self.gtrack = pid, tid, gtrack
+    def __cinit__(self):
         self.args = []
 
     def __dealloc__(self):
@@ -190,45 +193,27 @@ cdef class Seq:
 # -- the scan ------------------------------------------------------------------------------------
 
 cdef class Scanner:
-    cdef array.array ts, dur, name, track, args
-    cdef Py_ssize_t k, cap
+    cdef SliceColumns cols      # the calls, unless ``dicts``
     cdef list gnames            # global names, by id
     cdef dict gname_ids
-    cdef list gtracks           # (pid, tid) of thread tracks, by id
-    cdef dict gtrack_ids
-    cdef list arg_values
     cdef list name_events       # M events, in descriptor order
     cdef list events            # other events, in file order
     cdef dict tracks            # uuid -> Track
     cdef dict seqs              # sequence id -> Seq
     cdef dict counter_names     # uuid -> (name, key)
     cdef dict last_counter
-    cdef double first, last
-    cdef bint any
     cdef bint dicts             # calls as X event dicts in ``events`` (the reader's report)
 
     def __cinit__(self, dict metadata, bint dicts=False):
         self.dicts = dicts
-        self.cap = 1 << 16
-        self.ts = array.clone(_DOUBLES, self.cap, False)
-        self.dur = array.clone(_DOUBLES, self.cap, False)
-        self.name = array.clone(_INTS, self.cap, False)
-        self.track = array.clone(_INTS, self.cap, False)
-        self.args = array.clone(_INTS, self.cap, False)
-        self.gnames, self.gname_ids, self.gtracks, self.arg_values = [], {}, [], []
-        self.gtrack_ids = {}
+        self.cols = SliceColumns()
+        self.gnames, self.gname_ids = [], {}
         self.name_events, self.events = [], []
         self.tracks, self.seqs, self.last_counter = {}, {}, {}
         tracks = metadata.get("viztracer_counter_tracks", {})
         if not isinstance(tracks, dict) or any(not isinstance(v, list) or len(v) != 2 for v in tracks.values()):
             raise Unsupported("counter tracks")
         self.counter_names = {int(uuid): tuple(v) for uuid, v in tracks.items()}
-
-    cdef int grow(self) except -1:
-        self.cap *= 2
-        for col in (self.ts, self.dur, self.name, self.track, self.args):
-            array.resize(col, self.cap)
-        return 0
 
     cdef Seq seq_of(self, uint64_t seq_id):
         seq = self.seqs.get(seq_id)
@@ -414,12 +399,7 @@ cdef class Scanner:
         t = Track()
         if d.HasField("thread"):
             t.pid, t.tid, t.kind = d.thread.pid, d.thread.tid, "t"
-            key = (t.pid, t.tid)
-            gtrack = self.gtrack_ids.get(key)
-            if gtrack is None:
-                gtrack = self.gtrack_ids[key] = len(self.gtracks)
-                self.gtracks.append(key)
-            t.stack = Stack(t.pid, t.tid, gtrack)
+            t.stack = Stack()
             if d.thread.thread_name:
                 self.name_events.append({"ph": "M", "pid": t.pid, "tid": t.tid, "name": "thread_name",
                                          "args": {"name": d.thread.thread_name}})
@@ -479,26 +459,8 @@ cdef class Scanner:
                     e["args"] = args
                 self.events.append(e)
                 return 0
-            if self.k == self.cap:
-                self.grow()
-            start_us = us(s.starts[s.n])
-            dur_us = us(ns - s.starts[s.n])
-            self.ts.data.as_doubles[self.k] = start_us
-            self.dur.data.as_doubles[self.k] = dur_us
-            self.name.data.as_ints[self.k] = s.names[s.n]
-            self.track.data.as_ints[self.k] = s.gtrack
-            if args is None:
-                self.args.data.as_ints[self.k] = -1
-            else:
-                self.args.data.as_ints[self.k] = len(self.arg_values)
-                self.arg_values.append(args)
-            if not self.any or start_us < self.first:
-                self.first = start_us
-            if not self.any or start_us + dur_us > self.last:
-                self.last = start_us + dur_us
-            self.any = True
-            self.k += 1
-            return 0
+            return self.cols.add(us(s.starts[s.n]), us(ns - s.starts[s.n]), self.gnames[s.names[s.n]],
+                                 t.pid, t.tid, args)
         if type_ == TYPE_BEGIN:
             if t.stack is None:
                 raise Unsupported("BEGIN on a track that is not a thread's")
@@ -587,30 +549,8 @@ cdef class Scanner:
     # -- the result -------------------------------------------------------------------------
 
     def result(self):
-        """``scan_events``' tuple: names and tracks numbered in order of first use by a slice."""
-        cdef Py_ssize_t i, n = self.k
-        cdef int32_t* name_v
-        cdef int32_t* track_v
-        cdef int32_t* remap
-        cdef Py_ssize_t m
-        for col in (self.ts, self.dur, self.name, self.track, self.args):
-            array.resize(col, n)
-        names, tracks = [], []
-        for column, table, out in ((self.name, self.gnames, names), (self.track, self.gtracks, tracks)):
-            m = len(table)
-            remap = <int32_t*>realloc(NULL, (m + 1) * sizeof(int32_t))
-            if remap == NULL:
-                raise MemoryError()
-            try:
-                memset(remap, 0xFF, (m + 1) * sizeof(int32_t))
-                name_v = <int32_t*>(<array.array>column).data.as_ints
-                for i in range(n):
-                    if remap[name_v[i]] < 0:
-                        remap[name_v[i]] = len(out)
-                        out.append(table[name_v[i]])
-                    name_v[i] = remap[name_v[i]]
-            finally:
-                free(remap)
+        """``scan_events``' tuple (its ``others``: name events, other events, calls left open)."""
+        cdef Py_ssize_t i
         opened = []
         for t in self.tracks.values():
             s = (<Track>t).stack
@@ -623,12 +563,7 @@ cdef class Scanner:
                     b["args"] = (<Stack>s).args[i]
                 opened.append(b)
         opened.sort(key=lambda e: e["ts"])
-        others = self.name_events + self.events + opened
-        if n == 0:
-            return self.ts, self.dur, self.name, self.track, self.args, names, tracks, self.arg_values, \
-                others, None, None
-        return self.ts, self.dur, self.name, self.track, self.args, names, tracks, self.arg_values, \
-            others, self.first, self.last
+        return self.cols.result(self.name_events + self.events + opened)
 
 
 def read_metadata(bytes data):

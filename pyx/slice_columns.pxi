@@ -1,0 +1,80 @@
+# Slice columns as scan_events returns them; included by columns.pyx, json_scan.pyx and
+# pftrace_scan.pyx, so that the three ways into the viewer's columns number names and tracks
+# the same way by construction. Needs: cimport array, PyDict_GetItem/SetItem, PyObject;
+# the module-level arrays _DOUBLES and _INTS.
+
+
+@cython.final
+cdef class SliceColumns:
+    """X slices in typed arrays: times in the report's microseconds, names and (pid, tid)
+    tracks numbered in order of first use, args indices into a list (-1 for none)."""
+    cdef array.array ts, dur, name, track, args
+    cdef Py_ssize_t k, cap
+    cdef dict name_ids, track_ids
+    cdef list names, tracks, arg_values
+    cdef double first, last
+    cdef object last_pid, last_tid
+    cdef int last_track
+
+    def __cinit__(self, Py_ssize_t capacity=1 << 16):
+        self.cap = max(capacity, 16)
+        self.ts = array.clone(_DOUBLES, self.cap, False)
+        self.dur = array.clone(_DOUBLES, self.cap, False)
+        self.name = array.clone(_INTS, self.cap, False)
+        self.track = array.clone(_INTS, self.cap, False)
+        self.args = array.clone(_INTS, self.cap, False)
+        self.name_ids, self.track_ids = {}, {}
+        self.names, self.tracks, self.arg_values = [], [], []
+        self.last_track = -1
+
+    cdef int add(self, double t, double d, object name, object pid, object tid, object args) except -1:
+        """One slice starting at ``t`` lasting ``d`` (microseconds)."""
+        cdef PyObject* found
+        cdef Py_ssize_t k = self.k
+        if k == self.cap:
+            self.cap *= 2
+            for col in (self.ts, self.dur, self.name, self.track, self.args):
+                array.resize(col, self.cap)
+        if k == 0 or t < self.first:
+            self.first = t
+        if k == 0 or t + d > self.last:
+            self.last = t + d
+        self.ts.data.as_doubles[k] = t
+        self.dur.data.as_doubles[k] = d
+        found = PyDict_GetItem(self.name_ids, name)
+        if found == NULL:
+            self.name.data.as_ints[k] = len(self.names)
+            PyDict_SetItem(self.name_ids, name, len(self.names))
+            self.names.append(name)
+        else:
+            self.name.data.as_ints[k] = <int>(<object>found)
+        if self.last_track < 0 or not (pid is self.last_pid or pid == self.last_pid) or \
+                not (tid is self.last_tid or tid == self.last_tid):
+            key = (pid, tid)
+            found = PyDict_GetItem(self.track_ids, key)
+            if found == NULL:
+                self.last_track = len(self.tracks)
+                PyDict_SetItem(self.track_ids, key, self.last_track)
+                self.tracks.append(key)
+            else:
+                self.last_track = <int>(<object>found)
+            self.last_pid, self.last_tid = pid, tid
+        self.track.data.as_ints[k] = self.last_track
+        if args is None:
+            self.args.data.as_ints[k] = -1
+        else:
+            self.args.data.as_ints[k] = len(self.arg_values)
+            self.arg_values.append(args)
+        self.k = k + 1
+        return 0
+
+    cdef tuple result(self, list others):
+        """``(ts, dur, name, track, args, names, tracks, arg_values, others, first, last)``;
+        ``first`` and ``last`` (earliest start, latest end) are None without slices."""
+        for col in (self.ts, self.dur, self.name, self.track, self.args):
+            array.resize(col, self.k)
+        if self.k == 0:
+            return (self.ts, self.dur, self.name, self.track, self.args, self.names, self.tracks,
+                    self.arg_values, others, None, None)
+        return (self.ts, self.dur, self.name, self.track, self.args, self.names, self.tracks,
+                self.arg_values, others, self.first, self.last)
