@@ -6,7 +6,9 @@ the report dict ``read_pftrace`` returns, several times faster than the protobuf
 ``read_pftrace`` would build from the same file, value for value and in the same order, so
 ``viewer/columns.py`` lays it out the same way: but BEGIN/END packets are decoded here by hand,
 in C, into typed arrays. Everything rare (track descriptors, instants, counters, objects, raw
-events, annotated calls, metadata) goes through the ``protobuf`` classes as in the reader.
+events, annotated calls, metadata) goes through the ``protobuf`` classes and the reader's own
+functions for what it means (``_describe``, ``_args_of``, ``_counter_sample``,
+``_instant_event``).
 
 It follows the same contract as ``viztracer/report/pftrace_reader.py``. Whatever it does not
 expect (an id used before it is interned, an END with no BEGIN, a track never described, a
@@ -22,13 +24,14 @@ from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy, memset
 
 import array as pyarray
-import json
+import functools
 
 cimport cython
 import zlib
 
-from .report.perfetto_pb2 import ChromeEventBundle, ClockSnapshot, TrackDescriptor, TrackEvent
-from .report.pftrace_reader import _value
+from .report.perfetto_pb2 import ClockSnapshot, TrackDescriptor, TrackEvent
+from .report.pftrace_reader import (_args_of, _counter_sample, _describe, _incremental_clock,
+                                    _instant_event, _Malformed, _metadata_values)
 
 DEF TYPE_BEGIN = 1
 DEF TYPE_END = 2
@@ -179,6 +182,21 @@ cdef class Seq:
     def __dealloc__(self):
         free(self.gid)
 
+    def event_name(self, ev):
+        """A track event's name: its own, or interned on this sequence."""
+        if ev.WhichOneof("name_field") == "name":
+            return ev.name
+        text = self.names.get(ev.name_iid)
+        if text is None:
+            raise Unsupported("name used before it is interned")
+        return text
+
+    def annotation_name(self, iid):
+        text = self.anns.get(iid)
+        if text is None:
+            raise Unsupported("annotation name used before it is interned")
+        return text
+
     cdef clear(self):
         self.names, self.cats, self.anns = {}, {}, {}
         if self.gid != NULL:
@@ -199,6 +217,7 @@ cdef class Scanner:
     cdef list name_events       # M events, in descriptor order
     cdef list events            # other events, in file order
     cdef dict tracks            # uuid -> Track
+    cdef dict entries           # uuid -> (pid, tid, kind), as the reader keeps them
     cdef dict seqs              # sequence id -> Seq
     cdef dict counter_names     # uuid -> (name, key)
     cdef dict last_counter
@@ -209,7 +228,7 @@ cdef class Scanner:
         self.cols = SliceColumns()
         self.gnames, self.gname_ids = [], {}
         self.name_events, self.events = [], []
-        self.tracks, self.seqs, self.last_counter = {}, {}, {}
+        self.tracks, self.entries, self.seqs, self.last_counter = {}, {}, {}, {}
         tracks = metadata.get("viztracer_counter_tracks", {})
         if not isinstance(tracks, dict) or any(not isinstance(v, list) or len(v) != 2 for v in tracks.values()):
             raise Unsupported("counter tracks")
@@ -378,47 +397,32 @@ cdef class Scanner:
         return 0
 
     cdef int clock(self, Seq seq, bytes data) except -1:
-        snapshot = ClockSnapshot.FromString(data)
-        readings = {c.clock_id: c for c in snapshot.clocks}
-        ours = next((c for c in snapshot.clocks if c.clock_id >= 64), None)
-        if ours is None:
-            return 0
-        if not ours.is_incremental or (ours.unit_multiplier_ns or 1) != 1:
-            raise Unsupported("clock")
-        trace = readings.get(6)
-        seq.incremental = True
-        seq.last = ours.timestamp
-        seq.offset = trace.timestamp - ours.timestamp if trace is not None else 0
+        try:
+            reading = _incremental_clock(ClockSnapshot.FromString(data), 0)
+        except _Malformed as e:
+            raise Unsupported(str(e))
+        if reading is not None:
+            seq.incremental = True
+            seq.last, seq.offset = reading
         return 0
 
     cdef int describe(self, d) except -1:
-        """A track descriptor, as the reader's ``_track`` reads it."""
+        """A track descriptor, read by the reader's own ``_describe``."""
         cdef Track t
-        if d.uuid in self.tracks:
+        try:
+            described = _describe(d, self.entries)
+        except _Malformed as e:
+            raise Unsupported(str(e))
+        if described is None:
             return 0
+        entry, name_event = described
+        self.entries[d.uuid] = entry
         t = Track()
-        if d.HasField("thread"):
-            t.pid, t.tid, t.kind = d.thread.pid, d.thread.tid, "t"
+        t.pid, t.tid, t.kind = entry
+        if t.kind == "t":
             t.stack = Stack()
-            if d.thread.thread_name:
-                self.name_events.append({"ph": "M", "pid": t.pid, "tid": t.tid, "name": "thread_name",
-                                         "args": {"name": d.thread.thread_name}})
-        elif d.HasField("process"):
-            t.pid, t.tid, t.kind = d.process.pid, d.process.pid, "p"
-            if d.process.process_name:
-                self.name_events.append({"ph": "M", "pid": t.pid, "tid": t.pid, "name": "process_name",
-                                         "args": {"name": d.process.process_name}})
-        elif d.HasField("counter"):
-            parent = self.tracks.get(d.parent_uuid)
-            if parent is None:
-                raise Unsupported("counter track before its process")
-            t.pid, t.tid, t.kind = (<Track>parent).pid, (<Track>parent).pid, "c"
-        else:
-            process = self.tracks.get(d.uuid >> 24 << 24)
-            if process is None:
-                process = next((p for p in self.tracks.values() if (<Track>p).kind == "p"), None)
-            pid = (<Track>process).pid if process is not None else 0
-            t.pid, t.tid, t.kind = pid, pid, "g"
+        if name_event is not None:
+            self.name_events.append(name_event)
         self.tracks[d.uuid] = t
         return 0
 
@@ -467,8 +471,8 @@ cdef class Scanner:
             if simple:
                 return t.stack.push(ns, self.iid_name(seq, name_iid), None)
             ev = TrackEvent.FromString(field_bytes(f))
-            name = self.name_id(self.event_name(seq, ev))
-            args = self.annotations(seq, ev.debug_annotations) if ev.debug_annotations else None
+            name = self.name_id(seq.event_name(ev))
+            args = _args_of(ev.debug_annotations, seq.annotation_name) if ev.debug_annotations else None
             return t.stack.push(ns, name, args)
         ev = TrackEvent.FromString(field_bytes(f))
         if type_ == TYPE_COUNTER:
@@ -478,44 +482,11 @@ cdef class Scanner:
             return 0
         raise Unsupported("track event type")
 
-    cdef str event_name(self, Seq seq, ev):
-        if ev.WhichOneof("name_field") == "name":
-            return ev.name
-        text = seq.names.get(ev.name_iid)
-        if text is None:
-            raise Unsupported("name used before it is interned")
-        return text
-
-    cdef object annotations(self, Seq seq, annotations):
-        args = {}
-        for a in annotations:
-            if a.name_iid:
-                key = seq.anns.get(a.name_iid)
-                if key is None:
-                    raise Unsupported("annotation name used before it is interned")
-            else:
-                key = a.name
-            if key == "#args":
-                return _value(a)
-            args[key] = _value(a)
-        return args
-
     cdef int counter(self, int64_t ns, ev, uint64_t uuid, Track t) except -1:
         pair = self.counter_names.get(uuid)
         if pair is None:
             raise Unsupported("counter track not in the metadata")
-        name, key = pair
-        ts = us(ns)
-        if ev.WhichOneof("counter_value_field") == "double_counter_value":
-            value = ev.double_counter_value
-        else:
-            value = ev.counter_value
-        e = self.last_counter.get(name)
-        if e is None or e["ts"] != ts or key in e["args"]:
-            e = {"pid": t.pid, "tid": t.tid, "ts": ts, "ph": "C", "name": name, "args": {}}
-            self.last_counter[name] = e
-            self.events.append(e)
-        e["args"][key] = value
+        _counter_sample(self.last_counter, self.events, pair[0], pair[1], t.pid, t.tid, us(ns), ev)
         return 0
 
     cdef object instant(self, Seq seq, ev, Track t, int64_t ns):
@@ -525,26 +496,12 @@ cdef class Scanner:
                 raise Unsupported("category used before it is interned")
         else:
             cat = ev.categories[0] if ev.categories else ""
-        args = self.annotations(seq, ev.debug_annotations) if ev.debug_annotations else None
-        if cat == "raw":
-            if args is None or "event" not in args:
-                raise Unsupported("raw event")
-            return args["event"]
-        name = self.event_name(seq, ev)
-        ts = us(ns)
-        if cat == "instant":
-            e = {"pid": t.pid, "tid": t.tid, "ts": ts, "ph": "i", "name": name, "s": t.kind}
-            if args is not None:
-                e["args"] = args
-            return e
-        if cat == "object":
-            if args is None or "ph" not in args or "id" not in args:
-                raise Unsupported("object event")
-            e = {"pid": t.pid, "tid": t.tid, "ts": ts, "ph": args["ph"], "id": args["id"], "name": name}
-            if "snapshot" in args:
-                e["args"] = {"snapshot": args["snapshot"]}
-            return e
-        raise Unsupported("instant category")
+        args = _args_of(ev.debug_annotations, seq.annotation_name) if ev.debug_annotations else None
+        try:
+            return _instant_event(cat, functools.partial(seq.event_name, ev), args, (t.pid, t.tid, t.kind),
+                                  us(ns))
+        except _Malformed as e:
+            raise Unsupported(str(e))
 
     # -- the result -------------------------------------------------------------------------
 
@@ -589,9 +546,7 @@ def read_metadata(bytes data):
                 candidates.append((g.number == 50, field_bytes(&g)))
     for is_chunk, payload in reversed(candidates):
         if not is_chunk:
-            bundle = ChromeEventBundle.FromString(payload)
-            return {m.name: json.loads(m.json_value) for m in bundle.metadata
-                    if m.WhichOneof("value") == "json_value"}
+            return _metadata_values(payload)
         try:
             found = read_metadata(zlib.decompress(payload))
         except zlib.error:

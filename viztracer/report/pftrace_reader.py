@@ -38,6 +38,7 @@ import gc
 import json
 import os
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -267,9 +268,7 @@ class _Reader:
                 if p.compressed_packets:
                     p = next((q for q in reversed(list(_all_packets([p]))) if q.HasField("chrome_events")), p)
                 if p.HasField("chrome_events"):
-                    bundle = ChromeEventBundle.FromString(p.chrome_events)
-                    return {m.name: json.loads(m.json_value) for m in bundle.metadata
-                            if m.WhichOneof("value") == "json_value"}
+                    return _metadata_values(p.chrome_events)
         raise _Malformed("no viztracer metadata packet: the file is truncated or not written by viztracer")
 
     def _sequence(self, seq_id: int) -> _Sequence:
@@ -386,16 +385,10 @@ class _Reader:
     @staticmethod
     def _clock(snapshot, seq: _Sequence) -> None:
         """A sequence's incremental clock: where it starts and how it maps onto trace time."""
-        readings = {c.clock_id: c for c in snapshot.clocks}
-        ours = next((c for c in snapshot.clocks if c.clock_id >= 64), None)
-        if ours is None:
-            return
-        if not ours.is_incremental or (ours.unit_multiplier_ns or 1) != 1:
-            raise _Malformed(f"sequence {seq.id}: clock {ours.clock_id} is not an incremental ns clock")
-        trace = readings.get(6)  # BOOTTIME, the trace's clock
-        seq.incremental = True
-        seq.last = ours.timestamp
-        seq.offset = trace.timestamp - ours.timestamp if trace is not None else 0
+        reading = _incremental_clock(snapshot, seq.id)
+        if reading is not None:
+            seq.incremental = True
+            seq.last, seq.offset = reading
 
     # -- interned strings -------------------------------------------------------------------
 
@@ -438,50 +431,21 @@ class _Reader:
     def _args(self, annotations, p, seq: _Sequence) -> Any:
         """Top-level debug annotations (interned names) as the event's ``args``."""
         names = seq.annotation_names
-        args = {}
-        for a in annotations:
-            iid = a.name_iid
-            if iid:
-                name = names.get(iid) or self._lookup(names, iid, p, seq, "annotation name")
-            else:
-                name = a.name
-            if name == "#args":
-                return _value(a)
-            args[name] = _value(a)
-        return args
+        return _args_of(annotations, lambda iid: names.get(iid) or self._lookup(
+            names, iid, p, seq, "annotation name"))
 
     # -- tracks -------------------------------------------------------------------------------
 
     def _track(self, d) -> None:
         """Record what a track descriptor describes; process and thread names become M events."""
-        uuid = d.uuid
-        tracks = self.tracks
-        if uuid in tracks:
+        described = _describe(d, self.tracks)
+        if described is None:
             return  # described again: nothing new, and its open slices stay open
-        if d.HasField("thread"):
-            pid, tid = d.thread.pid, d.thread.tid
-            tracks[uuid] = (pid, tid, _THREAD)
-            self.stacks[uuid] = []
-            if d.thread.thread_name:
-                self.name_events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name",
-                                         "args": {"name": d.thread.thread_name}})
-        elif d.HasField("process"):
-            pid = d.process.pid
-            tracks[uuid] = (pid, pid, _PROCESS)
-            if d.process.process_name:
-                self.name_events.append({"ph": "M", "pid": pid, "tid": pid, "name": "process_name",
-                                         "args": {"name": d.process.process_name}})
-        elif d.HasField("counter"):
-            parent = tracks.get(d.parent_uuid)
-            if parent is None:
-                raise _Malformed(f"counter track {uuid} comes before its process track {d.parent_uuid}")
-            tracks[uuid] = (parent[0], parent[0], _COUNTER_TRACK)
-        else:
-            # A process's global track: its uuid is in the process's range of uuids.
-            process = tracks.get(uuid >> 24 << 24)
-            if process is None:
-                process = next((t for t in tracks.values() if t[2] == _PROCESS), (0, 0, _PROCESS))
-            tracks[uuid] = (process[0], process[0], _GLOBAL)
+        self.tracks[d.uuid], name_event = described
+        if described[0][2] == _THREAD:
+            self.stacks[d.uuid] = []
+        if name_event is not None:
+            self.name_events.append(name_event)
 
     def _still_open(self) -> list[dict]:
         """The slices never ended, as B events in the order they began."""
@@ -501,40 +465,115 @@ class _Reader:
     def _counter(self, ns: int, ev, uuid: int) -> None:
         """A counter sample; samples of one counter at one time make one "C" event."""
         name, key = self.counter_names[uuid]
-        ts = ns / 1000
-        if ev.WhichOneof("counter_value_field") == "double_counter_value":
-            value: float = ev.double_counter_value
-        else:
-            value = ev.counter_value
-        e = self.last_counter.get(name)
-        if e is None or e["ts"] != ts or key in e["args"]:
-            pid, tid, _ = self.tracks[uuid]
-            e = {"pid": pid, "tid": tid, "ts": ts, "ph": "C", "name": name, "args": {}}
-            self.last_counter[name] = e
-            self.events.append(e)
-        e["args"][key] = value
+        pid, tid, _ = self.tracks[uuid]
+        _counter_sample(self.last_counter, self.events, name, key, pid, tid, ns / 1000, ev)
 
     def _instant(self, p, ev, track: tuple[int, int, str], seq: _Sequence, ns: int) -> dict:
         """An instant, object or raw event (told apart by category) as its JSON event."""
-        cat = self._category(ev, p, seq)
         args = self._args(ev.debug_annotations, p, seq) if ev.debug_annotations else None
-        if cat == "raw":
-            if args is None or "event" not in args:
-                raise _Malformed("a raw event has no 'event' annotation")
-            return args["event"]
-        name = self._event_name(ev, p, seq)
-        pid, tid, scope = track
-        ts = ns / 1000
-        if cat == "instant":
-            e = {"pid": pid, "tid": tid, "ts": ts, "ph": "i", "name": name, "s": scope}
-            if args is not None:
-                e["args"] = args
-            return e
-        if cat == "object":
-            if args is None or "ph" not in args or "id" not in args:
-                raise _Malformed(f"object event {name!r} lacks its 'ph' or 'id' annotation")
-            e = {"pid": pid, "tid": tid, "ts": ts, "ph": args["ph"], "id": args["id"], "name": name}
-            if "snapshot" in args:
-                e["args"] = {"snapshot": args["snapshot"]}
-            return e
-        raise _Malformed(f"instant event {name!r} has unknown category {cat!r}")
+        return _instant_event(self._category(ev, p, seq), lambda: self._event_name(ev, p, seq), args,
+                              track, ns / 1000)
+
+
+# -- what a track descriptor, a counter sample, an instant mean: shared with the compiled
+# scanner (pyx/pftrace_scan.pyx), so that both read them the same way ------------------------------
+
+def _incremental_clock(snapshot, seq_id: int) -> tuple[int, int] | None:
+    """A ClockSnapshot's sequence-scoped clock (id 64 and up): its reading, and trace time
+    (BOOTTIME) minus its time; None when the snapshot has no such clock."""
+    readings = {c.clock_id: c for c in snapshot.clocks}
+    ours = next((c for c in snapshot.clocks if c.clock_id >= 64), None)
+    if ours is None:
+        return None
+    if not ours.is_incremental or (ours.unit_multiplier_ns or 1) != 1:
+        raise _Malformed(f"sequence {seq_id}: clock {ours.clock_id} is not an incremental ns clock")
+    trace = readings.get(6)  # BOOTTIME, the trace's clock
+    return ours.timestamp, trace.timestamp - ours.timestamp if trace is not None else 0
+
+
+def _metadata_values(bundle: bytes) -> dict[str, Any]:
+    """The JSON values of a ChromeEventBundle's metadata entries, by name."""
+    return {m.name: json.loads(m.json_value) for m in ChromeEventBundle.FromString(bundle).metadata
+            if m.WhichOneof("value") == "json_value"}
+
+
+def _args_of(annotations, name_of: Callable[[int], str]) -> Any:
+    """Top-level debug annotations as ``args``; ``name_of(iid)`` gives an interned name. An
+    annotation named ``#args`` holds args that were not a JSON object."""
+    args = {}
+    for a in annotations:
+        name = name_of(a.name_iid) if a.name_iid else a.name
+        if name == "#args":
+            return _value(a)
+        args[name] = _value(a)
+    return args
+
+
+def _describe(d, tracks: dict[int, tuple[int, int, str]]) -> tuple[tuple[int, int, str], dict | None] | None:
+    """What descriptor ``d`` says, given the tracks described so far (uuid -> (pid, tid, kind)):
+    its entry, and the process or thread name event it brings (or None); None when its uuid is
+    described already."""
+    uuid = d.uuid
+    if uuid in tracks:
+        return None
+    if d.HasField("thread"):
+        pid, tid = d.thread.pid, d.thread.tid
+        name = {"ph": "M", "pid": pid, "tid": tid, "name": "thread_name",
+                "args": {"name": d.thread.thread_name}} if d.thread.thread_name else None
+        return (pid, tid, _THREAD), name
+    if d.HasField("process"):
+        pid = d.process.pid
+        name = {"ph": "M", "pid": pid, "tid": pid, "name": "process_name",
+                "args": {"name": d.process.process_name}} if d.process.process_name else None
+        return (pid, pid, _PROCESS), name
+    if d.HasField("counter"):
+        parent = tracks.get(d.parent_uuid)
+        if parent is None:
+            raise _Malformed(f"counter track {uuid} comes before its process track {d.parent_uuid}")
+        return (parent[0], parent[0], _COUNTER_TRACK), None
+    # A process's global track: its uuid is in the process's range of uuids.
+    process = tracks.get(uuid >> 24 << 24)
+    if process is None:
+        process = next((t for t in tracks.values() if t[2] == _PROCESS), (0, 0, _PROCESS))
+    return (process[0], process[0], _GLOBAL), None
+
+
+def _counter_sample(last_counter: dict[str, dict], events: list, name: str, key: str, pid: int,
+                    tid: int, ts: float, ev) -> None:
+    """Counter ``name``'s value for ``key`` from track event ``ev``: samples of one counter at
+    one time make one "C" event (``last_counter`` holds each counter's latest)."""
+    if ev.WhichOneof("counter_value_field") == "double_counter_value":
+        value: float = ev.double_counter_value
+    else:
+        value = ev.counter_value
+    e = last_counter.get(name)
+    if e is None or e["ts"] != ts or key in e["args"]:
+        e = {"pid": pid, "tid": tid, "ts": ts, "ph": "C", "name": name, "args": {}}
+        last_counter[name] = e
+        events.append(e)
+    e["args"][key] = value
+
+
+def _instant_event(cat: str, name_of: Callable[[], str], args: Any, track: tuple[int, int, str],
+                   ts: float) -> dict:
+    """An instant, object or raw event (told apart by category) as its JSON event; the name is
+    looked up (``name_of()``) only for the kinds that have one."""
+    if cat == "raw":
+        if args is None or "event" not in args:
+            raise _Malformed("a raw event has no 'event' annotation")
+        return args["event"]
+    name = name_of()
+    pid, tid, scope = track
+    if cat == "instant":
+        e = {"pid": pid, "tid": tid, "ts": ts, "ph": "i", "name": name, "s": scope}
+        if args is not None:
+            e["args"] = args
+        return e
+    if cat == "object":
+        if args is None or "ph" not in args or "id" not in args:
+            raise _Malformed(f"object event {name!r} lacks its 'ph' or 'id' annotation")
+        e = {"pid": pid, "tid": tid, "ts": ts, "ph": args["ph"], "id": args["id"], "name": name}
+        if "snapshot" in args:
+            e["args"] = {"snapshot": args["snapshot"]}
+        return e
+    raise _Malformed(f"instant event {name!r} has unknown category {cat!r}")
