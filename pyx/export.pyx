@@ -14,14 +14,16 @@ from libc.string cimport memcpy, memset
 
 cimport cython
 
-from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION, KIND_INSTANT,
-                   KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring)
+from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION,
+                   KIND_INSTANT, KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring)
 
 import json
+import re
 
 DEF CHUNK = 1 << 20
 
 _encoder = json.JSONEncoder(separators=(",", ":"), default=repr)
+_SURROGATE = re.compile("[\ud800-\udfff]")     # what UTF-8 can't encode: lone surrogates
 
 
 cdef Ring* ring_of(tracer) except NULL:
@@ -149,6 +151,7 @@ cdef class NameTable:
     cdef size_t used
     cdef list keep          # the bytes objects the slots point into
     cdef public bint raw    # UTF-8 text instead of JSON string literals
+    cdef public bint sanitize   # characters UTF-8 can't encode (lone surrogates) become U+FFFD
     cdef public bint fresh  # whether the last lookup added the name
     cdef public list functions   # (name, filename, first line) of every Python function seen
 
@@ -181,6 +184,8 @@ cdef class NameTable:
             self.functions.append((name, code.co_filename, code.co_firstlineno))
         else:
             name = str(<object>obj)
+        if self.sanitize:
+            name = _SURROGATE.sub("\ufffd", name)
         text = name.encode("utf-8", "replace") if self.raw else json.dumps(name).encode()
         self.keep.append(text)
         s.key = <void*>obj
@@ -215,8 +220,10 @@ cdef int put_json(OutBuffer out, obj) except -1:
     return 0
 
 
-def write_chrome_events(tracer, write, long pid):
+def write_chrome_events(tracer, write, long pid, bint sanitize=False):
     """Write every ring entry as a Chrome trace event, each preceded by a comma.
+
+    With ``sanitize``, names are made valid UTF-8 first (``sanitize_function_name``).
 
     ``write`` receives bytes chunks. Returns ``(events written, [(name, file, line), ...])``
     for the Python functions seen, which the caller turns into ``file_info``.
@@ -227,6 +234,7 @@ def write_chrome_events(tracer, write, long pid):
     cdef NameTable names = NameTable()
     cdef uint64_t count = ring.written if ring.written < ring.capacity else ring.capacity
     cdef uint64_t start = 0 if ring.written <= ring.capacity else ring.head
+    names.sanitize = sanitize
     cdef uint64_t i, slot
     cdef Entry* e
     cdef NameSlot* name
@@ -262,14 +270,13 @@ def write_chrome_events(tracer, write, long pid):
                 out.put(b',"args":', 8)
                 put_json(out, extra)
         elif e.kind == KIND_INSTANT:
-            out.put(b',"ph":"i","name":', 17)
+            out.put(b',"ph":"i","cat":"INSTANT","name":', 33)
             out.put(name.text, name.n)
             args, scope = extra
             out.put(b',"s":', 5)
             put_json(out, scope)
-            if args is not None:
-                out.put(b',"args":', 8)
-                put_json(out, args)
+            out.put(b',"args":', 8)     # null when there are none, as VizTracer 1.x writes
+            put_json(out, args)
         elif e.kind == KIND_COUNTER:
             out.put(b',"ph":"C","name":', 17)
             out.put(name.text, name.n)
@@ -284,9 +291,8 @@ def write_chrome_events(tracer, write, long pid):
             out.put(b',"name":', 8)
             out.put(name.text, name.n)
             if args is not None:
-                out.put(b',"args":{"snapshot":', 20)
+                out.put(b',"args":', 8)
                 put_json(out, args)
-                out.put(b'}', 1)
         out.put(b'}', 1)
         out.maybe_flush()
     out.flush()

@@ -531,14 +531,24 @@ cdef class PerfettoWriter:
     # -- other events (sequence 1, absolute timestamps) -----------------------------------------
 
     cdef int instant(self, int64_t ts, long pid, uint32_t thread, PyObject* name, int kind,
-                     args, str scope) except -1:
+                     args, str scope, bint has_args) except -1:
+        """An instant (``cat`` INSTANT) on the track its scope says; ``has_args`` False (only
+        from a loaded report): no ``args`` key, told from ``"args": null`` by having no
+        annotation."""
         if scope == "g":
             track = self.global_track(pid)
         elif scope == "p":
             track = self.process(pid, None)
         else:
             track = self.thread_uuids[thread]
-        return self.event(ts, TYPE_INSTANT, CAT_INSTANT, self.name_iid(name, kind), track, args)
+        self.ev.field_varint(3, CAT_INSTANT)
+        self.ev.field_varint(9, TYPE_INSTANT)
+        self.ev.field_varint(10, self.name_iid(name, kind))
+        self.ev.field_varint(11, track)
+        if has_args:
+            self.annotations(args)
+        self.pkt.field_msg(11, self.ev)
+        return self.emit_packet(ts, True)
 
     cdef int counter(self, int64_t ts, long pid, str name, values) except -1:
         for key, value in values.items():
@@ -559,7 +569,7 @@ cdef class PerfettoWriter:
                           args) except -1:
         payload = {"ph": ph, "id": obj_id}
         if args is not None:
-            payload["snapshot"] = args
+            payload["args"] = args
         return self.event(ts, TYPE_INSTANT, CAT_OBJECT, self.name_iid(name, kind),
                           self.thread_uuids[thread], payload)
 
@@ -666,7 +676,7 @@ cdef int ring_other(PerfettoWriter w, Ring* ring, Entry* e, uint64_t slot, int64
     extra = <object>ring.extras[slot] if e.flags & FLAG_EXTRA else None
     if e.kind == KIND_INSTANT:
         args, scope = extra
-        return w.instant(ts, pid, e.thread, e.obj, e.kind, args, scope)
+        return w.instant(ts, pid, e.thread, e.obj, e.kind, args, scope, True)
     if e.kind == KIND_COUNTER:
         return w.counter(ts, pid, <str>e.obj, extra)
     if e.kind == KIND_OBJECT:
@@ -678,6 +688,10 @@ cdef int ring_other(PerfettoWriter w, Ring* ring, Entry* e, uint64_t slot, int64
 
 
 # -- from a report dict (conversion, combining) ----------------------------------------------------
+
+_INSTANT_KEYS = frozenset(("pid", "tid", "ts", "ph", "cat", "name", "s", "args"))
+_OBJECT_KEYS = frozenset(("pid", "tid", "ts", "ph", "id", "name", "args"))
+
 
 cdef inline int64_t us_to_ns(ts) except? -1:
     return <int64_t>llround(<double>ts * 1000.0)
@@ -792,18 +806,18 @@ cdef int report_other(PerfettoWriter w, dict e, dict canon) except -1:
     ts = us_to_ns(ts_value)
     name = str(e.get("name", ""))
     name = canon.setdefault(name, name)
-    if ph in ("i", "I") and isinstance(e.get("tid", 0), int):
-        thread = w.thread(pid, e.get("tid", 0), None)
-        return w.instant(ts, pid, thread, <PyObject*>name, KIND_C, e.get("args"), e.get("s", "t"))
+    if ph == "i" and e.get("cat") == "INSTANT" and e.get("s") in ("g", "p", "t") \
+            and isinstance(e.get("tid"), int) and _INSTANT_KEYS.issuperset(e):
+        # the shape our tracer writes; any other instant is kept whole as a raw event
+        thread = w.thread(pid, e["tid"], None)
+        return w.instant(ts, pid, thread, <PyObject*>name, KIND_C, e.get("args"), e["s"], "args" in e)
     if ph == "C" and isinstance(e.get("args"), dict) and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in e["args"].values()):
         return w.counter(ts, pid, name, e["args"])
-    if ph in ("N", "O", "D") and "id" in e and isinstance(e.get("tid", 0), int):
+    if ph in ("N", "O", "D") and "id" in e and isinstance(e.get("tid", 0), int) \
+            and e.get("args", 0) is not None and _OBJECT_KEYS.issuperset(e):
         thread = w.thread(pid, e.get("tid", 0), None)
-        args = e.get("args")
-        snapshot = args.get("snapshot") if isinstance(args, dict) else None
-        if args is None or (isinstance(args, dict) and list(args) == ["snapshot"]):
-            return w.object_event(ts, thread, <PyObject*>name, KIND_C, ph, e["id"], snapshot)
+        return w.object_event(ts, thread, <PyObject*>name, KIND_C, ph, e["id"], e.get("args"))
     tid = e.get("tid", pid)
     track = w.thread_uuids[w.thread(pid, tid, None)] if isinstance(tid, int) else w.process(pid, None)
     return w.raw(ts, track, e)

@@ -12,14 +12,15 @@ from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport calloc, free, realloc
 from libc.string cimport memset
 
-from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION, KIND_INSTANT,
-                   KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring)
+from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION,
+                   KIND_INSTANT, KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring)
 
 cimport cython
 
 import os
 import sys
 import threading
+import types
 
 
 cdef extern from "compat.h":
@@ -39,8 +40,12 @@ cdef extern from "Python.h":
     ctypedef struct PyFrameObject
     ctypedef int (*Py_tracefunc)(PyObject*, PyFrameObject*, int, PyObject*) noexcept
     void PyEval_SetProfile(Py_tracefunc func, PyObject* obj)
+    void PyEval_SetTrace(Py_tracefunc func, PyObject* obj)
     PyObject* PyFrame_GetCode(PyFrameObject* frame)
     int PyTrace_CALL, PyTrace_RETURN, PyTrace_C_CALL, PyTrace_C_EXCEPTION, PyTrace_C_RETURN
+    int PyTrace_EXCEPTION
+    int PyObject_SetAttr(PyObject* o, PyObject* name, PyObject* v)
+    PyObject* Py_False
     ctypedef struct PyMethodDef:
         const char* ml_name
     ctypedef struct PyCFunctionObject:
@@ -89,7 +94,8 @@ cdef uintptr_t generation_counter = 0
 # Per-code filter decision cached in the code object's extra slot: (generation << 2) | decision.
 cdef enum:
     D_RECORD = 1
-    D_IGNORE = 2
+    D_IGNORE = 2    # left out with everything it calls (filtered files, our own code)
+    D_PASS = 3      # left out itself, what it calls recorded (our decorators' wrappers)
 
 # Direct-mapped cache of C function names, keyed by (method def, type of self).
 DEF C_CACHE_SIZE = 4096
@@ -148,6 +154,7 @@ cdef class ThreadState:
     cdef Py_ssize_t size
     cdef Py_ssize_t cap
     cdef Py_ssize_t region_depth
+    cdef Py_ssize_t max_depth   # calls deeper than this are skipped (max_stack_depth, log_sparse)
     cdef uint32_t slot
     cdef int session
     cdef Config* cfg
@@ -158,6 +165,7 @@ cdef class ThreadState:
         self.cfg = &tracer.cfg
         self.slot = slot
         self.session = tracer.cfg.session
+        self.max_depth = tracer.cfg.max_depth
         self.cap = 64
         self.stack = <Frame*>calloc(self.cap, sizeof(Frame))
         if self.stack == NULL:
@@ -227,6 +235,8 @@ cdef int decide(Tracer tracer, PyObject* code) noexcept:
     cdef void* cached = NULL
     cdef uintptr_t value
     if CODE_EXTRA < 0:      # CPython ran out of extra slots: decide every time
+        if <object>code in tracer.passthrough:
+            return D_PASS
         return D_IGNORE if tracer.filtered_out((<object>code).co_filename) else D_RECORD
     if VT_CodeGetExtra(code, CODE_EXTRA, &cached) == 0:
         value = <uintptr_t>cached
@@ -236,7 +246,10 @@ cdef int decide(Tracer tracer, PyObject* code) noexcept:
         PyErr_Clear()
     cdef int decision = D_RECORD
     try:
-        decision = D_IGNORE if tracer.filtered_out((<object>code).co_filename) else D_RECORD
+        if <object>code in tracer.passthrough:
+            decision = D_PASS
+        elif tracer.filtered_out((<object>code).co_filename):
+            decision = D_IGNORE
     except BaseException:
         decision = D_RECORD
     value = (tracer.cfg.generation << 2) | <uintptr_t>decision
@@ -257,13 +270,19 @@ cdef inline void push_call(ThreadState ts, PyObject* key, int is_c, PyFrameObjec
     f.key = key
     f.args = NULL
     f.flags = F_C if is_c else 0
-    if ts.region_depth > 0 or cfg.paused or ts.size > cfg.max_depth:
+    if ts.region_depth > 0 or cfg.paused or ts.size > ts.max_depth:
         f.flags |= F_SKIP
         return
-    if not is_c and decide(ts.tracer, key) == D_IGNORE:
-        f.flags |= F_SKIP | F_REGION
-        ts.region_depth += 1
-        return
+    cdef int decision
+    if not is_c:
+        decision = decide(ts.tracer, key)
+        if decision != D_RECORD:
+            if decision == D_IGNORE:
+                f.flags |= F_SKIP | F_REGION
+                ts.region_depth += 1
+            else:
+                f.flags |= F_SKIP
+            return
     if cfg.log_args and not is_c:
         f.args = ts.tracer.func_args(<object>frame)
     f.ts = vt_ticks()
@@ -328,6 +347,31 @@ cdef int profile_hook(ThreadState ts, PyFrameObject* frame, int what, PyObject* 
     return 0
 
 
+cdef object F_TRACE_LINES = "f_trace_lines"
+
+
+cdef int exception_trace(Tracer tracer, PyFrameObject* frame, int what, PyObject* arg) noexcept:
+    """The trace function of ``log_exception`` before 3.12 (3.12 and later use sys.monitoring's
+    RAISE event instead): only PyTrace_EXCEPTION matters. CPython calls it in every frame an
+    exception passes through; the frame where it was raised is the one whose traceback has a
+    single entry."""
+    if not tracer.cfg.active or tracer.exception_callback is None:
+        PyEval_SetTrace(NULL, NULL)
+        return 0
+    if what == PyTrace_CALL:
+        # a C trace function also gets an event per line: turn them off for this frame
+        if PyObject_SetAttr(<PyObject*>frame, <PyObject*>F_TRACE_LINES, Py_False) < 0:
+            PyErr_Clear()
+    elif what == PyTrace_EXCEPTION:
+        try:
+            exc_type, value, tb = <tuple>arg
+            if tb is None or tb.tb_next is None:
+                tracer.exception_callback(value, tb)
+        except BaseException:
+            PyErr_Clear()
+    return 0
+
+
 @cython.final
 cdef class Tracer:
     """The compiled core behind ``VizTracer``: configuration, thread states and the ring."""
@@ -341,6 +385,10 @@ cdef class Tracer:
     cdef list threads           # slot -> [native thread id, name]
     cdef dict thread_slots      # native thread id -> slot
     cdef dict c_names           # (id of method def, id of self type) -> name, keeps names alive
+    cdef set passthrough        # code objects left out without leaving out what they call
+    cdef object repr_func       # repr of arguments and return values (None: repr)
+    cdef bint hooks             # install the profile hook in every thread (False: log_sparse)
+    cdef public object exception_callback   # log_exception before 3.12: called (exception, tb)
     cdef void* c_cache_key[C_CACHE_SIZE * 2]
     cdef PyObject* c_cache_name[C_CACHE_SIZE]
 
@@ -355,7 +403,9 @@ cdef class Tracer:
         self.threads = []
         self.thread_slots = {}
         self.c_names = {}
+        self.passthrough = set()
         self.own_dir = ""
+        self.hooks = True
         self.alloc_ring()
 
     def __dealloc__(self):
@@ -393,8 +443,11 @@ cdef class Tracer:
 
     def configure(self, *, max_stack_depth=-1, include_files=(), exclude_files=(),
                   ignore_c_function=False, ignore_frozen=False, min_duration_ns=0,
-                  log_func_args=False, log_func_retval=False, own_dir=""):
-        """Set the filters; each call invalidates the per-code decisions cached so far."""
+                  log_func_args=False, log_func_retval=False, own_dir="", repr_func=None):
+        """Set the filters; each call invalidates the per-code decisions cached so far.
+
+        ``repr_func`` turns arguments and return values into text (``repr`` by default);
+        ``own_dir`` is left out with everything called from it (empty: nothing is)."""
         global generation_counter
         if include_files and exclude_files:
             raise ValueError("include_files and exclude_files can't be used together")
@@ -408,6 +461,15 @@ cdef class Tracer:
         self.cfg.log_args = bool(log_func_args)
         self.cfg.log_retval = bool(log_func_retval)
         self.own_dir = os.path.join(str(own_dir), "") if own_dir else ""
+        self.repr_func = repr_func
+        generation_counter += 1
+        self.cfg.generation = generation_counter
+
+    def add_passthrough(self, code):
+        """Leave the calls of ``code`` out of the report but record what they call (for
+        wrappers such as our decorators, which would otherwise hide the function they wrap)."""
+        global generation_counter
+        self.passthrough.add(code)
         generation_counter += 1
         self.cfg.generation = generation_counter
 
@@ -451,6 +513,15 @@ cdef class Tracer:
         incref(<PyObject*>text)
         return <PyObject*>text
 
+    cdef str text_of(self, obj):
+        """An argument or return value as text: ``repr`` or ``log_func_repr``."""
+        if self.repr_func is None:
+            return safe_repr(obj)
+        try:
+            return str(self.repr_func(obj))
+        except BaseException:   # the user's function may raise anything
+            return NOT_DISPLAYABLE
+
     cdef PyObject* func_args(self, frame) noexcept:
         """A new reference to ``{"func_args": {name: repr(value)}}`` for a frame, or NULL."""
         try:
@@ -458,7 +529,7 @@ cdef class Tracer:
             n = code.co_argcount + code.co_kwonlyargcount
             n += bool(code.co_flags & 0x04) + bool(code.co_flags & 0x08)   # *args, **kwargs
             values = frame.f_locals
-            args = {name: safe_repr(values[name]) for name in code.co_varnames[:n] if name in values}
+            args = {name: self.text_of(values[name]) for name in code.co_varnames[:n] if name in values}
             result = {"func_args": args}
         except BaseException:
             return NULL
@@ -470,7 +541,7 @@ cdef class Tracer:
         try:
             result = <dict>args if args != NULL else {}
             if retval != NULL:
-                result["return_value"] = safe_repr(<object>retval)
+                result["return_value"] = self.text_of(<object>retval)
         except BaseException:
             return args
         if args != NULL:
@@ -501,6 +572,10 @@ cdef class Tracer:
         if not self.cfg.active:
             sys.setprofile(None)
             return None
+        self.install_exception_trace()
+        if not self.hooks:      # log_sparse: only the exception trace was wanted here
+            sys.setprofile(None)
+            return None
         cdef ThreadState ts = self.install()
         if event == "call":
             code = frame.f_code
@@ -514,12 +589,47 @@ cdef class Tracer:
     def trace_current_thread(self):
         """Start tracing the calling thread (for threads not started by ``threading``)."""
         if self.cfg.active and threading.get_ident() not in self.states:
-            self.install()
+            self.install_exception_trace()
+            if self.hooks:
+                self.install()
+
+    cdef void install_exception_trace(self) noexcept:
+        if self.exception_callback is not None and sys.version_info < (3, 12):
+            PyEval_SetTrace(<Py_tracefunc>exception_trace, <PyObject*>self)
+
+    # -- log_sparse ---------------------------------------------------------------------------
+
+    def thread_traced(self):
+        """Whether the profile hook records the calling thread now."""
+        return self.cfg.active and threading.get_ident() in self.states
+
+    def sparse_begin(self, Py_ssize_t max_depth):
+        """Record the calling thread's next call and what it calls up to ``max_depth`` levels
+        (``@log_sparse(stack_depth=N)``); False when it is recorded already."""
+        if not self.cfg.active or threading.get_ident() in self.states:
+            return False
+        cdef ThreadState ts = self.install()
+        ts.max_depth = max_depth
+        return True
+
+    def sparse_end(self):
+        """Stop recording the calling thread after ``sparse_begin``. The calls it recorded
+        are in the ring; what is left on its stack is this very call, not the program's."""
+        PyEval_SetProfile(NULL, NULL)
+        self.states.pop(threading.get_ident(), None)
+
+    def add_call(self, code, int64_t start, int64_t end):
+        """A call of ``code`` between two ``now_ticks()`` readings, recorded as the hook
+        records one (``@log_sparse`` without a stack depth)."""
+        if not isinstance(code, types.CodeType):
+            raise TypeError(f"add_call needs a code object, got {type(code).__name__}")
+        self.custom(KIND_PY, code, None, start, end - start)
 
     # -- control ------------------------------------------------------------------------------
 
-    def start(self):
-        """Start recording in the calling thread."""
+    def start(self, bint hooks=True):
+        """Start recording in the calling thread. Without ``hooks`` (log_sparse) no thread is
+        traced until ``sparse_begin``; custom events are recorded all the same."""
         if self.running:
             return
         self.alloc_ring()
@@ -529,7 +639,10 @@ cdef class Tracer:
         self.running = True
         self.cfg.paused = 0
         self.states = {}
-        self.install()
+        self.hooks = hooks
+        self.install_exception_trace()
+        if hooks:
+            self.install()
 
     def stop(self, bint close_open=False):
         """Stop recording everywhere. Calls still open are written as begin events, or, with
@@ -539,6 +652,8 @@ cdef class Tracer:
             return
         self.running = False
         PyEval_SetProfile(NULL, NULL)
+        if self.exception_callback is not None and sys.version_info < (3, 12):
+            PyEval_SetTrace(NULL, NULL)
         cdef int64_t now = vt_ticks()
         self.cfg.active = 0
         read_pair(&self.cfg.t1_ticks, &self.cfg.t1_ns)
@@ -621,7 +736,11 @@ cdef class Tracer:
         self.custom(KIND_INSTANT, name, (args, scope), vt_ticks(), 0)
 
     def add_counter(self, str name, dict values):
-        """A sample of a counter track."""
+        """A sample of a counter track; every value must be a number (bools count as 0/1)."""
+        for key, value in values.items():
+            if not isinstance(value, (int, float)):
+                raise ValueError(f"counter {name!r}: the value of {key!r} must be a number, "
+                                 f"got {type(value).__name__} {safe_repr(value):.60}")
         self.custom(KIND_COUNTER, name, dict(values), vt_ticks(), 0)
 
     def add_object(self, str ph, obj_id, str name, args):
@@ -636,28 +755,39 @@ cdef class Tracer:
         """A custom duration event between two ``now_ticks()`` readings."""
         self.custom(KIND_DURATION, name, args, start, end - start)
 
-    def add_func_args(self, key, value):
-        """Attach ``key: value`` to the innermost recorded call of the calling thread that
-        called into viztracer."""
+    cdef Frame* caller_frame(self):
+        """The innermost call of the calling thread that called into viztracer, when it is
+        recorded; NULL otherwise."""
         ts = self.states.get(threading.get_ident())
         if ts is None:
-            return
+            return NULL
         cdef ThreadState state = ts
         cdef Py_ssize_t i = state.size - 1
-        cdef Frame* f
         while i >= 0 and not (state.stack[i].flags & F_REGION):
             i -= 1
         i -= 1      # the caller of our own code
-        if i < 0:
-            return
-        f = &state.stack[i]
-        if f.flags & F_SKIP:
+        if i < 0 or state.stack[i].flags & F_SKIP:
+            return NULL
+        return &state.stack[i]
+
+    def add_func_args(self, key, value):
+        """Attach ``key: value`` to the args of the innermost recorded call of the calling
+        thread that called into viztracer."""
+        cdef Frame* f = self.caller_frame()
+        if f == NULL:
             return
         if f.args == NULL:
             d = {}
             incref(<PyObject*>d)
             f.args = <PyObject*>d
         (<dict>f.args)[key] = value
+
+    def get_func_args(self):
+        """The args attached so far to that call (a dict it keeps), or None."""
+        cdef Frame* f = self.caller_frame()
+        if f == NULL or f.args == NULL:
+            return None
+        return <object>f.args
 
     # -- for the exporters --------------------------------------------------------------------
 
@@ -722,9 +852,12 @@ def c_function_name(func):
     return f"{type_name(owner if isinstance(owner, type) else type(owner))}.{func.__name__}"
 
 
+NOT_DISPLAYABLE = "Not Displayable"    # what VizTracer 1.x writes for a repr that raises
+
+
 def safe_repr(obj):
-    """``repr(obj)``, or a placeholder naming the exception when ``__repr__`` raises."""
+    """``repr(obj)``, or ``Not Displayable`` when ``__repr__`` raises."""
     try:
         return repr(obj)
-    except BaseException as e:      # a user's __repr__ may raise anything
-        return f"<repr failed: {type(e).__name__}>"
+    except BaseException:      # a user's __repr__ may raise anything
+        return NOT_DISPLAYABLE

@@ -173,7 +173,7 @@ def X(ts, dur, name, tid=TID, args=None):
 
 
 def instant(ts, name, scope, tid=TID, args=None):
-    e = {"pid": PID, "tid": tid, "ts": ts, "ph": "i", "name": name, "s": scope}
+    e = {"pid": PID, "tid": tid, "ts": ts, "ph": "i", "cat": "INSTANT", "name": name, "s": scope}
     if args is not None:
         e["args"] = args
     return e

@@ -282,11 +282,13 @@ def test_unsupported_extension_is_a_report_error(tmp_path):
     tracer.start()
     fib(2)
     tracer.stop()
-    for bad in ("r.txt", "r.cvf"):
+    for bad in ("r.txt", "r.cvf", "missing/r.txt"):
         with pytest.raises(ReportError):
             tracer.save(str(tmp_path / bad))
-    with pytest.raises(ReportError, match="does not exist"):
-        tracer.save(str(tmp_path / "missing" / "r.json"))
+    assert not (tmp_path / "missing").exists()
+    # a directory that does not exist is created, as VizTracer 1.x does
+    tracer.save(str(tmp_path / "missing" / "deeper" / "r.json"))
+    assert (tmp_path / "missing" / "deeper" / "r.json").exists()
 
 
 def test_global_registration():
@@ -315,7 +317,7 @@ def test_save_prints_where_the_report_went(tmp_path, capsys):
 
 def test_options_not_implemented_yet_warn_once():
     with pytest.warns(UserWarning, match="no effect yet"):
-        VizTracer(verbose=0, log_gc=True)
+        VizTracer(verbose=0, log_async=True)
 
 
 def test_no_hook_left_after_stop():

@@ -12,6 +12,7 @@ the traced program's own exit status becomes ours.
 """
 from __future__ import annotations
 
+import atexit
 import datetime
 import os
 import shlex
@@ -36,6 +37,7 @@ from .cli_options import (
     split_command_line,
     tracer_options,
 )
+from .errors import VizPluginError
 from .program import Program, ProgramError, as_main, load_code, load_module, load_script, search_path_first
 from .report import ReportError, check_output_path, open_hint, write_report_dict
 from .report.combine import combine_files
@@ -177,8 +179,10 @@ def _finish_threads() -> None:
             thread.join()
 
 
-def run_traced(tracer: VizTracer, program: Program, termination: _Termination) -> int:
-    """Run ``program`` as ``__main__`` under ``tracer``; return its exit status."""
+def run_traced(tracer: VizTracer, program: Program, termination: _Termination,
+               log_exit: bool = False) -> int:
+    """Run ``program`` as ``__main__`` under ``tracer``; return its exit status. With
+    ``log_exit`` the atexit functions run while tracing, right after the program's threads."""
     ended_by: BaseException | None = None
     status = 0
     with as_main(program), termination.installed():
@@ -199,6 +203,10 @@ def run_traced(tracer: VizTracer, program: Program, termination: _Termination) -
                 _print_uncaught(ended_by)
             if not termination.received:  # once terminated, threads aren't waited for
                 _finish_threads()
+                if log_exit:
+                    tracer.resume()
+                    # called right here, like exec above, so that the calls are recorded
+                    atexit._run_exitfuncs()
         except KeyboardInterrupt:
             status = status or EXIT_SIGINT
         except SystemExit as exc:  # SIGTERM while waiting for threads
@@ -210,16 +218,20 @@ def run_traced(tracer: VizTracer, program: Program, termination: _Termination) -
     return status
 
 
-def save_report(tracer: VizTracer, path: str, quiet: bool) -> int:
-    """Save the report and tell where it went; return 0, or an exit status on failure."""
+def save_report(tracer: VizTracer, path: str, quiet: bool) -> tuple[int, str]:
+    """Save the report and tell where it went; return 0 (or an exit status on failure) and
+    the report's path (with the pid in it under --pid_suffix)."""
     try:
-        saved = os.path.abspath(tracer.save(path, verbose=0))
+        saved = os.path.abspath(tracer.save(path, verbose=0) or path)
+    except VizPluginError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1, path
     except (ReportError, OSError) as exc:
         print(f"{PROG}: error: can't save the report to {path}: {exc}", file=sys.stderr)
-        return 1
+        return 1, path
     except KeyboardInterrupt:
         print(f"{PROG}: error: interrupted while saving the report to {path}", file=sys.stderr)
-        return EXIT_SIGINT
+        return EXIT_SIGINT, path
     if not quiet:
         metadata = tracer.metadata()
         if metadata.get("overflow"):
@@ -228,6 +240,16 @@ def save_report(tracer: VizTracer, path: str, quiet: bool) -> int:
                   file=sys.stderr)
         print(f"Report saved to {saved}")
         print(open_hint(shlex.quote(saved)))
+    return 0, saved
+
+
+def terminate_plugins(tracer: VizTracer) -> int:
+    """Tell the plugins the program is over; 0, or 1 when one of them failed (said on one line)."""
+    try:
+        tracer.terminate()
+    except VizPluginError as exc:
+        _error(exc)
+        return 1
     return 0
 
 
@@ -365,14 +387,20 @@ def run_command(argv: list[str]) -> Outcome:
             print(f"{PROG}: {message}", file=sys.stderr)
     try:
         tracer = VizTracer(output_file=run.output_path, **run.tracer_kwargs)
-    except ValueError as exc:  # VizTracer's own checks of its options
+    except (ValueError, ImportError, VizPluginError) as exc:  # VizTracer's checks of its options
         _error(exc)
         return Outcome(USAGE_ERROR)
     termination = _Termination()
-    status = run_traced(tracer, run.program, termination)
-    save_status = save_report(tracer, run.output_path, quiet)
+    try:
+        status = run_traced(tracer, run.program, termination, run.settings.log_exit)
+    except VizPluginError as exc:  # a plugin failed at pre-start or post-stop
+        _error(exc)
+        tracer.stop()
+        status = 1
+    save_status, saved = save_report(tracer, run.output_path, quiet)
+    save_status = save_status or terminate_plugins(tracer)
     if run.settings.open and save_status == 0 and not termination.received:  # SIGTERM: just end
-        open_report(run.output_path)
+        open_report(saved)
     if termination.received and status == 0:
         status = EXIT_SIGTERM
     return Outcome(status or save_status, termination.received)

@@ -77,8 +77,9 @@ GROUPS = {
     "program": "program to run (options end at the program; -- or --run also separate them)",
     "output": "output",
     "filters": "what to record",
+    "extra": "extra logging",
     "later": None,  # hidden from --help
-    "modes": "other modes (not available yet in this version)",
+    "modes": "other modes",
 }
 
 OPTIONS: tuple[Option, ...] = (
@@ -114,19 +115,45 @@ OPTIONS: tuple[Option, ...] = (
     _opt("--ignore_frozen", help="don't record frozen functions (most of the import machinery)"),
     _opt("--log_func_args", help="record the repr of every Python function's arguments"),
     _opt("--log_func_retval", help="record the repr of every Python function's return value"),
+    _opt("--log_func_with_objprint",
+         help="record arguments and return values as objprint shows them (with their attributes)"),
+    _opt("--log_sparse", help="record only the functions decorated with @log_sparse and the "
+                              "log_event blocks: no other call is traced"),
+    _opt("--sanitize_function_name",
+         help="replace what UTF-8 can't encode in function and file names (lone surrogates)"),
+    _opt("--log_print", group="extra",
+         help="record every print() as an instant event with its text, instead of printing it"),
+    _opt("--log_gc", group="extra",
+         help="record each garbage collection: a slice, and collected / uncollectable counts"),
+    _opt("--log_exception", group="extra",
+         help="record every raised exception, caught or not, as an instant event"),
+    _opt("--log_exit", group="extra",
+         help="keep tracing while the atexit functions run, after the program ends"),
+    _opt("--log_audit", kind="list", group="extra", metavar="REGEX",
+         help="record audit events (sys.audit) whose names fully match a REGEX; all of them "
+              "when none is given (end the list with --)"),
+    _opt("--log_torch", group="extra", help="record PyTorch's profiler events too (needs torch)"),
+    _opt("--plugins", kind="list", group="extra", metavar="PLUGIN",
+         help='load plugins: each is a module path and its arguments, e.g. "vizplugins.cpu_usage '
+              '-f 100" (quoted; end the list with --)'),
+    _opt("--minimize_memory", group="extra",
+         help="keep memory low while saving (this version always streams the report to the file)"),
+    _opt("--pid_suffix", group="output",
+         help="put the process id in the report's file name: result_<pid>.json"),
     # Options of VizTracer 1.x whose features come later: accepted, with a warning.
     *(_opt(f"--{name}", group="later", status=NOT_YET, help=argparse.SUPPRESS) for name in (
-        "log_exit", "log_func_with_objprint", "log_print", "log_sparse", "log_gc", "log_torch",
-        "log_exception", "sanitize_function_name", "log_async", "ignore_multiprocess",
-        "magic_comment", "minimize_memory", "pid_suffix")),
+        "log_async", "ignore_multiprocess", "magic_comment")),
     *(_opt(f"--{name}", kind="list", group="later", status=NOT_YET, help=argparse.SUPPRESS)
-      for name in ("plugins", "log_var", "log_number", "log_attr", "log_audit", "log_func_exec",
-                   "log_func_entry")),
+      for name in ("log_var", "log_number", "log_attr", "log_func_exec", "log_func_entry")),
     _opt("-t", kind="optional", type=float, group="later", status=NOT_YET,
          default=-1, help=argparse.SUPPRESS),
+    # Hidden options of 1.x: tracing viztracer itself, and its raw dump (what this version
+    # always writes).
+    _opt("--trace_self", group="later", help=argparse.SUPPRESS),
+    _opt("--dump_raw", group="later", status=SILENT, help=argparse.SUPPRESS),
     # Hidden options of 1.x, used between its own processes.
     *(_opt(f"--{name}", group="later", status=NOT_YET, help=argparse.SUPPRESS)
-      for name in ("trace_self", "dump_raw", "subprocess_child", "patch_only")),
+      for name in ("subprocess_child", "patch_only")),
     *(_opt(f"--{name}", group="later", status=OBSOLETE, help=argparse.SUPPRESS)
       for name in ("log_subprocess", "log_multiprocess")),
     _opt("--file_info", group="later", status=SILENT, help=argparse.SUPPRESS),
@@ -137,13 +164,13 @@ OPTIONS: tuple[Option, ...] = (
         ("align_combine", "merge reports, each shifted to start at 0, to compare runs"))),
     *(_opt(f"--{name}", kind="optional", group="modes", status=NOT_AVAILABLE_YET, metavar="REPORT",
            help=help_) for name, help_ in (
-        ("compress", "compress a JSON report into the compact .cvf format"),
-        ("decompress", "turn a .cvf report back into JSON"))),
+        ("compress", "compress a JSON report into the compact .cvf format (not available yet)"),
+        ("decompress", "turn a .cvf report back into JSON (not available yet)"))),
     *(_opt(f"--{name}", kind="optional", type=int, group="modes", status=NOT_AVAILABLE_YET,
            default=-1, metavar="PID", help=help_) for name, help_ in (
-        ("attach", "trace a running Python process"),
-        ("attach_installed", "trace a running process that has VizTracer installed"),
-        ("uninstall", "remove VizTracer from a running process"))),
+        ("attach", "trace a running Python process (not available yet)"),
+        ("attach_installed", "trace a running process that has VizTracer installed (not available yet)"),
+        ("uninstall", "remove VizTracer from a running process (not available yet)"))),
 )
 
 _BY_FLAG = {flag: opt for opt in OPTIONS for flag in opt.flags}
@@ -169,8 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "with vizviewer.",
         epilog="Everything after the program (the script, -m module or -c code) is passed to it. "
                "Default options can be set in ./.viztracerrc, under a [default] section. "
-               "The other options of VizTracer 1.x (--log_print, --log_var, --plugins, ...) are "
-               "accepted and have no effect yet.",
+               "The other options of VizTracer 1.x (--log_var, --log_async, --magic_comment, ...) "
+               "are accepted and have no effect yet.",
         argument_default=argparse.SUPPRESS,
     )
     parser.add_argument("--version", action="version", version=__version__,
@@ -389,6 +416,19 @@ def tracer_options(settings: Settings) -> dict[str, Any]:
         "ignore_frozen": settings.ignore_frozen,
         "log_func_args": settings.log_func_args,
         "log_func_retval": settings.log_func_retval,
+        "log_func_with_objprint": settings.log_func_with_objprint,
+        "log_sparse": settings.log_sparse,
+        "sanitize_function_name": settings.sanitize_function_name,
+        "log_print": settings.log_print,
+        "log_gc": settings.log_gc,
+        "log_exception": settings.log_exception,
+        "log_audit": settings.log_audit,
+        "log_torch": settings.log_torch,
+        "plugins": settings.plugins,
+        "minimize_memory": settings.minimize_memory,
+        "pid_suffix": settings.pid_suffix,
+        "trace_self": settings.trace_self,
+        "dump_raw": settings.dump_raw,
         "min_duration": min_duration,
         "register_global": True,
     }

@@ -1,42 +1,52 @@
 """VizTracer: the user-facing tracer object.
 
-It holds the options, drives the compiled core (``viztracer._tracer.Tracer``), and hands the
-recorded ring to a report writer chosen by the output file's extension.
+It holds the options, drives the compiled core (``viztracer._tracer.Tracer``), adds what the
+options ask for around it (``extra_log``, plugins), and hands the recorded ring to a report
+writer chosen by the output file's extension.
 """
 from __future__ import annotations
 
+import builtins
+import io
 import os
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import IO, Any
+
+import orjson
 
 from . import _tracer
-from .report import open_hint, write_report
+from .extra_log import AuditLog, ExceptionLog, GcLog, PrintCapture, compile_patterns, quiet_audit
+from .report import chrome_json, open_hint, write_report, write_report_dict, writer_for
 from .version import __version__
+from .vizevent import VizEvent
+from .vizplugin import PluginManager, VizPluginBase
 
 _global_tracer: VizTracer | None = None
 
-# Options that VizTracer 1.x accepts and that later milestones of this project implement.
-# Passing one with a non-default value warns once instead of failing, so scripts keep running.
-_NOT_YET = {
-    "log_func_repr": None,
-    "log_func_with_objprint": False,
-    "log_print": False,
-    "log_gc": False,
-    "log_sparse": False,
-    "log_async": False,
-    "log_torch": False,
-    "log_audit": None,
-    "pid_suffix": False,
-    "trace_self": False,
-    "minimize_memory": False,
-    "dump_raw": False,
-    "sanitize_function_name": False,
-    "plugins": None,
-}
+# Options of VizTracer 1.x that a later version implements: a value other than the default
+# warns once, and the program runs on.
+_NOT_YET = {"log_async": False}
 _warned_not_yet: set[str] = set()
+
+# The package's own directory: calls into it are left out of the report, with all they call.
+LIB_DIR = os.path.dirname(os.path.abspath(__file__))
+
+# Code objects of our wrappers around the program's functions (decorators): left out of the
+# report themselves, while what they call is recorded. Filled by the modules that define them.
+PASSTHROUGH: set[Any] = set()
+
+# The options that a child process or a copy of this tracer needs (``init_kwargs``).
+_INIT_KWARGS = (
+    "tracer_entries", "verbose", "output_file", "max_stack_depth", "exclude_files", "include_files",
+    "ignore_c_function", "ignore_frozen", "log_func_retval", "log_func_args", "log_func_with_objprint",
+    "log_print", "log_gc", "log_sparse", "log_async", "log_audit", "log_torch", "log_exception",
+    "pid_suffix", "min_duration", "dump_raw", "minimize_memory", "sanitize_function_name",
+    "trace_self",
+)
 
 
 def get_tracer() -> VizTracer | None:
@@ -59,26 +69,22 @@ def _paths(files: Sequence[str] | str | None) -> list[str]:
     return out
 
 
-class VizEvent:
-    """A duration event opened by ``VizTracer.log_event``; use it in a ``with`` statement."""
-
-    def __init__(self, tracer: VizTracer, name: str) -> None:
-        self._tracer = tracer
-        self.name = name
-        self._start = 0
-
-    def __enter__(self) -> VizEvent:
-        self._start = _tracer.now_ticks()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._tracer._core.add_duration(self.name, self._start, _tracer.now_ticks())
+def _with_pid(path: str) -> str:
+    """``result.json`` -> ``result_<pid>.json`` (``a.json.gz`` -> ``a_<pid>.json.gz``)."""
+    folder, name = os.path.split(path)
+    lower = name.lower()
+    for ext in (".json.gz", ".perfetto-trace", ".pftrace", ".json", ".html"):
+        if lower.endswith(ext) and len(name) > len(ext):
+            return os.path.join(folder, f"{name[:-len(ext)]}_{os.getpid()}{name[-len(ext):]}")
+    stem, ext = os.path.splitext(name)
+    return os.path.join(folder, f"{stem}_{os.getpid()}{ext}")
 
 
 class VizTracer:
     """Record every function call of the traced program and save it as a report.
 
     The constructor takes the options of VizTracer 1.x; see the user manual for each.
+    ``log_exception`` (every raised exception as an instant) is this version's addition.
     """
 
     def __init__(
@@ -110,18 +116,25 @@ class VizTracer:
         sanitize_function_name: bool = False,
         process_name: str | None = None,
         output_file: str = "result.json",
-        plugins: Sequence[Any] | None = None,
+        plugins: Sequence[VizPluginBase | str] | None = None,
+        log_exception: bool = False,
     ) -> None:
         if not isinstance(tracer_entries, int) or isinstance(tracer_entries, bool) or tracer_entries <= 0:
             raise ValueError(f"tracer_entries must be a positive integer, got {tracer_entries!r}")
         if include_files and exclude_files:
             raise ValueError("include_files and exclude_files can't be used together; pick one")
-        given = dict(locals())
+        if log_func_repr is not None and log_func_with_objprint:
+            raise ValueError("log_func_repr and log_func_with_objprint can't be used together; pick one")
+        if log_func_repr is not None and not callable(log_func_repr):
+            raise ValueError(f"log_func_repr must be a function, got {type(log_func_repr).__name__}")
+        if log_torch:
+            _require_torch()
+        if log_audit is not None:
+            compile_patterns(log_audit, "log_audit")
         for name, default in _NOT_YET.items():
-            if given[name] != default and name not in _warned_not_yet:
+            if locals()[name] != default and name not in _warned_not_yet:
                 _warned_not_yet.add(name)
-                warnings.warn(f"VizTracer option {name!r} has no effect yet in this version",
-                              stacklevel=2)
+                warnings.warn(f"VizTracer option {name!r} has no effect yet in this version", stacklevel=2)
         self.tracer_entries = tracer_entries
         self._core = _tracer.Tracer(tracer_entries)
         self.verbose = verbose
@@ -135,11 +148,11 @@ class VizTracer:
         self.log_func_repr = log_func_repr
         self.log_func_with_objprint = log_func_with_objprint
         self.log_print = log_print
-        self.log_gc = log_gc
         self.log_sparse = log_sparse
         self.log_async = log_async
         self.log_torch = log_torch
         self.log_audit = log_audit
+        self.log_exception = log_exception
         self.pid_suffix = pid_suffix
         self.file_info = file_info
         self.trace_self = trace_self
@@ -149,14 +162,26 @@ class VizTracer:
         self.sanitize_function_name = sanitize_function_name
         self.process_name = process_name
         self.output_file = output_file
-        self.plugins = plugins
-        self.register_global = register_global
-        self.init_kwargs = {k: given[k] for k in given if k not in ("self", "__class__")}
         self.enable = False
         self.parsed = False
-        self._stopped_at: int | None = None
+        self.data: dict[str, Any] = {}
+        self.total_entries = 0
+        self.viztmp: str | None = None
+        self.cwd = os.getcwd()
+        self._exiting = False
+        self._functions: list[tuple[str, str, int]] = []
+        self._sync_marker: float | None = None
+        self._torch_profile: Any = None
+        # The wall clock at timestamp 0 of the report's clock (CLOCK_MONOTONIC).
+        self._base_time_ns = time.time_ns() - _tracer.now_ns()
+        self._print = PrintCapture(self)
+        self._gc = GcLog(self)
+        self._log_gc = False
+        self.log_gc = log_gc
+        self._extras: list[Any] = []    # what start() installed and stop() removes
         if register_global:
-            self.register()
+            self.register_global()
+        self._plugin_manager = PluginManager(self, plugins)
 
     # -- options ------------------------------------------------------------------------
 
@@ -171,9 +196,61 @@ class VizTracer:
             raise ValueError(f"min_duration can't be negative, got {value!r}")
         self._min_duration = value
 
+    @property
+    def pid_suffix(self) -> bool:
+        """Whether ``save()`` puts the process id in the file name (``result_<pid>.json``)."""
+        return self._pid_suffix
+
+    @pid_suffix.setter
+    def pid_suffix(self, value: bool) -> None:
+        if type(value) is not bool:
+            raise ValueError(f"pid_suffix must be True or False, got {value!r}")
+        self._pid_suffix = value
+
+    @property
+    def log_gc(self) -> bool:
+        """Whether collections of the garbage collector are recorded."""
+        return self._log_gc
+
+    @log_gc.setter
+    def log_gc(self, value: bool) -> None:
+        if type(value) is not bool:
+            raise TypeError(f"log_gc must be True or False, got {value!r}")
+        self._log_gc = value
+        if self.enable and value:
+            self._gc.install()
+        elif not value:
+            self._gc.uninstall()
+
+    @property
+    def init_kwargs(self) -> dict[str, Any]:
+        """The options, as keyword arguments that make the same tracer (in a child process)."""
+        return {name: getattr(self, name) for name in _INIT_KWARGS}
+
+    @property
+    def lib_file_path(self) -> str:
+        """The directory of the viztracer package, whose calls are left out of the report."""
+        return LIB_DIR
+
+    @property
+    def threadtracefunc(self) -> Callable[..., Any]:
+        """The function given to ``threading.setprofile`` while tracing."""
+        return self._core.thread_bootstrap
+
+    def _repr_func(self) -> Callable[[Any], str] | None:
+        if self.log_func_with_objprint:
+            import objprint
+
+            return lambda obj: objprint.objstr(obj, color=False)
+        return self.log_func_repr
+
     def _configure_core(self) -> None:
+        try:
+            max_depth = int(self.max_stack_depth)
+        except (TypeError, ValueError):
+            raise ValueError(f"max_stack_depth must be an integer, got {self.max_stack_depth!r}") from None
         self._core.configure(
-            max_stack_depth=self.max_stack_depth,
+            max_stack_depth=max_depth,
             include_files=_paths(self.include_files),
             exclude_files=_paths(self.exclude_files),
             ignore_c_function=bool(self.ignore_c_function),
@@ -181,27 +258,59 @@ class VizTracer:
             min_duration_ns=int(self.min_duration * 1000),
             log_func_args=bool(self.log_func_args),
             log_func_retval=bool(self.log_func_retval),
-            own_dir=os.path.dirname(os.path.abspath(__file__)),
+            own_dir="" if self.trace_self else LIB_DIR,
+            repr_func=self._repr_func(),
         )
+        for code in PASSTHROUGH:
+            self._core.add_passthrough(code)
 
-    def register(self) -> None:
+    def register_global(self) -> None:
         """Make this tracer the one ``get_tracer()`` returns."""
         global _global_tracer
         _global_tracer = self
+        builtins.__dict__["__viz_tracer__"] = self  # where VizTracer 1.x keeps it
+
+    register = register_global
 
     # -- recording ------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start tracing the calling thread and every thread started through ``threading``."""
+        """Start tracing the calling thread and every thread started through ``threading``.
+
+        With ``log_sparse`` no call is traced: only the functions decorated with
+        ``@log_sparse`` and the custom events are recorded.
+        """
+        if self.enable:
+            return
         if self.include_files and self.exclude_files:
             raise ValueError("include_files and exclude_files can't be used together; pick one")
         self._configure_core()
+        extras = self._extras_to_install()
+        self._plugin_manager.event("pre-start")
         self.enable = True
         self.parsed = False
+        for extra in extras:
+            extra.install()
+        self._extras = extras
+        if self.log_torch:
+            self._start_torch()
         # Threads started from now on install the hook themselves; this goes first so that
         # the call to threading.setprofile is not recorded.
-        threading.setprofile(self._core.thread_bootstrap)
-        self._core.start()
+        if not self.log_sparse or self._core.exception_callback is not None:
+            threading.setprofile(self._core.thread_bootstrap)
+        self._core.start(not self.log_sparse)
+
+    def _extras_to_install(self) -> list[Any]:
+        extras: list[Any] = []
+        if self.log_print:
+            extras.append(self._print)
+        if self.log_gc:
+            extras.append(self._gc)
+        if self.log_audit is not None:
+            extras.append(AuditLog(self, self.log_audit))
+        if self.log_exception:
+            extras.append(ExceptionLog(self, LIB_DIR))
+        return extras
 
     def stop(self, stop_option: str | None = None) -> None:
         """Stop tracing.
@@ -214,9 +323,15 @@ class VizTracer:
         threading.setprofile(None)
         self._core.stop(stop_option == "flush_as_finish")
         self.enable = False
+        for extra in reversed(self._extras):
+            extra.uninstall()
+        self._extras = []
+        if self._torch_profile is not None:
+            self._torch_profile.__exit__(None, None, None)
         if self._core.failed:
             warnings.warn("viztracer ran out of memory while tracing and stopped early; "
                           "the report holds what was recorded until then", RuntimeWarning, stacklevel=2)
+        self._plugin_manager.event("post-stop")
 
     def pause(self) -> None:
         """Stop recording in this thread until ``resume()``, keeping what was recorded."""
@@ -232,20 +347,41 @@ class VizTracer:
         """Drop everything recorded so far."""
         self._core.clear()
         self.parsed = False
+        self.data = {}
 
     def cleanup(self) -> None:
         """Drop everything recorded and free the ring's memory."""
         self._core.cleanup()
         self.parsed = False
+        self.data = {}
 
     def enable_thread_tracing(self) -> None:
         """Trace the calling thread, for threads not started through ``threading``."""
         if self.enable:
             self._core.trace_current_thread()
 
+    def shield_ignore(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call ``func(*args, **kwargs)`` and record it, even when called from code that is
+        left out of the report (viztracer's own, an ignored function)."""
+        return func(*args, **kwargs)
+
     def getts(self) -> float:
-        """The tracer's current timestamp, in microseconds."""
+        """The tracer's current timestamp, in microseconds (the report's clock)."""
         return _tracer.now_ns() / 1000
+
+    def get_base_time(self) -> int:
+        """The wall-clock time (ns since the epoch) of the report's timestamp 0."""
+        return self._base_time_ns
+
+    def set_sync_marker(self) -> None:
+        """Mark this moment; ``--align_combine`` lines reports up on their markers."""
+        if self._sync_marker is not None:
+            warnings.warn("Synchronization marker already set", RuntimeWarning, stacklevel=2)
+        self._sync_marker = self.getts()
+
+    def get_sync_marker(self) -> float | None:
+        """The sync marker's timestamp (microseconds), or None when none is set."""
+        return self._sync_marker
 
     # -- extra data --------------------------------------------------------------------------
 
@@ -254,64 +390,206 @@ class VizTracer:
         if self.enable:
             self._core.add_func_args(key, value)
 
+    def get_func_args(self) -> dict[str, Any] | None:
+        """The arguments attached so far to the function being executed, or None."""
+        if self.enable:
+            return self._core.get_func_args()
+        return None
+
+    def add_func_exec(self, name: str, val: Any, lineno: int) -> None:
+        """Note ``(lineno) name = val`` in the ``exec_steps`` of the function being executed."""
+        if not self.enable:
+            return
+        step = f"({lineno}) {name} = {val}"
+        current = self._core.get_func_args()
+        if current is not None and isinstance(current.get("exec_steps"), list):
+            current["exec_steps"].append(step)
+        else:
+            self._core.add_func_args("exec_steps", [step])
+
     def add_instant(self, name: str, args: Any = None, scope: str = "g") -> None:
-        """Record an instant event; ``scope`` is ``g``, ``p`` or ``t``."""
+        """Record an instant event; ``scope`` is ``g`` (global), ``p`` (process) or ``t`` (thread)."""
         if scope not in ("g", "p", "t"):
             raise ValueError(f"scope must be one of 'g', 'p' or 't', got {scope!r}")
         if self.enable:
             self._core.add_instant(name, args, scope)
 
-    log_instant = add_instant
+    def log_instant(self, name: str, args: Any = None, scope: str = "t", cond: bool = True) -> None:
+        """Record an instant event (thread scope by default) when ``cond`` is true."""
+        if cond:
+            if scope not in ("g", "p", "t"):
+                raise ValueError(f"scope must be one of 'g', 'p' or 't', got {scope!r}")
+            if self.enable:
+                self._core.add_instant(name, args, scope)
 
-    def add_counter(self, name: str, args: dict[str, float]) -> None:
-        """Record the values of a counter track."""
+    def add_counter(self, name: str, args: dict[str, int | float]) -> None:
+        """Record the values of a counter track; a value that is not a number is a ValueError."""
+        if not isinstance(args, dict):
+            raise ValueError(f"counter {name!r}: the values must be a dict, got {type(args).__name__}")
         if self.enable:
             self._core.add_counter(name, args)
 
     def add_object(self, ph: str, obj_id: str, name: str, args: Any = None) -> None:
-        """Record an object event (``N`` created, ``O`` snapshot, ``D`` destroyed)."""
+        """Record an object event (``N`` created, ``O`` snapshot, ``D`` destroyed) with ``args``."""
+        if ph not in ("N", "O", "D"):
+            raise ValueError(f"ph must be one of 'N', 'O' or 'D', got {ph!r}")
         if self.enable:
             self._core.add_object(ph, obj_id, name, args)
 
     def add_raw(self, raw: dict[str, Any]) -> None:
-        """Record a trace event given as a ready Chrome trace event dict."""
+        """Record a trace event given as a ready Chrome trace event dict; ``pid`` and ``tid``
+        are filled in when missing."""
+        if not isinstance(raw, dict):
+            raise ValueError(f"add_raw takes a trace event dict, got {type(raw).__name__}")
         if self.enable:
+            if "pid" not in raw or "tid" not in raw:
+                raw = dict(raw)
+                raw.setdefault("pid", os.getpid())
+                raw.setdefault("tid", threading.get_native_id())
             self._core.add_raw(raw)
 
-    def log_var(self, name: str, var: Any) -> None:
-        """Record a variable: numbers become a counter, anything else an instant event."""
-        if isinstance(var, (int, float)) and not isinstance(var, bool):
-            self.add_counter(name, {name: var})
+    def log_var(self, name: str, var: Any, cond: bool = True) -> None:
+        """Record a variable when ``cond`` is true: a number (or bool) becomes a counter sample
+        ``{"value": var}``, anything else an instant carrying ``{"object": <its text>}``."""
+        if not cond or not self.enable:
+            return
+        if isinstance(var, (int, float)):
+            self._core.add_counter(name, {"value": var})
         else:
-            self.add_instant(name, {"value": repr(var)}, scope="p")
+            self._core.add_instant(name, {"object": _object_text(var)}, "t")
+
+    def add_variable(self, name: str, var: Any, event: str = "instant") -> None:
+        """Record a variable as an instant ``name = repr(var)`` or, with ``event="counter"``,
+        as a counter sample (the value must be a number)."""
+        if event == "instant":
+            if self.enable:
+                self._core.add_instant(f"{name} = {_tracer.safe_repr(var)}", None, "p")
+        elif event == "counter":
+            if not isinstance(var, (int, float)):
+                raise ValueError(f"{name}({_tracer.safe_repr(var)}) is not a number")
+            if self.enable:
+                self._core.add_counter(name, {name: var})
+        else:
+            raise ValueError(f"event must be 'instant' or 'counter', got {event!r}")
 
     def log_event(self, event_name: str) -> VizEvent:
-        """A duration event for a ``with`` block."""
-        return VizEvent(self, event_name)
+        """A duration event for a ``with`` block, named after the event and where it is."""
+        with quiet_audit():
+            caller = sys._getframe(1)
+        return VizEvent(self, event_name, caller.f_code.co_filename, caller.f_lineno)
+
+    def add_garbage_collection(self, phase: str, info: dict[str, Any]) -> None:
+        """The ``gc.callbacks`` entry of ``log_gc``: ``phase`` is ``start`` or ``stop``."""
+        self._gc._callback(phase, info)
+
+    def overload_print(self) -> None:
+        """Replace ``print``: what it prints becomes an instant ``print - <text>``."""
+        self._print.install()
+
+    def restore_print(self) -> None:
+        """Put back the ``print`` that ``overload_print`` replaced."""
+        self._print.uninstall()
+
+    @property
+    def system_print(self) -> Callable[..., None]:
+        """The ``print`` that was in place before ``overload_print``."""
+        return self._print.system_print
+
+    # -- getting the data --------------------------------------------------------------------
+
+    def _json_report(self, file_info: bool = False) -> bytes:
+        out = io.BytesIO()
+        self._functions = chrome_json.write_stream(self, out.write, file_info)[1]
+        return out.getvalue()
+
+    def load(self) -> list[dict[str, Any]]:
+        """The recorded events as Chrome trace event dicts (process and thread names first)."""
+        return orjson.loads(self._json_report())["traceEvents"]
+
+    def parse(self) -> int:
+        """Stop if needed, put the recorded events in ``data``, and return how many there are
+        (process and thread name records not counted)."""
+        self.stop()
+        if not self.parsed:
+            report = orjson.loads(self._json_report())
+            self.data = {"traceEvents": report["traceEvents"],
+                         "viztracer_metadata": report["viztracer_metadata"]}
+            self.total_entries = sum(1 for e in self.data["traceEvents"] if e.get("ph") != "M")
+            self.parsed = True
+        return self.total_entries
+
+    def dump(self, filename: str, sanitize_function_name: bool = False) -> None:
+        """Write the recorded events straight to ``filename`` as a report (no plugins)."""
+        self.stop()
+        sanitize, self.sanitize_function_name = self.sanitize_function_name, sanitize_function_name
+        try:
+            write_report(self, os.fspath(filename), file_info=self.file_info)
+        finally:
+            self.sanitize_function_name = sanitize
 
     # -- saving ----------------------------------------------------------------------------
 
-    def parse(self) -> int:
-        """Stop if needed and return the number of recorded entries."""
-        self.stop()
-        self.parsed = True
-        return self._core.entry_count()
-
-    def save(self, output_file: str | None = None, file_info: bool | None = None,
-             verbose: int | None = None) -> str:
-        """Write the report; the format follows the file's extension. Returns the path."""
-        self.stop()
-        path = os.fspath(output_file if output_file is not None else self.output_file)
+    def save(self, output_file: str | os.PathLike | IO | None = None, file_info: bool | None = None,
+             verbose: int | None = None) -> str | None:
+        """Write the report and return its path. The format follows the file's extension; an
+        open file object gets Chrome JSON. A tracer still running is stopped for the save and
+        started again after it, as in VizTracer 1.x."""
+        was_running = self.enable
+        if was_running:
+            self.stop()
+        file_info = self.file_info if file_info is None else file_info
         verbose = self.verbose if verbose is None else verbose
-        if self._core.overflowed() and verbose > 0:
-            print(f"viztracer: the ring of {self.tracer_entries} entries overflowed; only the "
-                  f"latest entries were kept (raise --tracer_entries to keep more)", file=sys.stderr)
-        count = write_report(self, path, file_info=self.file_info if file_info is None else file_info)
-        if verbose > 0:
-            print(f"Saved {count} events to {os.path.abspath(path)}")
-            print(open_hint(path))
-        self.parsed = True
-        return path
+        target = self.output_file if output_file is None else output_file
+        try:
+            if hasattr(target, "write"):
+                self._save_to_file_object(target, file_info)
+                return None
+            path = os.path.abspath(os.fspath(target))
+            if self.pid_suffix:
+                path = _with_pid(path)
+            writer_for(path)    # an unknown extension fails before any directory is made
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if self._core.overflowed() and verbose > 0:
+                print(f"viztracer: the ring of {self.tracer_entries} entries overflowed; only the "
+                      f"latest entries were kept (raise --tracer_entries to keep more)", file=sys.stderr)
+            count = self._write(path, file_info)
+            if verbose > 0:
+                print(f"Saved {count} events to {path}")
+                print(open_hint(path))
+            return path
+        finally:
+            if was_running:
+                self.start()
+
+    def _write(self, path: str, file_info: bool) -> int:
+        if not self._plugin_manager.has_plugin and self._torch_profile is None:
+            self.parsed = True
+            return write_report(self, path, file_info=file_info)
+        return write_report_dict(self._report_dict(file_info), path)
+
+    def _report_dict(self, file_info: bool) -> dict[str, Any]:
+        """``data`` as plugins left it, with torch's events and ``file_info``: the slow path,
+        taken only when a plugin or log_torch may change the events."""
+        self.parse()
+        self._plugin_manager.event("pre-save")
+        report = dict(self.data)
+        if self._torch_profile is not None:
+            report["traceEvents"] = report["traceEvents"] + self._torch_events()
+        if file_info:
+            report["file_info"] = chrome_json.file_info(self._functions)
+        return report
+
+    def _save_to_file_object(self, out: IO, file_info: bool) -> None:
+        if self._plugin_manager.has_plugin or self._torch_profile is not None:
+            data = orjson.dumps(self._report_dict(file_info))
+        else:
+            buffer = io.BytesIO()
+            chrome_json.write_stream(self, buffer.write, file_info)
+            data = buffer.getvalue()
+        if isinstance(out, io.TextIOBase):
+            out.write(data.decode("utf-8"))
+        else:
+            out.write(data)
 
     def run(self, command: str, output_file: str | None = None) -> None:
         """Trace ``exec(command)`` and save the report."""
@@ -322,6 +600,35 @@ class VizTracer:
             self.stop()
             self.save(output_file)
 
+    def terminate(self) -> None:
+        """Tell the plugins to finish (done on leaving a ``with`` block and by the command line)."""
+        self._plugin_manager.terminate()
+
+    def label_file_to_write(self) -> None:
+        """Create an empty placeholder where the report will go (``<file>.viztmp`` with
+        ``pid_suffix``), removed by ``exit_routine()`` once the report is saved."""
+        path = os.path.abspath(self.output_file)
+        if self.pid_suffix:
+            path = _with_pid(path) + ".viztmp"
+        with open(path, "w"):
+            pass
+        self.viztmp = path
+
+    def exit_routine(self) -> None:
+        """Stop (closing the calls still open), save once, and terminate the plugins."""
+        self.stop(stop_option="flush_as_finish")
+        if self._exiting:
+            return
+        self._exiting = True
+        try:
+            os.chdir(self.cwd)
+            self.save()
+        finally:
+            if self.viztmp is not None and os.path.exists(self.viztmp) \
+                    and os.path.abspath(self.viztmp) != os.path.abspath(self.output_file):
+                os.remove(self.viztmp)
+            self.terminate()
+
     # -- context manager -------------------------------------------------------------------
 
     def __enter__(self) -> VizTracer:
@@ -331,8 +638,60 @@ class VizTracer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
         self.save()
+        self.terminate()
 
     def metadata(self) -> dict[str, Any]:
         """The ``viztracer_metadata`` object written into every report."""
-        return {"version": __version__, "overflow": self._core.overflowed(),
-                "dropped_entries": self._core.dropped(), "tracer_entries": self.tracer_entries}
+        metadata: dict[str, Any] = {
+            "version": __version__, "overflow": self._core.overflowed(),
+            "dropped_entries": self._core.dropped(), "tracer_entries": self.tracer_entries,
+            "baseTimeNanoseconds": self._base_time_ns,
+        }
+        if self._sync_marker is not None:
+            metadata["sync_marker"] = self._sync_marker
+        return metadata
+
+    # -- log_torch -------------------------------------------------------------------------
+
+    def _start_torch(self) -> None:
+        from torch.profiler import profile, supported_activities
+
+        self._torch_profile = profile(activities=supported_activities()).__enter__()
+
+    def _torch_events(self) -> list[dict[str, Any]]:
+        """PyTorch's own trace, its timestamps moved onto the report's clock."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "torch.json")
+            self._torch_profile.export_chrome_trace(path)
+            with open(path, "rb") as f:
+                torch_report = orjson.loads(f.read())
+        events = torch_report.get("traceEvents", []) if isinstance(torch_report, dict) else torch_report
+        base = torch_report.get("baseTimeNanoseconds", 0) if isinstance(torch_report, dict) else 0
+        shift = (base - self._base_time_ns) / 1000 if base else 0
+        for e in events:
+            if shift and isinstance(e.get("ts"), (int, float)):
+                e["ts"] = e["ts"] + shift
+        return [e for e in events if isinstance(e, dict)]
+
+
+def _require_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise ImportError("log_torch needs PyTorch, which is not installed here: "
+                          "pip install torch") from None
+
+
+def _object_text(var: Any) -> str:
+    """How ``log_var`` shows a value that is not a number: objprint's text, as in VizTracer 1.x."""
+    import objprint
+
+    try:
+        return objprint.objstr(var, color=False)
+    except BaseException:  # the program's own __repr__ / __str__ may raise anything
+        return _tracer.NOT_DISPLAYABLE
+
+
+PASSTHROUGH.add(VizTracer.shield_ignore.__code__)

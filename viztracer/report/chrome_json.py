@@ -8,7 +8,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from typing import TYPE_CHECKING, BinaryIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .. import _export
 
@@ -42,18 +43,25 @@ def file_info(functions: list[tuple[str, str, int]]) -> dict:
     return {"files": files, "functions": funcs}
 
 
-def _write(tracer: VizTracer, out: BinaryIO, with_file_info: bool) -> int:
+def write_stream(tracer: VizTracer, write: Callable[[bytes], Any], with_file_info: bool) -> tuple[int, list]:
+    """Write the report through ``write`` (bytes chunks); returns the number of events and
+    the Python functions met, as ``(name, file, first line)``."""
     pid = os.getpid()
-    out.write(b'{"traceEvents":[')
-    out.write(",".join(json.dumps(e, separators=(",", ":")) for e in _name_events(tracer, pid)).encode())
-    count, functions = _export.write_chrome_events(tracer._core, out.write, pid)
-    out.write(b'],"viztracer_metadata":')
-    out.write(json.dumps(tracer.metadata(), separators=(",", ":")).encode())
+    write(b'{"traceEvents":[')
+    write(",".join(json.dumps(e, separators=(",", ":")) for e in _name_events(tracer, pid)).encode())
+    count, functions = _export.write_chrome_events(tracer._core, write, pid,
+                                                   bool(tracer.sanitize_function_name))
+    write(b'],"viztracer_metadata":')
+    write(json.dumps(tracer.metadata(), separators=(",", ":")).encode())
     if with_file_info:
-        out.write(b',"file_info":')
-        out.write(json.dumps(file_info(functions), separators=(",", ":")).encode())
-    out.write(b"}")
-    return count
+        write(b',"file_info":')
+        write(json.dumps(file_info(functions), separators=(",", ":")).encode())
+    write(b"}")
+    return count, functions
+
+
+def _write(tracer: VizTracer, out: BinaryIO, with_file_info: bool) -> int:
+    return write_stream(tracer, out.write, with_file_info)[0]
 
 
 def write(tracer: VizTracer, path: str, with_file_info: bool = True) -> int:

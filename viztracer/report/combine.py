@@ -4,7 +4,9 @@ Every input goes through :func:`load_report`, so ``.json``, ``.json.gz`` and ``.
 freely; the output format is chosen by the output file's extension like any report's. Timestamps
 are monotonic-clock times, comparable between processes of one machine, so reports of the
 processes of one run line up as they are. ``align=True`` (``--align_combine``) instead shifts
-each report so that it starts at 0: for comparing separate runs side by side.
+each report so that it starts at 0, or, when every report has a sync marker
+(``VizTracer.set_sync_marker()``, kept in ``viztracer_metadata``), so that the markers are at 0:
+for comparing separate runs side by side.
 """
 from __future__ import annotations
 
@@ -17,6 +19,12 @@ from .loader import load_report
 def _start(events: list[dict]) -> float | None:
     times = [e["ts"] for e in events if isinstance(e.get("ts"), (int, float)) and e.get("ph") != "M"]
     return min(times) if times else None
+
+
+def _sync_marker(report: dict) -> float | None:
+    metadata = report.get("viztracer_metadata")
+    marker = metadata.get("sync_marker") if isinstance(metadata, dict) else None
+    return marker if isinstance(marker, (int, float)) and not isinstance(marker, bool) else None
 
 
 def _merge_metadata(metadatas: list[dict]) -> dict[str, Any]:
@@ -41,9 +49,11 @@ def _merge_file_info(infos: list[dict]) -> dict[str, dict]:
 def combine_reports(reports: list[dict], align: bool = False) -> dict[str, Any]:
     """One report holding the events of ``reports`` (loaded report dicts)."""
     events: list[dict] = []
-    for report in reports:
+    markers = [_sync_marker(r) for r in reports]
+    by_marker = align and all(m is not None for m in markers)
+    for report, marker in zip(reports, markers, strict=True):
         part = report["traceEvents"]
-        start = _start(part) if align else None
+        start = (marker if by_marker else _start(part)) if align else None
         if start:
             part = [dict(e, ts=e["ts"] - start) if isinstance(e.get("ts"), (int, float)) else e
                     for e in part]

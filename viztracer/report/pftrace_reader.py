@@ -470,7 +470,7 @@ class _Reader:
 
     def _instant(self, p, ev, track: tuple[int, int, str], seq: _Sequence, ns: int) -> dict:
         """An instant, object or raw event (told apart by category) as its JSON event."""
-        args = self._args(ev.debug_annotations, p, seq) if ev.debug_annotations else None
+        args = self._args(ev.debug_annotations, p, seq) if ev.debug_annotations else _NO_ARGS
         return _instant_event(self._category(ev, p, seq), lambda: self._event_name(ev, p, seq), args,
                               track, ns / 1000)
 
@@ -554,26 +554,32 @@ def _counter_sample(last_counter: dict[str, dict], events: list, name: str, key:
     e["args"][key] = value
 
 
+_NO_ARGS: Any = object()  # an event with no debug annotation at all
+
+
 def _instant_event(cat: str, name_of: Callable[[], str], args: Any, track: tuple[int, int, str],
                    ts: float) -> dict:
     """An instant, object or raw event (told apart by category) as its JSON event; the name is
-    looked up (``name_of()``) only for the kinds that have one."""
+    looked up (``name_of()``) only for the kinds that have one. ``args`` is ``_NO_ARGS`` when
+    the event has no annotation (an instant written without an ``args`` key)."""
     if cat == "raw":
-        if args is None or "event" not in args:
+        if not isinstance(args, dict) or "event" not in args:
             raise _Malformed("a raw event has no 'event' annotation")
         return args["event"]
     name = name_of()
     pid, tid, scope = track
     if cat == "instant":
-        e = {"pid": pid, "tid": tid, "ts": ts, "ph": "i", "name": name, "s": scope}
-        if args is not None:
+        e = {"pid": pid, "tid": tid, "ts": ts, "ph": "i", "cat": "INSTANT", "name": name, "s": scope}
+        if args is not _NO_ARGS:
             e["args"] = args
         return e
     if cat == "object":
-        if args is None or "ph" not in args or "id" not in args:
+        if not isinstance(args, dict) or "ph" not in args or "id" not in args:
             raise _Malformed(f"object event {name!r} lacks its 'ph' or 'id' annotation")
         e = {"pid": pid, "tid": tid, "ts": ts, "ph": args["ph"], "id": args["id"], "name": name}
-        if "snapshot" in args:
+        if "args" in args:
+            e["args"] = args["args"]
+        elif "snapshot" in args:  # written by earlier versions, which wrapped object args
             e["args"] = {"snapshot": args["snapshot"]}
         return e
     raise _Malformed(f"instant event {name!r} has unknown category {cat!r}")

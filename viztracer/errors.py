@@ -1,0 +1,9 @@
+"""Errors raised to users of the API. A leaf module: it imports nothing of ours."""
+from __future__ import annotations
+
+
+class VizPluginError(Exception):
+    """A plugin could not be loaded, needs a newer viztracer, or answered a message wrongly.
+
+    The message is one line naming the plugin and what to do.
+    """

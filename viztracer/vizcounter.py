@@ -1,0 +1,22 @@
+"""``VizCounter``: a counter track whose values are the public attributes of an object."""
+from __future__ import annotations
+
+from typing import Any
+
+from .event_base import _EventBase
+
+
+class VizCounter(_EventBase):
+    """Each write to a public attribute logs a counter sample holding every logged attribute.
+    Values must be numbers (bools count as 0 and 1): anything else is a ValueError."""
+
+    def _viztracer_check(self, attr: str, value: Any) -> None:
+        if not isinstance(value, (int, float)):
+            raise ValueError(f"VizCounter {self._viztracer_name!r}: {attr} must be a number to be "
+                             f"counted, got {type(value).__name__}")
+
+    def _viztracer_log(self) -> None:
+        tracer = self._viztracer_tracer
+        if tracer is None:
+            return
+        tracer.add_counter(self._viztracer_name, self._viztracer_snapshot())
