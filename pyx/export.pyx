@@ -186,7 +186,12 @@ cdef class NameTable:
             name = str(<object>obj)
         if self.sanitize:
             name = _SURROGATE.sub("\ufffd", name)
-        text = name.encode("utf-8", "replace") if self.raw else json.dumps(name).encode()
+        if not self.raw:
+            text = json.dumps(name).encode()
+        elif _SURROGATE.search(name):   # protobuf strings are UTF-8: lone surrogates can't be
+            text = _SURROGATE.sub("\ufffd", name).encode("utf-8")
+        else:
+            text = name.encode("utf-8")
         self.keep.append(text)
         s.key = <void*>obj
         s.text = PyBytes_AS_STRING(text)

@@ -67,7 +67,11 @@ cdef class ProtoBuffer(OutBuffer):
         return self.put(data, n)
 
     cdef int field_str(self, int field, str s) except -1:
-        cdef bytes b = s.encode("utf-8", "replace")
+        cdef bytes b
+        try:
+            b = s.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: U+FFFD, as sanitize_function_name does
+            b = _SURROGATE.sub("\ufffd", s).encode("utf-8")
         return self.field_bytes(field, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
 
     cdef int field_double(self, int field, double v) except -1:
@@ -180,6 +184,7 @@ cdef class PerfettoWriter:
     cdef dict global_uuids          # pid -> uuid of its "Global" track
     cdef list thread_uuids          # thread index -> uuid
     cdef list thread_pids           # thread index -> pid
+    cdef list thread_tids           # thread index -> tid
     cdef dict thread_index          # (pid, tid) -> thread index
     cdef dict counter_uuids         # (pid, name, key) -> uuid
     cdef public dict counter_tracks     # str(uuid) -> [name, key], for the reader
@@ -201,6 +206,7 @@ cdef class PerfettoWriter:
         self.global_uuids = {}
         self.thread_uuids = []
         self.thread_pids = []
+        self.thread_tids = []
         self.thread_index = {}
         self.counter_uuids = {}
         self.counter_tracks = {}
@@ -313,6 +319,7 @@ cdef class PerfettoWriter:
         self.thread_index.setdefault((pid, tid), index)
         self.thread_uuids.append(uuid)
         self.thread_pids.append(pid)
+        self.thread_tids.append(tid)
         self.tmp.field_varint(1, <uint64_t>pid)
         self.tmp.field_varint(2, <uint64_t>tid)
         if name:
@@ -535,6 +542,7 @@ cdef class PerfettoWriter:
         """An instant (``cat`` INSTANT) on the track its scope says; ``has_args`` False (only
         from a loaded report): no ``args`` key, told from ``"args": null`` by having no
         annotation."""
+        cdef ProtoBuffer inner
         if scope == "g":
             track = self.global_track(pid)
         elif scope == "p":
@@ -545,6 +553,13 @@ cdef class PerfettoWriter:
         self.ev.field_varint(9, TYPE_INSTANT)
         self.ev.field_varint(10, self.name_iid(name, kind))
         self.ev.field_varint(11, track)
+        tid = self.thread_tids[thread]
+        if scope != "t" and tid != pid:
+            # a process or global track does not say which thread recorded the instant
+            inner = ProtoBuffer(None)
+            inner.field_varint(1, self.annotation_iid("#tid"))
+            inner.field_varint(4, <uint64_t>(<int64_t>tid))
+            self.ev.field_msg(4, inner)
         if has_args:
             self.annotations(args)
         self.pkt.field_msg(11, self.ev)
@@ -559,6 +574,8 @@ cdef class PerfettoWriter:
                 self.ev.field_double(44, value)
             elif isinstance(value, int) and -(1 << 63) <= value < (1 << 63):
                 self.ev.field_varint(30, <uint64_t>(<int64_t>value))
+            elif isinstance(value, int):    # beyond 64 bits: the graph needs the size, not every digit
+                self.ev.field_double(44, float(value))
             else:
                 raise ValueError(f"counter {name!r} has a value that is not a number: {key}={value!r}")
             self.pkt.field_msg(11, self.ev)
@@ -812,7 +829,7 @@ cdef int report_other(PerfettoWriter w, dict e, dict canon) except -1:
         thread = w.thread(pid, e["tid"], None)
         return w.instant(ts, pid, thread, <PyObject*>name, KIND_C, e.get("args"), e["s"], "args" in e)
     if ph == "C" and isinstance(e.get("args"), dict) and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in e["args"].values()):
+            type(v) is float or type(v) is int and -(1 << 63) <= v < (1 << 63) for v in e["args"].values()):
         return w.counter(ts, pid, name, e["args"])
     if ph in ("N", "O", "D") and "id" in e and isinstance(e.get("tid", 0), int) \
             and e.get("args", 0) is not None and _OBJECT_KEYS.issuperset(e):

@@ -64,6 +64,7 @@ cdef enum:
     F_SKIP = 1      # not recorded (filtered, paused, too deep, ours)
     F_REGION = 2    # filtered together with everything it calls
     F_C = 4         # a C function
+    F_PASS = 8      # a wrapper of ours left out: the calls below it keep their depth
 
 ctypedef struct Frame:
     int64_t ts
@@ -96,6 +97,10 @@ cdef enum:
     D_RECORD = 1
     D_IGNORE = 2    # left out with everything it calls (filtered files, our own code)
     D_PASS = 3      # left out itself, what it calls recorded (our decorators' wrappers)
+
+# "No max_stack_depth": far from PY_SSIZE_T_MAX, since each wrapper frame of ours (F_PASS)
+# raises a thread's limit by one while it runs.
+cdef Py_ssize_t NO_DEPTH_LIMIT = (<Py_ssize_t>1) << 40
 
 # Direct-mapped cache of C function names, keyed by (method def, type of self).
 DEF C_CACHE_SIZE = 4096
@@ -281,7 +286,8 @@ cdef inline void push_call(ThreadState ts, PyObject* key, int is_c, PyFrameObjec
                 f.flags |= F_SKIP | F_REGION
                 ts.region_depth += 1
             else:
-                f.flags |= F_SKIP
+                f.flags |= F_SKIP | F_PASS
+                ts.max_depth += 1
             return
     if cfg.log_args and not is_c:
         f.args = ts.tracer.func_args(<object>frame)
@@ -301,8 +307,11 @@ cdef inline void pop_call(ThreadState ts, int is_c, PyObject* retval) noexcept:
     if is_c and not (f.flags & F_C):
         return      # a C return whose call we did not see
     ts.size -= 1
-    if f.flags & F_REGION:
-        ts.region_depth -= 1
+    if f.flags & (F_REGION | F_PASS):
+        if f.flags & F_REGION:
+            ts.region_depth -= 1
+        else:
+            ts.max_depth -= 1
     if f.flags & F_SKIP or end - f.ts < cfg.min_dur:
         decref(f.key)
         xdecref(f.args)
@@ -388,6 +397,7 @@ cdef class Tracer:
     cdef set passthrough        # code objects left out without leaving out what they call
     cdef object repr_func       # repr of arguments and return values (None: repr)
     cdef bint hooks             # install the profile hook in every thread (False: log_sparse)
+    cdef bint exception_trace   # this session installs exception_trace (log_exception, < 3.12)
     cdef public object exception_callback   # log_exception before 3.12: called (exception, tb)
     cdef void* c_cache_key[C_CACHE_SIZE * 2]
     cdef PyObject* c_cache_name[C_CACHE_SIZE]
@@ -396,7 +406,7 @@ cdef class Tracer:
         if capacity == 0:
             raise ValueError("tracer_entries must be positive")
         self.cfg.ring.capacity = capacity
-        self.cfg.max_depth = sys.maxsize
+        self.cfg.max_depth = NO_DEPTH_LIMIT
         self.includes = []
         self.excludes = []
         self.states = {}
@@ -451,7 +461,7 @@ cdef class Tracer:
         global generation_counter
         if include_files and exclude_files:
             raise ValueError("include_files and exclude_files can't be used together")
-        self.cfg.max_depth = sys.maxsize if max_stack_depth is None or max_stack_depth < 0 \
+        self.cfg.max_depth = NO_DEPTH_LIMIT if max_stack_depth is None or max_stack_depth < 0 \
             else max_stack_depth
         self.includes = [str(p) for p in include_files]
         self.excludes = [str(p) for p in exclude_files]
@@ -594,7 +604,7 @@ cdef class Tracer:
                 self.install()
 
     cdef void install_exception_trace(self) noexcept:
-        if self.exception_callback is not None and sys.version_info < (3, 12):
+        if self.exception_trace:
             PyEval_SetTrace(<Py_tracefunc>exception_trace, <PyObject*>self)
 
     # -- log_sparse ---------------------------------------------------------------------------
@@ -640,6 +650,7 @@ cdef class Tracer:
         self.cfg.paused = 0
         self.states = {}
         self.hooks = hooks
+        self.exception_trace = self.exception_callback is not None and sys.version_info < (3, 12)
         self.install_exception_trace()
         if hooks:
             self.install()
@@ -652,7 +663,7 @@ cdef class Tracer:
             return
         self.running = False
         PyEval_SetProfile(NULL, NULL)
-        if self.exception_callback is not None and sys.version_info < (3, 12):
+        if self.exception_trace:
             PyEval_SetTrace(NULL, NULL)
         cdef int64_t now = vt_ticks()
         self.cfg.active = 0
@@ -736,12 +747,17 @@ cdef class Tracer:
         self.custom(KIND_INSTANT, name, (args, scope), vt_ticks(), 0)
 
     def add_counter(self, str name, dict values):
-        """A sample of a counter track; every value must be a number (bools count as 0/1)."""
+        """A sample of a counter track; every value must be a number (bools count as 0/1, which
+        is what every format and viewer can draw)."""
+        cdef dict sample = {}
         for key, value in values.items():
-            if not isinstance(value, (int, float)):
+            if type(value) is bool:
+                value = int(value)
+            elif not isinstance(value, (int, float)):
                 raise ValueError(f"counter {name!r}: the value of {key!r} must be a number, "
                                  f"got {type(value).__name__} {safe_repr(value):.60}")
-        self.custom(KIND_COUNTER, name, dict(values), vt_ticks(), 0)
+            sample[key] = value
+        self.custom(KIND_COUNTER, name, sample, vt_ticks(), 0)
 
     def add_object(self, str ph, obj_id, str name, args):
         """An object event (``N``, ``O`` or ``D``)."""

@@ -218,3 +218,17 @@ def make_trace(path: Path, n: int = 3) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tracer.save(str(path))
     return path
+
+
+def fmt_duration(ns: float) -> str:
+    """What the viewer page prints for a duration in ns (``VT.formatDuration`` in data.js)."""
+    def trim(s: str) -> str:
+        return s.rstrip("0").rstrip(".") if "." in s else s
+    a = abs(ns)
+    if a < 1e3:
+        return trim(f"{ns:.0f}") + " ns"
+    if a < 1e6:
+        return trim(f"{ns / 1e3:.3f}") + " \u00b5s"
+    if a < 1e9:
+        return trim(f"{ns / 1e6:.6f}") + " ms"
+    return trim(f"{ns / 1e9:.9f}") + " s"

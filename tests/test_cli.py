@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -685,6 +686,9 @@ def test_main_in_process_restores_the_interpreter(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     # The command registers its tracer globally: put back whatever was registered before.
     monkeypatch.setattr(viztracer.tracer, "_global_tracer", viztracer.get_tracer())
+    # The command runs the program's threading exit callbacks, as at interpreter exit: keep
+    # the test process's own (concurrent.futures refuses new work once its callback ran).
+    monkeypatch.setattr(threading, "_threading_atexits", [])
     argv, path, main_module = sys.argv[:], sys.path[:], sys.modules["__main__"]
     assert main(["--quiet", "fib.py"]) == 0
     assert (sys.argv, sys.path, sys.modules["__main__"]) == (argv, path, main_module)

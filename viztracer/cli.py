@@ -179,6 +179,10 @@ def _finish_threads() -> None:
             thread.join()
 
 
+class NotStarted(Exception):
+    """A plugin failed at ``pre-start``: the tracer did not start and the program did not run."""
+
+
 def run_traced(tracer: VizTracer, program: Program, termination: _Termination,
                log_exit: bool = False) -> int:
     """Run ``program`` as ``__main__`` under ``tracer``; return its exit status. With
@@ -186,7 +190,10 @@ def run_traced(tracer: VizTracer, program: Program, termination: _Termination,
     ended_by: BaseException | None = None
     status = 0
     with as_main(program), termination.installed():
-        tracer.start()
+        try:
+            tracer.start()
+        except VizPluginError as exc:
+            raise NotStarted(str(exc)) from None
         try:
             # exec is called right here, in the frame that started the tracer: the core leaves
             # out calls into viztracer's own code with everything below them, so a helper
@@ -386,19 +393,28 @@ def run_command(argv: list[str]) -> Outcome:
         for message in run.warnings:
             print(f"{PROG}: {message}", file=sys.stderr)
     try:
-        tracer = VizTracer(output_file=run.output_path, **run.tracer_kwargs)
+        # Plugins are found where the program's own imports are (its directory first), as in 1.x.
+        with search_path_first(run.program.path0):
+            tracer = VizTracer(output_file=run.output_path, **run.tracer_kwargs)
     except (ValueError, ImportError, VizPluginError) as exc:  # VizTracer's checks of its options
         _error(exc)
         return Outcome(USAGE_ERROR)
     termination = _Termination()
     try:
         status = run_traced(tracer, run.program, termination, run.settings.log_exit)
-    except VizPluginError as exc:  # a plugin failed at pre-start or post-stop
+    except NotStarted as exc:  # a plugin failed at pre-start: nothing ran, nothing to save
+        _error(exc)
+        terminate_plugins(tracer)
+        return Outcome(1)
+    except VizPluginError as exc:  # a plugin failed at post-stop: the report is still saved
         _error(exc)
         tracer.stop()
         status = 1
-    save_status, saved = save_report(tracer, run.output_path, quiet)
-    save_status = save_status or terminate_plugins(tracer)
+    try:
+        save_status, saved = save_report(tracer, run.output_path, quiet)
+    finally:  # the plugins are told even when the save failed, or a plugin's handler raised
+        terminate_status = terminate_plugins(tracer)
+    save_status = save_status or terminate_status
     if run.settings.open and save_status == 0 and not termination.received:  # SIGTERM: just end
         open_report(saved)
     if termination.received and status == 0:

@@ -7,6 +7,7 @@ Options are merged as: command line over rcfile over defaults.
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,7 +92,7 @@ OPTIONS: tuple[Option, ...] = (
          help="read default options from FILE instead of ./.viztracerrc"),
     _opt("-o", "--output_file", kind="value", group="output", metavar="FILE",
          help="where to save the report, result.json by default; the extension picks the format "
-              "(.json, .json.gz)"),
+              "(.json, .json.gz, .pftrace or .perfetto-trace, .html)"),
     _opt("-u", "--unique_output_file", group="output",
          help="save to a new file name for each run: <program>_<date>_<time>_<pid>.json"),
     _opt("--output_dir", kind="value", group="output", metavar="DIR",
@@ -136,7 +137,7 @@ OPTIONS: tuple[Option, ...] = (
     _opt("--plugins", kind="list", group="extra", metavar="PLUGIN",
          help='load plugins: each is a module path and its arguments, e.g. "vizplugins.cpu_usage '
               '-f 100" (quoted; end the list with --)'),
-    _opt("--minimize_memory", group="extra",
+    _opt("--minimize_memory", group="output",
          help="keep memory low while saving (this version always streams the report to the file)"),
     _opt("--pid_suffix", group="output",
          help="put the process id in the report's file name: result_<pid>.json"),
@@ -147,9 +148,8 @@ OPTIONS: tuple[Option, ...] = (
       for name in ("log_var", "log_number", "log_attr", "log_func_exec", "log_func_entry")),
     _opt("-t", kind="optional", type=float, group="later", status=NOT_YET,
          default=-1, help=argparse.SUPPRESS),
-    # Hidden options of 1.x: tracing viztracer itself, and its raw dump (what this version
-    # always writes).
-    _opt("--trace_self", group="later", help=argparse.SUPPRESS),
+    _opt("--trace_self", help="record viztracer's own calls too (to debug viztracer)"),
+    # A hidden option of 1.x: its raw dump, what this version always writes.
     _opt("--dump_raw", group="later", status=SILENT, help=argparse.SUPPRESS),
     # Hidden options of 1.x, used between its own processes.
     *(_opt(f"--{name}", group="later", status=NOT_YET, help=argparse.SUPPRESS)
@@ -406,6 +406,12 @@ def tracer_options(settings: Settings) -> dict[str, Any]:
         min_duration = parse_duration_us(str(settings.min_duration))
     except ValueError as exc:
         raise CliError(f"--min_duration: {exc}{settings.origin('min_duration')}") from None
+    for pattern in settings.log_audit or ():
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise CliError(f"--log_audit: {pattern!r} is not a valid regular expression ({exc})"
+                           f"{settings.origin('log_audit')}") from None
     return {
         "tracer_entries": entries,
         "verbose": 0,

@@ -2,24 +2,26 @@
 
 A public attribute (not starting with ``_``) written on such an object logs a snapshot of its
 public attributes, unless ``trigger_on_change`` is off; ``include_attributes`` /
-``exclude_attributes`` choose which attributes count. With a tracer of None everything is a
-no-op, so instrumented code runs unchanged without viztracer. A value that can't be logged is
-a ValueError at the write that brings it, and the attribute is not changed.
+``exclude_attributes`` choose which attributes count. The snapshot holds the instance's
+attributes and the class's plain attributes and properties (class-level values that can't be
+logged are left out). With a tracer of None everything is a no-op, so instrumented code runs
+unchanged without viztracer. Otherwise a value that can't be logged is a ValueError at the
+write that brings it, and the attribute is not changed.
 """
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .decorator import inner_code
-from .tracer import PASSTHROUGH
+from .decorator import inner_code, register_passthrough
 
 if TYPE_CHECKING:
     from .tracer import VizTracer
 
 _CONFIG_KEYS = ("trigger_on_change", "include_attributes", "exclude_attributes")
-_class_attributes: dict[type, tuple[str, ...]] = {}
+_class_attributes: weakref.WeakKeyDictionary[type, tuple[str, ...]] = weakref.WeakKeyDictionary()
 
 
 def _public_class_attributes(cls: type) -> tuple[str, ...]:
@@ -56,7 +58,12 @@ class _EventBase:
         if key not in _CONFIG_KEYS:
             raise ValueError(f"no config named {key!r}; the configs are {', '.join(_CONFIG_KEYS)}")
         if key != "trigger_on_change":
-            value = list(value) if value is not None else []
+            if value is None:
+                value = []
+            elif isinstance(value, str):
+                value = [value]     # one name, not its letters
+            else:
+                value = list(value)
         self.__dict__["_viztracer_config"][key] = value
 
     def config(self, key: str, value: Any) -> None:
@@ -73,7 +80,7 @@ class _EventBase:
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("_") or not self.__dict__.get("_viztracer_enable") \
-                or not self._viztracer_logged(name):
+                or self._viztracer_tracer is None or not self._viztracer_logged(name):
             object.__setattr__(self, name, value)
             return
         self._viztracer_check(name, value)
@@ -92,19 +99,28 @@ class _EventBase:
         return [n for n in names if n not in config["exclude_attributes"]]
 
     def _viztracer_snapshot(self) -> dict[str, Any]:
-        """The logged attributes and their values (missing and callable ones left out)."""
+        """The logged attributes and the values to log for them, as they are now (missing
+        and callable ones left out, and class-level values that can't be logged, such as a
+        string on a counter's class)."""
         snapshot = {}
         missing = object()
+        own = self.__dict__
         for attr in self._viztracer_attributes():
             value = getattr(self, attr, missing)
             if value is missing or callable(value):
                 continue
-            self._viztracer_check(attr, value)
-            snapshot[attr] = value
+            if attr in own:
+                snapshot[attr] = self._viztracer_check(attr, value)
+            else:
+                try:
+                    snapshot[attr] = self._viztracer_check(attr, value)
+                except ValueError:
+                    continue
         return snapshot
 
-    def _viztracer_check(self, attr: str, value: Any) -> None:
-        """Raise ValueError when ``value`` can't be logged as attribute ``attr``."""
+    def _viztracer_check(self, attr: str, value: Any) -> Any:
+        """The value to log for attribute ``attr`` (a copy, or converted); ValueError when
+        ``value`` can't be logged."""
         raise NotImplementedError("_EventBase is a base class: use VizCounter or VizObject")
 
     def _viztracer_log(self) -> None:
@@ -137,4 +153,4 @@ class _EventBase:
 
 
 # The method a triggerlog wraps is the program's: recorded as if undecorated.
-PASSTHROUGH.add(inner_code(inner_code(_EventBase.triggerlog, "inner"), "triggerlog_wrapper"))
+register_passthrough(inner_code(inner_code(_EventBase.triggerlog, "inner"), "triggerlog_wrapper"))

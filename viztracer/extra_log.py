@@ -31,17 +31,18 @@ class PrintCapture:
     def __init__(self, tracer: VizTracer) -> None:
         self._tracer = tracer
         self.system_print = builtins.print
+        self._capture = self._print     # one bound method, so that ``is`` finds it again
 
     def install(self) -> None:
         """Put the capturing ``print`` in ``builtins``."""
-        if builtins.print is self._print:
+        if builtins.print is self._capture:
             return
         self.system_print = builtins.print
-        builtins.print = self._print
+        builtins.print = self._capture
 
     def uninstall(self) -> None:
         """Give ``builtins`` back the ``print`` that was there before ``install()``."""
-        if builtins.print is self._print:
+        if builtins.print is self._capture:
             builtins.print = self.system_print
 
     def _print(self, *args: Any, **kwargs: Any) -> None:

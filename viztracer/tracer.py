@@ -176,12 +176,12 @@ class VizTracer:
         self._base_time_ns = time.time_ns() - _tracer.now_ns()
         self._print = PrintCapture(self)
         self._gc = GcLog(self)
+        self._extras: list[Any] = []    # what start() installed and stop() removes
         self._log_gc = False
         self.log_gc = log_gc
-        self._extras: list[Any] = []    # what start() installed and stop() removes
-        if register_global:
-            self.register_global()
         self._plugin_manager = PluginManager(self, plugins)
+        if register_global:     # last: a tracer whose plugins failed to load is not registered
+            self.register_global()
 
     # -- options ------------------------------------------------------------------------
 
@@ -219,6 +219,8 @@ class VizTracer:
         self._log_gc = value
         if self.enable and value:
             self._gc.install()
+            if self._gc not in self._extras:
+                self._extras.append(self._gc)   # removed at stop() with the others
         elif not value:
             self._gc.uninstall()
 
@@ -284,21 +286,30 @@ class VizTracer:
             return
         if self.include_files and self.exclude_files:
             raise ValueError("include_files and exclude_files can't be used together; pick one")
+        import objprint  # noqa: F401 - now: importing it in log_var would be traced as the program's
         self._configure_core()
         extras = self._extras_to_install()
         self._plugin_manager.event("pre-start")
+        installed: list[Any] = []
+        try:
+            for extra in extras:
+                extra.install()
+                installed.append(extra)
+        except BaseException:
+            for extra in reversed(installed):
+                extra.uninstall()
+            raise
+        self._extras = extras
         self.enable = True
         self.parsed = False
-        for extra in extras:
-            extra.install()
-        self._extras = extras
         if self.log_torch:
             self._start_torch()
         # Threads started from now on install the hook themselves; this goes first so that
         # the call to threading.setprofile is not recorded.
         if not self.log_sparse or self._core.exception_callback is not None:
             threading.setprofile(self._core.thread_bootstrap)
-        self._core.start(not self.log_sparse)
+        with quiet_audit():     # installing the hook is an audit event of ours, not the program's
+            self._core.start(not self.log_sparse)
 
     def _extras_to_install(self) -> list[Any]:
         extras: list[Any] = []
@@ -321,7 +332,8 @@ class VizTracer:
         if not self.enable:
             return
         threading.setprofile(None)
-        self._core.stop(stop_option == "flush_as_finish")
+        with quiet_audit():
+            self._core.stop(stop_option == "flush_as_finish")
         self.enable = False
         for extra in reversed(self._extras):
             extra.uninstall()
@@ -334,7 +346,7 @@ class VizTracer:
         self._plugin_manager.event("post-stop")
 
     def pause(self) -> None:
-        """Stop recording in this thread until ``resume()``, keeping what was recorded."""
+        """Stop recording new calls, in every thread, until ``resume()``; what was recorded stays."""
         if self.enable:
             self._core.pause()
 
@@ -563,7 +575,6 @@ class VizTracer:
 
     def _write(self, path: str, file_info: bool) -> int:
         if not self._plugin_manager.has_plugin and self._torch_profile is None:
-            self.parsed = True
             return write_report(self, path, file_info=file_info)
         return write_report_dict(self._report_dict(file_info), path)
 
@@ -592,10 +603,14 @@ class VizTracer:
             out.write(data)
 
     def run(self, command: str, output_file: str | None = None) -> None:
-        """Trace ``exec(command)`` and save the report."""
+        """Trace ``exec(command)`` in the caller's namespace and save the report."""
+        with quiet_audit():
+            caller = sys._getframe(1)
+        namespace, local_names = caller.f_globals, caller.f_locals
+        del caller
         self.start()
         try:
-            exec(command)
+            exec(command, namespace, local_names)
         finally:
             self.stop()
             self.save(output_file)
@@ -637,8 +652,10 @@ class VizTracer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-        self.save()
-        self.terminate()
+        try:
+            self.save()
+        finally:
+            self.terminate()
 
     def metadata(self) -> dict[str, Any]:
         """The ``viztracer_metadata`` object written into every report."""

@@ -10,10 +10,11 @@ class VizCounter(_EventBase):
     """Each write to a public attribute logs a counter sample holding every logged attribute.
     Values must be numbers (bools count as 0 and 1): anything else is a ValueError."""
 
-    def _viztracer_check(self, attr: str, value: Any) -> None:
+    def _viztracer_check(self, attr: str, value: Any) -> int | float:
         if not isinstance(value, (int, float)):
             raise ValueError(f"VizCounter {self._viztracer_name!r}: {attr} must be a number to be "
                              f"counted, got {type(value).__name__}")
+        return int(value) if isinstance(value, bool) else value     # a number in every format
 
     def _viztracer_log(self) -> None:
         tracer = self._viztracer_tracer

@@ -9,19 +9,31 @@ if TYPE_CHECKING:
     from .tracer import VizTracer
 
 _JSON_SCALARS = (str, int, float, bool, type(None))
+_MAX_DEPTH = 64
 
 
-def _loggable(value: Any, depth: int = 0) -> bool:
-    """Whether ``value`` is JSON: dicts with string keys, lists, tuples, strings, numbers."""
+class _NotJSON(Exception):
+    pass
+
+
+def _json_copy(value: Any, depth: int = 0) -> Any:
+    """A copy of ``value`` as it is now (dicts with string keys, lists, tuples as lists,
+    strings, numbers, bools, None); _NotJSON for anything else. A snapshot must not change
+    when the program changes the list it was taken from."""
     if isinstance(value, _JSON_SCALARS):
-        return True
-    if depth > 64:
-        return False
+        return value
+    if depth >= _MAX_DEPTH:
+        raise _NotJSON
     if isinstance(value, (list, tuple)):
-        return all(_loggable(v, depth + 1) for v in value)
+        return [_json_copy(v, depth + 1) for v in value]
     if isinstance(value, dict):
-        return all(isinstance(k, str) and _loggable(v, depth + 1) for k, v in value.items())
-    return False
+        copy = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise _NotJSON
+            copy[k] = _json_copy(v, depth + 1)
+        return copy
+    raise _NotJSON
 
 
 class VizObject(_EventBase):
@@ -40,10 +52,12 @@ class VizObject(_EventBase):
         if tracer is not None and "_viztracer_id" in self.__dict__:
             tracer.add_object("D", self._viztracer_id, self._viztracer_name)
 
-    def _viztracer_check(self, attr: str, value: Any) -> None:
-        if not _loggable(value):
+    def _viztracer_check(self, attr: str, value: Any) -> Any:
+        try:
+            return _json_copy(value)
+        except (_NotJSON, RecursionError):
             raise ValueError(f"VizObject {self._viztracer_name!r}: {attr} must be JSON (dict, list, "
-                             f"str, number, bool or None) to be logged, got {type(value).__name__}")
+                             f"str, number, bool or None) to be logged, got {type(value).__name__}") from None
 
     def _viztracer_log(self, ph: str = "O") -> None:
         tracer = self._viztracer_tracer

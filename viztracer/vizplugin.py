@@ -14,6 +14,7 @@ On the command line a plugin is named by its module: ``--plugins "pkg.module arg
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ from .version import API_VERSION
 if TYPE_CHECKING:
     from .tracer import VizTracer
 
-__all__ = ["VizPluginBase", "VizPluginError", "PluginManager"]
+__all__ = ["VizPluginBase", "VizPluginError", "PluginManager", "VizPluginManager", "load_plugin"]
 
 
 class VizPluginBase:
@@ -44,11 +45,18 @@ class VizPluginBase:
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
+    """``"0.15.1rc2"`` -> ``(0, 15, 1)``: the leading number of each dotted part."""
     parts = []
-    for part in str(version).split("."):
-        digits = "".join(c for c in part if c.isdigit()) if not part.isdigit() else part
-        parts.append(int(digits) if digits else 0)
+    for part in version.split("."):
+        leading = re.match(r"\s*(\d+)", part)
+        parts.append(int(leading.group(1)) if leading else 0)
+    while len(parts) > 1 and parts[-1] == 0:    # "1.1" == "1.1.0"
+        parts.pop()
     return tuple(parts)
+
+
+class _NotAPluginError(VizPluginError, TypeError):
+    """Something that is not a plugin was given as one (a TypeError in VizTracer 1.x)."""
 
 
 def _describe(plugin: object) -> str:
@@ -65,6 +73,10 @@ def load_plugin(spec: str) -> VizPluginBase:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
+        missing = getattr(exc, "name", None)
+        if missing is not None and not (module_name == missing or module_name.startswith(missing + ".")):
+            # the plugin is there, but something it imports is not
+            raise VizPluginError(f"plugin {module_name!r} can't be loaded: {exc}") from None
         raise VizPluginError(f"plugin {module_name!r} can't be imported ({exc}); "
                              f"is it installed in this environment?") from None
     factory = getattr(module, "get_vizplugin", None)
@@ -73,8 +85,8 @@ def load_plugin(spec: str) -> VizPluginBase:
                              f"so it is not a viztracer plugin")
     plugin = factory(spec)
     if not isinstance(plugin, VizPluginBase):
-        raise VizPluginError(f"{module_name}.get_vizplugin() returned {type(plugin).__name__}, "
-                             f"not a VizPluginBase")
+        raise _NotAPluginError(f"{module_name}.get_vizplugin() returned {type(plugin).__name__}, "
+                               f"not a VizPluginBase")
     return plugin
 
 
@@ -90,8 +102,8 @@ class PluginManager:
             elif isinstance(given, VizPluginBase):
                 plugin = given
             else:
-                raise VizPluginError(f"a plugin must be a VizPluginBase or a module name, "
-                                     f"got {type(given).__name__}")
+                raise _NotAPluginError(f"a plugin must be a VizPluginBase or a module name, "
+                                       f"got {type(given).__name__}")
             self._check_version(plugin)
             self._plugins.append(plugin)
             self._send_event(plugin, "initialize")
@@ -108,6 +120,9 @@ class PluginManager:
         except NotImplementedError:
             raise VizPluginError(f"plugin {_describe(plugin)} does not say which viztracer version "
                                  f"it supports (support_version() is missing)") from None
+        if not isinstance(wanted, str):
+            raise VizPluginError(f"plugin {_describe(plugin)}'s support_version() returned "
+                                 f"{type(wanted).__name__}, not a version string like '0.15.0'")
         if _version_tuple(wanted) > _version_tuple(API_VERSION):
             raise VizPluginError(f"plugin {_describe(plugin)} needs viztracer {wanted}, newer than "
                                  f"the {API_VERSION} API this viztracer provides; use an older "
@@ -141,12 +156,17 @@ class PluginManager:
             self._send_event(plugin, when)
 
     def command(self, cmd: dict) -> None:
-        """Send a command to every plugin; each must answer ``{"success": True}``."""
+        """Send a command to every plugin; each must answer ``{"success": True}``. Every plugin
+        gets it even when one fails; the first failure is raised afterwards."""
+        failures = []
         for plugin in self._plugins:
             answer = plugin.message("command", cmd)
-            if not isinstance(answer, dict) or answer.get("success") is not True:
-                raise VizPluginError(f"plugin {_describe(plugin)} did not carry out {cmd!r} "
-                                     f"(it answered {answer!r})")
+            if not isinstance(answer, dict) or not answer.get("success"):
+                failures.append(f"plugin {_describe(plugin)} did not carry out {cmd!r} "
+                                f"(it answered {answer!r})")
+        if failures:
+            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+            raise VizPluginError(failures[0] + more)
 
     def terminate(self) -> None:
         """Tell every plugin to finish, then let them go."""
@@ -154,3 +174,7 @@ class PluginManager:
             self.command({"cmd_type": "terminate"})
         finally:
             self._plugins = []
+
+
+# The name of the class in VizTracer 1.x.
+VizPluginManager = PluginManager

@@ -430,9 +430,11 @@ class _Reader:
 
     def _args(self, annotations, p, seq: _Sequence) -> Any:
         """Top-level debug annotations (interned names) as the event's ``args``."""
+        return _args_of(annotations, self._annotation_name(p, seq))
+
+    def _annotation_name(self, p, seq: _Sequence) -> Callable[[int], str]:
         names = seq.annotation_names
-        return _args_of(annotations, lambda iid: names.get(iid) or self._lookup(
-            names, iid, p, seq, "annotation name"))
+        return lambda iid: names.get(iid) or self._lookup(names, iid, p, seq, "annotation name")
 
     # -- tracks -------------------------------------------------------------------------------
 
@@ -470,7 +472,9 @@ class _Reader:
 
     def _instant(self, p, ev, track: tuple[int, int, str], seq: _Sequence, ns: int) -> dict:
         """An instant, object or raw event (told apart by category) as its JSON event."""
-        args = self._args(ev.debug_annotations, p, seq) if ev.debug_annotations else _NO_ARGS
+        args, tid = _instant_args(ev.debug_annotations, self._annotation_name(p, seq))
+        if tid is not None:
+            track = (track[0], tid, track[2])
         return _instant_event(self._category(ev, p, seq), lambda: self._event_name(ev, p, seq), args,
                               track, ns / 1000)
 
@@ -555,6 +559,18 @@ def _counter_sample(last_counter: dict[str, dict], events: list, name: str, key:
 
 
 _NO_ARGS: Any = object()  # an event with no debug annotation at all
+
+
+def _instant_args(annotations, name_of: Callable[[int], str]) -> tuple[Any, int | None]:
+    """An instant's args (``_NO_ARGS`` when it has none) and, for an instant on a process or
+    global track, the thread that recorded it (the ``#tid`` annotation), else None."""
+    tid, rest = None, []
+    for a in annotations:
+        if (name_of(a.name_iid) if a.name_iid else a.name) == "#tid":
+            tid = a.int_value
+        else:
+            rest.append(a)
+    return (_args_of(rest, name_of) if rest else _NO_ARGS), tid
 
 
 def _instant_event(cat: str, name_of: Callable[[], str], args: Any, track: tuple[int, int, str],

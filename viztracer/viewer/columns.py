@@ -22,7 +22,10 @@ binary-search. Columns: ``start``, ``dur`` (f64), ``name`` (index into ``meta["n
 ``track`` (index into ``meta["tracks"]``), ``depth``, ``parent`` (slice position or -1),
 ``args`` (index into the args table or -1). The args table is one JSON array stored as bytes
 (``args_json``, u8): the page parses it the first time it shows a slice's details.
-Instants: ``inst_time``, ``inst_track``, ``inst_name``, ``inst_args``, ordered by (track, time).
+Instants: ``inst_time``, ``inst_track``, ``inst_name``, ``inst_args``, ``inst_proc`` (index
+into ``meta["processes"]``), ordered by the lane that shows them (by their scope: the global
+lane, a process's lane, a thread's lane), then by time; ``meta["instant_lanes"]`` lists each
+lane's run (see ``_instants``).
 Counters: ``meta["counters"]`` lists one counter track per (pid, name), each with one series
 per key; a series is the run ``first .. first+count`` of ``cnt_time`` / ``cnt_value``.
 """
@@ -221,15 +224,7 @@ def _blob(scanned: tuple, report: dict, title: str | None = None) -> bytes:
                           name_id(b.get("name", "")), tracks.id(b.get("pid"), b.get("tid")),
                           arg_id(b.get("args")))
 
-    inst = sorted(((tracks.id(e.get("pid"), e.get("tid")), round((float(e["ts"]) - first) * 1000),
-                    name_id(e.get("name", "")), e.get("args")) for e in instants),
-                  key=lambda r: (r[0], r[1]))
-    inst_cols = {
-        "inst_track": array("i", [r[0] for r in inst]),
-        "inst_time": array("d", [float(r[1]) for r in inst]),
-        "inst_name": array("i", [r[2] for r in inst]),
-        "inst_args": array("i", [arg_id(r[3]) for r in inst]),
-    }
+    inst_cols, instant_lanes, instant_pids = _instants(instants, first, tracks, name_id, arg_id)
 
     counter_meta, cnt_time, cnt_value = _counters(counters, first)
     object_meta = _objects(objects, first)
@@ -248,9 +243,11 @@ def _blob(scanned: tuple, report: dict, title: str | None = None) -> bytes:
     for pid, tid in tracks.keys:
         label = thread_names.get((pid, tid))
         track_meta.append({"pid": pid, "tid": tid, "name": label if label is not None else f"Thread {tid}"})
-    pids = {pid for pid, _ in tracks.keys} | {c["pid"] for c in counter_meta}
+    pids = {pid for pid, _ in tracks.keys} | {c["pid"] for c in counter_meta} | set(instant_pids)
     processes = [{"pid": pid, "name": process_names.get(pid, f"Process {pid}")}
                  for pid in sorted(pids, key=_sort_key)]
+    process_index = {p["pid"]: k for k, p in enumerate(processes)}
+    columns["inst_proc"] = array("i", [process_index[pid] for pid in instant_pids])
     track_order = sorted(range(len(tracks.keys)), key=lambda i: (
         _sort_key(tracks.keys[i][0]), sort_index.get(tracks.keys[i], 0.0),
         tracks.keys[i][1] != tracks.keys[i][0], _sort_key(tracks.keys[i][1])))
@@ -267,6 +264,7 @@ def _blob(scanned: tuple, report: dict, title: str | None = None) -> bytes:
         "track_order": track_order,
         "processes": processes,
         "rows": list(rows),
+        "instant_lanes": instant_lanes,
         "counters": counter_meta,
         "objects": object_meta,
         "metadata": report.get("viztracer_metadata") or {},
@@ -307,8 +305,73 @@ def _append_slice(ts: array, dur: array, name: array, track: array, args: array,
     args.append(a)
 
 
+_SCOPES = {"g": 0, "p": 1}  # the lanes instants go to, in this order; any other scope is "t"
+
+
+def _instants(events: list[dict], first: float, tracks: _Tracks, name_id: Any, arg_id: Any,
+              ) -> tuple[dict[str, array], list[dict], list]:
+    """The instant columns, grouped by the lane that shows them, then by time.
+
+    A thread-scope instant (``"s": "t"``, or no scope, as in Chrome's format) goes on its
+    thread's lane; a process-scope one (``"p"``) on its process's lane, a global one (``"g"``)
+    on the one global lane. ``inst_track`` is the thread an instant was recorded on, or -1 for
+    a process or global instant when that thread is not known: it has no lane, or its tid is
+    the pid (a ``.pftrace`` puts those instants on the process's track, and reading it back
+    gives them the pid as tid, so tid == pid can't be told from "no thread").
+
+    Returns the columns, ``meta["instant_lanes"]`` (one ``{"scope", "pid", "track", "first",
+    "count"}`` per lane: global first, then processes, then threads) and the pid of each
+    instant in column order (for ``inst_proc``)."""
+    rows = []
+    for e in events:
+        scope = e.get("s")
+        if scope not in _SCOPES:
+            scope = "t"
+        rows.append((scope, e, round((float(e["ts"]) - first) * 1000)))
+    recorded = []
+    for scope, e, _t in rows:    # thread lanes first, so a p/g instant finds the track they make
+        if scope == "t":
+            recorded.append(tracks.id(e.get("pid"), e.get("tid")))
+    it = iter(recorded)
+    keyed = []
+    for scope, e, t in rows:
+        pid = e.get("pid")
+        if scope == "t":
+            track = next(it)
+            lane = (2, 0, track)
+        else:
+            tid = e.get("tid")
+            track = tracks.ids.get((pid, tid), -1) if tid != pid else -1
+            lane = (_SCOPES[scope], _sort_key(pid) if scope == "p" else (0, 0), 0)
+        keyed.append((lane, t, track, scope, pid, e))
+    keyed.sort(key=lambda r: (r[0], r[1]))
+    lanes: list[dict] = []
+    last = None
+    for k, (lane, _t, track, scope, pid, _e) in enumerate(keyed):
+        if lane != last:
+            last = lane
+            lanes.append({"scope": scope, "pid": pid if scope != "g" else None,
+                          "track": track if scope == "t" else -1, "first": k, "count": 0})
+        lanes[-1]["count"] += 1
+    cols = {
+        "inst_track": array("i", [r[2] for r in keyed]),
+        "inst_time": array("d", [float(r[1]) for r in keyed]),
+        "inst_name": array("i", [name_id(r[5].get("name", "")) for r in keyed]),
+        "inst_args": array("i", [arg_id(r[5].get("args")) for r in keyed]),
+    }
+    return cols, lanes, [r[4] for r in keyed]
+
+
+def _counter_value(value: Any) -> float | None:
+    """A counter sample's value: a finite number, or a bool as 1 or 0 (``log_var`` of a bool
+    writes ``{"value": true}``; a ``.pftrace`` stores it as the integer)."""
+    if isinstance(value, bool):
+        return float(value)
+    return _number(value)
+
+
 def _counters(events: list[dict], first: float) -> tuple[list[dict], array, array]:
-    """One counter track per (pid, name), a series per key; numeric values only."""
+    """One counter track per (pid, name), a series per key; numeric values (and bools) only."""
     tracks: dict[tuple[Any, str], dict[str, list[tuple[float, float]]]] = {}
     for e in events:
         values = e.get("args")
@@ -317,7 +380,7 @@ def _counters(events: list[dict], first: float) -> tuple[list[dict], array, arra
         series = tracks.setdefault((e.get("pid"), str(e.get("name", ""))), {})
         t = float(round((float(e["ts"]) - first) * 1000))
         for key, value in values.items():
-            v = _number(value)
+            v = _counter_value(value)
             if v is not None:
                 series.setdefault(str(key), []).append((t, v))
     meta, times, values_out = [], array("d"), array("d")

@@ -34,7 +34,8 @@ VT.buildModel = function (meta, c) {
     count: meta.slice_count,
     start: c.start, dur: c.dur, name: c.name, track: c.track, depth: c.depth,
     parent: c.parent, args: c.args,
-    inst: { time: c.inst_time, track: c.inst_track, name: c.inst_name, args: c.inst_args },
+    inst: { time: c.inst_time, track: c.inst_track, name: c.inst_name, args: c.inst_args, proc: c.inst_proc,
+      scope: new Uint8Array(c.inst_time.length) },
     cnt: { time: c.cnt_time, value: c.cnt_value },
     argsBytes: c.args_json,
     argsTable: null,
@@ -42,6 +43,9 @@ VT.buildModel = function (meta, c) {
     tracks: meta.tracks.map(function (t, i) {
       return { index: i, pid: t.pid, tid: t.tid, name: t.name, rows: [], instFirst: 0, instCount: 0 };
     }),
+    // Instants by the lane that shows them: global ones, a process's, a thread's (track.inst*).
+    globalInst: { first: 0, count: 0 },
+    processInst: {}, // pid -> {first, count}
     fileInfo: meta.file_info || { files: {}, functions: {} },
   };
   const rows = meta.rows;
@@ -54,16 +58,33 @@ VT.buildModel = function (meta, c) {
       if (!t.rows[d]) t.rows[d] = { depth: d, first: 0, count: 0 };
     }
   }
-  // Instants are sorted by (track, time): find each track's run.
-  const it = m.inst.track;
-  for (let i = 0; i < it.length; ) {
-    let j = i;
-    while (j < it.length && it[j] === it[i]) j++;
-    m.tracks[it[i]].instFirst = i;
-    m.tracks[it[i]].instCount = j - i;
-    i = j;
+  // Instants are grouped by lane (global, then per process, then per thread), sorted by time
+  // in each: meta.instant_lanes gives every run.
+  for (const lane of meta.instant_lanes || []) {
+    const run = { first: lane.first, count: lane.count };
+    m.inst.scope.fill(VT.SCOPES.indexOf(lane.scope), lane.first, lane.first + lane.count);
+    if (lane.scope === "g") m.globalInst = run;
+    else if (lane.scope === "p") m.processInst[lane.pid] = run;
+    else {
+      m.tracks[lane.track].instFirst = lane.first;
+      m.tracks[lane.track].instCount = lane.count;
+    }
   }
   return m;
+};
+
+// An instant's scope ("t" thread, "p" process, "g" global) is m.inst.scope[i], an index here.
+VT.SCOPES = ["t", "p", "g"];
+VT.SCOPE_NAMES = { t: "thread", p: "process", g: "global" };
+
+// The value of each series of counter c (an entry of meta.counters) at time t (ns): the last
+// sample at or before t, or null before the first one. [{key, value, time}] in series order.
+VT.counterValuesAt = function (m, c, t) {
+  return c.series.map(function (s) {
+    const k = VT.lowerBound(m.cnt.time, t + 1e-9, s.first, s.first + s.count) - 1;
+    return k >= s.first ? { key: s.key, value: m.cnt.value[k], time: m.cnt.time[k] }
+      : { key: s.key, value: null, time: null };
+  });
 };
 
 // The args object of a slice (or of an instant), parsed from the args table on first use.
@@ -81,6 +102,11 @@ VT.lowerBound = function (arr, x, lo, hi) {
     else hi = mid;
   }
   return lo;
+};
+
+// A counter's value as text: integers as they are, others to 6 significant digits.
+VT.formatNumber = function (v) {
+  return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6)));
 };
 
 // Times are nanoseconds after the trace's first timestamp.

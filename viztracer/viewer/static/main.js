@@ -28,6 +28,16 @@ window.__vt = {
       return { kind: "slice", i: s.i, name: m.names[m.name[s.i]], start: m.start[s.i], dur: m.dur[s.i],
         track: m.track[s.i], depth: m.depth[s.i] };
     }
+    if (s.kind === "instant") {
+      return { kind: "instant", i: s.i, name: m.names[m.inst.name[s.i]], time: m.inst.time[s.i],
+        scope: VT.SCOPES[m.inst.scope[s.i]], track: m.inst.track[s.i] };
+    }
+    if (s.kind === "counter") {
+      const c = m.meta.counters[s.i];
+      const values = {};
+      for (const v of VT.counterValuesAt(m, c, s.time)) values[v.key] = v.value;
+      return { kind: "counter", i: s.i, name: c.name, pid: c.pid, time: s.time, values: values };
+    }
     return { kind: s.kind, i: s.i };
   },
   // The time range selected by Shift+drag (ns), or null; and its per-function statistics.
@@ -43,7 +53,8 @@ window.__vt = {
   get summary() {
     const m = VT.model;
     return m ? { slices: m.count, end: m.end, tracks: m.meta.tracks, names: m.names.length,
-      instants: m.inst.time.length, counters: m.meta.counters, objects: m.meta.objects.length } : null;
+      instants: m.inst.time.length, counters: m.meta.counters, objects: m.meta.objects.length,
+      processes: m.meta.processes } : null;
   },
   lanes: function () { return VT.timeline.laneBoxes(); },
   redraw: function () { return VT.timeline.draw(); },
@@ -51,7 +62,8 @@ window.__vt = {
   setView: function (start, end) { VT.timeline.setView(start, end); return VT.timeline.draw(); },
 };
 
-// The selection is one slice, instant or object (`sel`, null for none), or a time range
+// The selection is one slice, instant, object or counter point (`sel`: {kind, i} and, for a
+// counter, its time; null for none), or a time range
 // (VT.selectRange); choosing one clears the other.
 VT.select = function (sel) {
   VT.state.selected = sel;
@@ -61,6 +73,7 @@ VT.select = function (sel) {
   else if (sel.kind === "slice") VT.panels.showSlice(sel.i);
   else if (sel.kind === "instant") VT.panels.showInstant(sel.i);
   else if (sel.kind === "object") VT.panels.showObject(sel.i);
+  else if (sel.kind === "counter") VT.panels.showCounter(sel.i, sel.time);
   VT.timeline.requestDraw();
   if (VT.state.mode === "flame") VT.flame.show();
 };

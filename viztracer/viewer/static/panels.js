@@ -39,8 +39,11 @@ VT.panels = (function () {
     return el("tr", {}, [el("th", { text: label }), el("td", Object.assign({ text: value }, attrs))]);
   }
 
+  // A value as text: a string as it is, anything else as JSON, on one line when short.
   function valueText(v) {
-    return typeof v === "string" ? v : JSON.stringify(v, null, 1);
+    if (typeof v === "string") return v;
+    const flat = JSON.stringify(v);
+    return flat === undefined || flat.length <= 60 ? String(flat) : JSON.stringify(v, null, 1);
   }
 
   function selfTime(i) {
@@ -76,9 +79,18 @@ VT.panels = (function () {
     showSource(box, name);
   }
 
+  function isDict(v) {
+    return v !== null && typeof v === "object" && !Array.isArray(v);
+  }
+
+  // A slice's args: its arguments, return value and any other keys (a dict), or the value as
+  // JSON (anything else a tool may have written).
   function showArgs(box, args) {
-    if (!args || typeof args !== "object") {
-      if (args !== null && args !== undefined) box.appendChild(el("pre", { class: "args", text: valueText(args) }));
+    if (!isDict(args)) {
+      if (args !== null && args !== undefined) {
+        box.appendChild(el("h4", { text: "Args" }));
+        box.appendChild(el("pre", { class: "args", id: "detail-args-value", text: valueText(args) }));
+      }
       return;
     }
     const rest = Object.assign({}, args);
@@ -104,12 +116,26 @@ VT.panels = (function () {
   }
 
   // The source panel: file_info.functions maps a name to [file, line], file_info.files maps a
-  // file to [source, line count].
+  // file to [source, line count]. A name that is not a recorded function but ends in
+  // "(file:line)" (a log_event block) shows that place when its file is in file_info.
   function showSource(box, name) {
     const fi = m.fileInfo || {};
     const where = (fi.functions || {})[name];
-    if (!where) return;
+    if (where) {
+      showSourceAt(box, where[0], where[1], true);
+      return;
+    }
+    const at = /\((.+):(\d+)\)$/.exec(name);
+    if (at && (fi.files || {})[at[1]]) showSourceAt(box, at[1], Number(at[2]), true);
+  }
+
+  // `file` at `line`: its name, and its text scrolled to the line when file_info holds it (else
+  // only the name, when `always`).
+  function showSourceAt(box, fileName, lineNo, always) {
+    const fi = m.fileInfo || {};
+    const where = [fileName, lineNo];
     const file = (fi.files || {})[where[0]];
+    if (!file && !always) return;
     box.appendChild(el("h4", { text: "Source" }));
     box.appendChild(el("div", { class: "src-file", id: "source-file", text: where[0] + ":" + where[1] }));
     if (!file) return;
@@ -126,16 +152,88 @@ VT.panels = (function () {
     if (target) pre.scrollTop = Math.max(0, target.offsetTop - pre.offsetTop - 40);
   }
 
+  // Instants that carry a text in their name (VizTracer's log_print and logging handler): the
+  // heading is the kind, the text gets a block of its own, every space and line kept.
+  const TEXT_INSTANTS = [["print - ", "print", "Printed text"], ["logging - ", "logging", "Logged message"]];
+
+  // Who recorded instant i: its thread (thread scope), else its process and, when known, the
+  // thread it came from.
+  function recordedBy(i) {
+    const track = m.inst.track[i], out = [];
+    if (VT.SCOPES[m.inst.scope[i]] !== "t") {
+      const p = m.meta.processes[m.inst.proc[i]];
+      out.push(row("Process", p ? p.name + " (pid " + p.pid + ")" : "unknown", "detail-process"));
+    }
+    if (track >= 0) {
+      const t = m.tracks[track];
+      out.push(row("Thread", t.name + " (pid " + t.pid + ", tid " + t.tid + ")", "detail-thread"));
+    }
+    return out;
+  }
+
   function showInstant(i) {
     const box = document.getElementById("details");
     box.textContent = "";
-    const t = m.tracks[m.inst.track[i]];
-    box.appendChild(el("h3", { id: "detail-name", text: m.names[m.inst.name[i]] }));
+    const name = m.names[m.inst.name[i]];
+    let title = name, text = null, textLabel = "";
+    for (const [prefix, kind, label] of TEXT_INSTANTS) {
+      if (name.startsWith(prefix)) {
+        title = kind;
+        text = name.slice(prefix.length);
+        textLabel = label;
+        break;
+      }
+    }
+    const scope = VT.SCOPES[m.inst.scope[i]];
+    box.appendChild(el("h3", { id: "detail-name", class: "instant-name", text: title }));
     box.appendChild(el("table", { class: "props" }, [
       row("Instant at", VT.formatDuration(m.inst.time[i]), "detail-start"),
-      row("Thread", t.name + " (pid " + t.pid + ", tid " + t.tid + ")"),
+      row("Timestamp", (m.meta.t0_us + m.inst.time[i] / 1000).toFixed(3) + " \u00b5s (as in the report)", "detail-ts"),
+      row("Scope", VT.SCOPE_NAMES[scope] + " (\"" + scope + "\")", "detail-scope"),
+    ].concat(recordedBy(i))));
+    if (text !== null) {
+      box.appendChild(el("h4", { text: textLabel }));
+      box.appendChild(el("pre", { class: "text-block", id: "detail-text", text: text }));
+    }
+    // An instant's args are shown whatever they are, null included: that is what was logged.
+    const args = VT.argsAt(m, m.inst.args[i]);
+    box.appendChild(el("h4", { text: "Args" }));
+    if (isDict(args)) {
+      const t = el("table", { class: "props", id: "detail-other-args" });
+      for (const k of Object.keys(args)) t.appendChild(row(k, valueText(args[k])));
+      box.appendChild(t);
+      // An exception's instant names where it was raised.
+      if (typeof args.file === "string" && Number.isInteger(args.line)) showSourceAt(box, args.file, args.line, false);
+    } else {
+      box.appendChild(el("pre", { class: "args" + (args === null ? " empty" : ""), id: "detail-args-value",
+        text: args === null || args === undefined ? "null" : valueText(args) }));
+    }
+  }
+
+  // A counter's values at one time: for each series (key) the last sample at or before it.
+  function showCounter(ci, time) {
+    const c = m.meta.counters[ci];
+    const box = document.getElementById("details");
+    box.textContent = "";
+    const p = m.meta.processes.find(function (q) { return q.pid === c.pid; });
+    box.appendChild(el("h3", { id: "detail-name", text: c.name }));
+    box.appendChild(el("table", { class: "props" }, [
+      row("Counter at", VT.formatDuration(time), "detail-start"),
+      row("Process", (p ? p.name : "Process") + " (pid " + c.pid + ")", "detail-thread"),
     ]));
-    showArgs(box, VT.argsAt(m, m.inst.args[i]));
+    box.appendChild(el("h4", { text: "Values" }));
+    const t = el("table", { class: "props", id: "counter-values" });
+    for (const v of VT.counterValuesAt(m, c, time)) {
+      t.appendChild(row(v.key, v.value === null ? "\u2013 (no sample yet)"
+        : VT.formatNumber(v.value) + "   (set at " + VT.formatDuration(v.time) + ")"));
+    }
+    box.appendChild(t);
+  }
+
+  // VizObject writes {"snapshot": {...}} as an object's args, add_object() the args as given:
+  // both show the attributes themselves.
+  function snapshotOf(args) {
+    return isDict(args) && Object.keys(args).length === 1 && "snapshot" in args ? args.snapshot : args;
   }
 
   function showObject(k) {
@@ -146,9 +244,11 @@ VT.panels = (function () {
     box.appendChild(el("table", { class: "props" }, [row("Id", String(o.id)), row("Process", String(o.pid))]));
     const what = { N: "created", O: "snapshot", D: "destroyed" };
     for (const ev of o.events) {
-      box.appendChild(el("h4", { text: (what[ev.ph] || ev.ph) + " at " + VT.formatDuration(ev.time) }));
+      const head = (what[ev.ph] || ev.ph) + " at " + VT.formatDuration(ev.time);
+      box.appendChild(el("h4", { class: "object-event", text: head }));
       if (ev.args !== null && ev.args !== undefined) {
-        box.appendChild(el("pre", { class: "args object-snapshot", text: JSON.stringify(ev.args, null, 1) }));
+        box.appendChild(el("pre", { class: "args object-snapshot", "data-ph": ev.ph,
+          text: JSON.stringify(snapshotOf(ev.args), null, 1) }));
       }
     }
   }
@@ -182,7 +282,7 @@ VT.panels = (function () {
   function clear() {
     const box = document.getElementById("details");
     box.textContent = "";
-    box.appendChild(el("p", { class: "hint", text: "Click a slice to see its details; Shift+drag selects a time range." }));
+    box.appendChild(el("p", { class: "hint", text: "Click a slice, an instant or a counter to see its details; Shift+drag selects a time range." }));
   }
 
   // --- objects ----------------------------------------------------------------------------
@@ -270,7 +370,8 @@ VT.panels = (function () {
     VT.timeline.reveal(i);
   }
 
-  return { init: init, showSlice: showSlice, showInstant: showInstant, showObject: showObject, showRange: showRange,
+  return { init: init, showSlice: showSlice, showInstant: showInstant, showCounter: showCounter,
+    showObject: showObject, showRange: showRange,
     clear: clear,
     runSearch: runSearch, step: step };
 })();

@@ -31,25 +31,36 @@ VT.timeline = (function () {
     resize();
   }
 
+  // Lanes from the top: global instants (when there are any), then per process its band (with
+  // its process-scope instants), its threads (thread-scope instants over the slices) and its
+  // counters (a graph per series). A lane's `inst` is its run of instants, {first, count}.
   function layoutLanes() {
     lanes = [];
     let y = 0;
     const meta = m.meta;
+    if (m.globalInst.count) {
+      lanes.push({ kind: "global", label: "Global instants", y: y, h: L.PROC_H, inst: m.globalInst, instH: L.PROC_H });
+      y += L.PROC_H;
+    }
     for (const proc of meta.processes) {
-      lanes.push({ kind: "process", pid: proc.pid, label: proc.name + " (pid " + proc.pid + ")", y: y, h: L.PROC_H });
+      const pinst = m.processInst[proc.pid] || null;
+      lanes.push({ kind: "process", pid: proc.pid, label: proc.name + " (pid " + proc.pid + ")", y: y, h: L.PROC_H,
+        inst: pinst, instH: pinst ? L.PROC_H : 0 });
       y += L.PROC_H;
       for (const ti of meta.track_order) {
         const t = m.tracks[ti];
         if (t.pid !== proc.pid) continue;
         const instH = t.instCount ? L.INST_H : 0;
         const h = instH + Math.max(1, t.rows.length) * L.ROW_H + L.GAP;
-        lanes.push({ kind: "thread", track: ti, label: t.name + " (" + t.tid + ")", y: y, h: h, instH: instH });
+        lanes.push({ kind: "thread", track: ti, label: t.name + " (" + t.tid + ")", y: y, h: h, instH: instH,
+          inst: t.instCount ? { first: t.instFirst, count: t.instCount } : null });
         y += h;
       }
       meta.counters.forEach(function (c, ci) {
         if (c.pid !== proc.pid) return;
-        lanes.push({ kind: "counter", counter: ci, label: c.name, y: y, h: L.COUNTER_H + L.GAP });
-        y += L.COUNTER_H + L.GAP;
+        const h = Math.max(1, c.series.length) * L.COUNTER_H + L.GAP;
+        lanes.push({ kind: "counter", counter: ci, label: c.name, y: y, h: h });
+        y += h;
       });
     }
     contentH = y;
@@ -177,7 +188,7 @@ VT.timeline = (function () {
       const y = L.AXIS_H + lane.y - st.scrollY;
       if (y + lane.h < L.AXIS_H || y > H) continue;
       shown.push([lane, y]);
-      if (lane.kind === "process") {
+      if (lane.kind === "process" || lane.kind === "global") {
         box(BAND, L.LABEL_W, y, pw, L.PROC_H);
       } else if (lane.kind === "thread") {
         const t = m.tracks[lane.track];
@@ -187,7 +198,7 @@ VT.timeline = (function () {
           drawRow(t, t.rows[d], ry, v0, v1, scale, search);
         }
       } else {
-        box(COUNTER_BG, L.LABEL_W, y, pw, L.COUNTER_H);
+        box(COUNTER_BG, L.LABEL_W, y, pw, lane.h - L.GAP);
       }
     }
     ctx.fillStyle = "#fff";
@@ -201,7 +212,7 @@ VT.timeline = (function () {
     ctx.font = "11px sans-serif";
     ctx.textBaseline = "middle";
     for (const [lane, y] of shown) {
-      if (lane.kind === "thread" && lane.instH) drawInstants(m.tracks[lane.track], y, v0, v1, scale, instants);
+      if (lane.inst) drawInstants(lane, y, v0, v1, scale, instants);
       else if (lane.kind === "counter") drawCounter(lane, y, v0, v1, scale, counters);
     }
     if (outlines.length) {
@@ -285,40 +296,56 @@ VT.timeline = (function () {
     record(i, L.LABEL_W + bx0, y, w, h, 0, 1, t.index, depth);
   }
 
-  function drawInstants(t, y, v0, v1, scale, out) {
+  // The vertical centre of the instants of a lane whose top is at y.
+  function instantY(lane, y) {
+    return y + lane.instH / 2;
+  }
+
+  function diamond(x, cy) {
+    ctx.beginPath();
+    ctx.moveTo(x, cy - 6);
+    ctx.lineTo(x + 5, cy);
+    ctx.lineTo(x, cy + 6);
+    ctx.lineTo(x - 5, cy);
+    ctx.closePath();
+  }
+
+  function drawInstants(lane, y, v0, v1, scale, out) {
     const T = m.inst.time;
-    const end = t.instFirst + t.instCount;
+    const run = lane.inst, end = run.first + run.count;
+    const cy = instantY(lane, y);
     let lastX = -10;
-    for (let i = VT.lowerBound(T, v0, t.instFirst, end); i < end && T[i] <= v1; i++) {
+    for (let i = VT.lowerBound(T, v0, run.first, end); i < end && T[i] <= v1; i++) {
       const x = L.LABEL_W + (T[i] - v0) * scale;
       if (x - lastX < 1) continue;
       lastX = x;
       const name = m.names[m.inst.name[i]];
       ctx.fillStyle = nameCss[m.inst.name[i]];
-      ctx.beginPath();
-      ctx.moveTo(x, y + 1);
-      ctx.lineTo(x + 5, y + 7);
-      ctx.lineTo(x, y + 13);
-      ctx.lineTo(x - 5, y + 7);
-      ctx.closePath();
+      diamond(x, cy);
       ctx.fill();
-      out.push({ i: i, name: name, track: t.index, x: x, y: y + 7 });
+      out.push({ i: i, name: name, scope: VT.SCOPES[m.inst.scope[i]], lane: lane.kind, track: m.inst.track[i],
+        pid: lane.kind === "process" ? lane.pid : undefined, x: x, y: cy });
     }
   }
 
   const SERIES_COLORS = ["#2f6db5", "#d9534f", "#3c9a3c", "#b36ad1", "#e8912d", "#17a2b8"];
 
+  // The scale of a counter series: from min(0, lowest) to max(0, highest) value.
+  function seriesRange(s) {
+    const lo = Math.min(0, s.min);
+    let hi = Math.max(0, s.max);
+    if (hi === lo) hi = lo + 1;
+    return [lo, hi];
+  }
+
+  // A counter lane holds one step graph per series (key), each in its own row and scale, so a
+  // 0/1 flag next to a count in the hundreds stays readable.
   function drawCounter(lane, y, v0, v1, scale, out) {
     const c = m.meta.counters[lane.counter];
     const T = m.cnt.time, V = m.cnt.value;
-    const top = y + 4, h = L.COUNTER_H - 6;
-    let lo = 0, hi = 0;
-    for (const s of c.series) {
-      lo = Math.min(lo, s.min);
-      hi = Math.max(hi, s.max);
-    }
-    if (hi === lo) hi = lo + 1;
     c.series.forEach(function (s, si) {
+      const top = y + si * L.COUNTER_H + 4, h = L.COUNTER_H - 6;
+      const [lo, hi] = seriesRange(s);
       const end = s.first + s.count;
       let i = VT.lowerBound(T, v0, s.first, end);
       if (i > s.first) i--;
@@ -346,22 +373,23 @@ VT.timeline = (function () {
         ctx.strokeStyle = color;
         ctx.lineWidth = 1.5;
         ctx.stroke();
-        if (si === 0) {
-          ctx.lineTo(Math.max(xe, px), yOf(lo));
-          ctx.lineTo(L.LABEL_W + Math.max((T[s.first] - v0) * scale, -2), yOf(lo));
-          ctx.closePath();
-          ctx.globalAlpha = 0.18;
-          ctx.fillStyle = color;
-          ctx.fill();
-          ctx.globalAlpha = 1;
-        }
+        ctx.lineTo(Math.max(xe, px), yOf(0));
+        ctx.lineTo(L.LABEL_W + Math.max((T[s.first] - v0) * scale, -2), yOf(0));
+        ctx.closePath();
+        ctx.globalAlpha = 0.18;
+        ctx.fillStyle = color;
+        ctx.fill();
+        ctx.globalAlpha = 1;
       }
-      out.push({ counter: c.name, key: s.key, color: color, points: points, y: top, height: h });
+      out.push({ counter: c.name, pid: c.pid, key: s.key, color: color, points: points, y: top, height: h,
+        min: lo, max: hi });
     });
   }
 
   function drawSelection(v0, scale) {
     const sel = st.selected;
+    if (sel && sel.kind === "instant") drawSelectedInstant(sel.i, v0, scale);
+    else if (sel && sel.kind === "counter") drawSelectedCounter(sel, v0, scale);
     if (!sel || sel.kind !== "slice") return;
     const i = sel.i;
     const lane = laneOfTrack(m.track[i]);
@@ -373,6 +401,37 @@ VT.timeline = (function () {
     ctx.strokeStyle = "#000";
     ctx.lineWidth = 2;
     ctx.strokeRect(L.LABEL_W + x0, y, Math.max(x1 - x0, 2), L.ROW_H - 1);
+  }
+
+  // The selected instant: its diamond outlined.
+  function drawSelectedInstant(i, v0, scale) {
+    const lane = laneOfInstant(i);
+    if (!lane) return;
+    const x = L.LABEL_W + (m.inst.time[i] - v0) * scale;
+    if (x < L.LABEL_W - 6 || x > L.LABEL_W + plotWidth() + 6) return;
+    diamond(x, instantY(lane, L.AXIS_H + lane.y - st.scrollY));
+    ctx.strokeStyle = "#000";
+    ctx.lineWidth = 2;
+    ctx.stroke();
+  }
+
+  // The selected point of a counter: a line at its time over the lane, a dot on each series.
+  function drawSelectedCounter(sel, v0, scale) {
+    const lane = lanes.find(function (l) { return l.kind === "counter" && l.counter === sel.i; });
+    if (!lane) return;
+    const x = L.LABEL_W + (sel.time - v0) * scale;
+    const y = L.AXIS_H + lane.y - st.scrollY;
+    ctx.fillStyle = "#000";
+    ctx.fillRect(Math.round(x) - 0.5, y, 1, lane.h - L.GAP);
+    const c = m.meta.counters[sel.i];
+    VT.counterValuesAt(m, c, sel.time).forEach(function (v, si) {
+      if (v.value === null) return;
+      const [lo, hi] = seriesRange(c.series[si]);
+      const top = y + si * L.COUNTER_H + 4, h = L.COUNTER_H - 6;
+      ctx.beginPath();
+      ctx.arc(x, top + h - ((v.value - lo) / (hi - lo)) * h, 3, 0, 2 * Math.PI);
+      ctx.fill();
+    });
   }
 
   // The selected time range: a translucent band over every lane, edged, from y over h px.
@@ -466,16 +525,18 @@ VT.timeline = (function () {
     for (const lane of lanes) {
       const y = L.AXIS_H + lane.y - st.scrollY;
       if (y + lane.h < L.AXIS_H || y > H) continue;
-      if (lane.kind === "process") {
+      const band = lane.kind === "process" || lane.kind === "global";
+      if (band) {
         ctx.fillStyle = "#e8ebf0";
         ctx.fillRect(0, y, L.LABEL_W, L.PROC_H);
-        ctx.font = "bold 11px sans-serif";
+        ctx.font = (lane.kind === "process" ? "bold " : "italic ") + "11px sans-serif";
         ctx.fillStyle = "#222";
       } else {
         ctx.font = "11px sans-serif";
         ctx.fillStyle = lane.kind === "counter" ? "#2f5d8a" : "#333";
       }
-      ctx.fillText(fitText(lane.label, L.LABEL_W - 14), 8, y + (lane.kind === "process" ? L.PROC_H : 16) / 2 + 1);
+      ctx.fillText(fitText(lane.label, L.LABEL_W - 14), 8, y + (band ? L.PROC_H : 16) / 2 + 1);
+      if (lane.kind === "counter") drawSeriesLabels(lane, y);
       ctx.strokeStyle = "#e3e5e8";
       ctx.beginPath();
       ctx.moveTo(0, y + lane.h - 0.5);
@@ -490,6 +551,21 @@ VT.timeline = (function () {
     ctx.restore();
   }
 
+  // Under a counter's name, each series' key in its colour and the range its graph spans.
+  function drawSeriesLabels(lane, y) {
+    const c = m.meta.counters[lane.counter];
+    c.series.forEach(function (s, si) {
+      const top = y + si * L.COUNTER_H;
+      const [lo, hi] = seriesRange(s);
+      ctx.font = "11px sans-serif";
+      ctx.fillStyle = SERIES_COLORS[si % SERIES_COLORS.length];
+      ctx.fillText(fitText("\u25a0 " + s.key, L.LABEL_W - 24), 16, top + 25);
+      ctx.font = "10px sans-serif";
+      ctx.fillStyle = "#888";
+      ctx.fillText(fitText(VT.formatNumber(lo) + " \u2013 " + VT.formatNumber(hi), L.LABEL_W - 24), 16, top + 39);
+    });
+  }
+
   function fitText(text, width) {
     const fit = Math.floor(width / 6.2);
     return text.length > fit ? text.slice(0, fit - 1) + "\u2026" : text;
@@ -500,25 +576,38 @@ VT.timeline = (function () {
     return null;
   }
 
-  // What is under canvas point (x, y), CSS px: {kind: "slice"|"instant", i} or null.
+  function laneOfInstant(i) {
+    for (const lane of lanes) {
+      if (lane.inst && i >= lane.inst.first && i < lane.inst.first + lane.inst.count) return lane;
+    }
+    return null;
+  }
+
+  // What is under canvas point (x, y), CSS px: {kind: "slice"|"instant", i}, a counter's point
+  // {kind: "counter", i: counter, time}, or null.
   function hitTest(x, y) {
     if (x < L.LABEL_W || y < L.AXIS_H) return null;
     const cy = y - L.AXIS_H + st.scrollY;
     const lane = lanes.find(function (l) { return cy >= l.y && cy < l.y + l.h; });
-    if (!lane || lane.kind !== "thread") return null;
-    const t = m.tracks[lane.track];
+    if (!lane) return null;
     const scale = plotWidth() / (st.view.end - st.view.start);
     const at = st.view.start + (x - L.LABEL_W) / scale;
+    if (lane.kind === "counter") {
+      const c = m.meta.counters[lane.counter];
+      return cy - lane.y < lane.h - L.GAP && c.series.length ? { kind: "counter", i: lane.counter, time: at } : null;
+    }
     const tol = 3 / scale;
     const local = cy - lane.y;
     if (local < lane.instH) {
-      const T = m.inst.time, end = t.instFirst + t.instCount;
+      const T = m.inst.time, run = lane.inst, end = run.first + run.count;
       let best = -1, bestD = tol * 2;
-      for (let i = VT.lowerBound(T, at - 2 * tol, t.instFirst, end); i < end && T[i] <= at + 2 * tol; i++) {
+      for (let i = VT.lowerBound(T, at - 2 * tol, run.first, end); i < end && T[i] <= at + 2 * tol; i++) {
         if (Math.abs(T[i] - at) < bestD) { bestD = Math.abs(T[i] - at); best = i; }
       }
       return best >= 0 ? { kind: "instant", i: best } : null;
     }
+    if (lane.kind !== "thread") return null;
+    const t = m.tracks[lane.track];
     const row = t.rows[Math.floor((local - lane.instH) / L.ROW_H)];
     if (!row || !row.count) return null;
     const S = m.start, D = m.dur, end = row.first + row.count;
@@ -591,28 +680,23 @@ VT.timeline = (function () {
     requestDraw();
   }
 
-  // "key: value" lines of the counter lane under (x, y), at that time; "" elsewhere.
-  function counterValues(x, y) {
-    if (x < L.LABEL_W || y < L.AXIS_H) return "";
-    const cy = y - L.AXIS_H + st.scrollY;
-    const lane = lanes.find(function (l) { return cy >= l.y && cy < l.y + l.h; });
-    if (!lane || lane.kind !== "counter") return "";
-    const c = m.meta.counters[lane.counter];
-    const at = st.view.start + (x - L.LABEL_W) / (plotWidth() / (st.view.end - st.view.start));
+  // "key: value" lines of a counter at time `at` (ns); "" before its first sample.
+  function counterValues(ci, at) {
+    const c = m.meta.counters[ci];
     const lines = [c.name + " at " + VT.formatDuration(at)];
-    for (const s of c.series) {
-      const k = VT.lowerBound(m.cnt.time, at + 1e-9, s.first, s.first + s.count) - 1;
-      if (k >= s.first) lines.push(s.key + ": " + m.cnt.value[k]);
-    }
+    for (const v of VT.counterValuesAt(m, c, at)) if (v.value !== null) lines.push(v.key + ": " + v.value);
     return lines.length > 1 ? lines.join("\n") : "";
   }
 
-  // The name and duration of what is under the pointer, as the canvas's tooltip.
+  // The name and duration of what is under the pointer (a counter's values), as the canvas's tooltip.
   function hover(x, y) {
     const hit = hitTest(x, y);
-    let text = counterValues(x, y);
+    let text = "";
     if (hit && hit.kind === "slice") text = m.names[m.name[hit.i]] + "\n" + VT.formatDuration(m.dur[hit.i]);
-    else if (hit && hit.kind === "instant") text = m.names[m.inst.name[hit.i]];
+    else if (hit && hit.kind === "instant") {
+      const name = m.names[m.inst.name[hit.i]];
+      text = name.length > 400 ? name.slice(0, 399) + "\u2026" : name;
+    } else if (hit && hit.kind === "counter") text = counterValues(hit.i, hit.time);
     if (canvas.title !== text) canvas.title = text;
   }
 
@@ -713,8 +797,8 @@ VT.timeline = (function () {
 
   function laneBoxes() {
     return lanes.map(function (l) {
-      return { kind: l.kind, track: l.track, counter: l.counter, label: l.label,
-        y: L.AXIS_H + l.y - st.scrollY, height: l.h, instH: l.instH || 0 };
+      return { kind: l.kind, track: l.track, counter: l.counter, pid: l.pid, label: l.label,
+        y: L.AXIS_H + l.y - st.scrollY, height: l.h, instH: l.instH || 0, instants: l.inst ? l.inst.count : 0 };
     });
   }
 
