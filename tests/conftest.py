@@ -38,6 +38,24 @@ def names(report: dict, ph: str = "X") -> list[str]:
     return [e["name"] for e in calls(report, ph)]
 
 
+def assert_same_events(a: dict, b: dict) -> None:
+    """The two reports hold the same events, in any order: equal but for timestamps and
+    durations, which agree within 1 ns (a .pftrace maps each slice's end from the clock, the
+    JSON writes its duration, each rounded on its own)."""
+    def normalised(report: dict) -> list:
+        events = []
+        for e in report["traceEvents"]:
+            e = dict(e)
+            times = tuple(round(float(e.pop(key)) * 1000) for key in ("ts", "dur") if key in e)
+            events.append((json.dumps(e, sort_keys=True), times))
+        return sorted(events)
+
+    left, right = normalised(a), normalised(b)
+    assert [j for j, _ in left] == [j for j, _ in right]
+    for (j, ta), (_, tb) in zip(left, right, strict=True):
+        assert all(abs(x - y) <= 1 for x, y in zip(ta, tb, strict=True)), (j, ta, tb)
+
+
 @pytest.fixture
 def trace(tmp_path):
     """``trace(func, **options)`` runs ``func`` under a VizTracer and returns the saved report."""

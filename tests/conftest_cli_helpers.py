@@ -75,6 +75,19 @@ def stderr_lines(proc: subprocess.CompletedProcess[str]) -> list[str]:
     return proc.stderr.splitlines()
 
 
+def check_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str, status: int) -> str:
+    """Assert the command ended with ``status`` and one ``viztracer: error:`` line holding every
+    needle, and no traceback; returns that line."""
+    assert proc.returncode == status, (proc.stdout, proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("viztracer: error: ")
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0]
+    return lines[0]
+
+
 FIB = """
     def fib(n):
         return n if n < 2 else fib(n - 1) + fib(n - 2)

@@ -14,7 +14,7 @@ import time
 import warnings
 
 import pytest
-from conftest import calls, load_report, names
+from conftest import assert_same_events, calls, load_report, names
 
 import viztracer
 from viztracer import VizTracer, get_tracer
@@ -695,18 +695,7 @@ def test_every_1_x_event_reads_back_the_same_from_json_and_pftrace(tmp_path):
     tracer.save(str(tmp_path / "t.pftrace"))
     from_json, from_pftrace = load_any(str(tmp_path / "t.json")), load_any(str(tmp_path / "t.pftrace"))
 
-    def normalised(report):
-        events = []
-        for e in report["traceEvents"]:
-            e = dict(e)
-            times = tuple(round(float(e.pop(key)) * 1000) for key in ("ts", "dur") if key in e)
-            events.append((json.dumps(e, sort_keys=True), times))
-        return sorted(events)
-
-    a, b = normalised(from_json), normalised(from_pftrace)
-    assert [j for j, _ in a] == [j for j, _ in b]
-    for (_, ta), (_, tb) in zip(a, b, strict=True):
-        assert all(abs(x - y) <= 1 for x, y in zip(ta, tb, strict=True))
+    assert_same_events(from_json, from_pftrace)
     kinds = {(e["ph"], e.get("cat")) for e in from_json["traceEvents"]}
     assert {("i", "INSTANT"), ("C", None), ("N", None), ("O", None), ("D", None), ("X", "FEE")} <= kinds
     from_worker = [e for e in from_pftrace["traceEvents"] if e["name"].startswith("worker ")]

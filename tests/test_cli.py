@@ -420,7 +420,7 @@ def test_help(cmd, tmp_path):
     proc = run(cmd, "--help", cwd=tmp_path)
     assert proc.returncode == 0
     assert proc.stdout.startswith("usage: viztracer")
-    for flag in ("--output_file", "--min_duration", "--include_files", "--rcfile", "-m MODULE"):
+    for flag in ("--output_file", "--min_duration", "--include_files", "--rcfile", "--module"):
         assert flag in proc.stdout
 
 

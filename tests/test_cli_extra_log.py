@@ -14,6 +14,7 @@ from conftest_cli_helpers import (
     FIB,
     TIMEOUT,
     both_commands,
+    check_one_line_error,
     clean_env,
     complete_events,
     line_of,
@@ -51,16 +52,10 @@ def traced(cmd: list[str], tmp_path: Path, *args: str, output: str = "result.jso
     return report_of(tmp_path / output)
 
 
-def check_one_line_error(proc, *needles: str, status: int = 2) -> str:
-    assert proc.returncode == status, (proc.stdout, proc.stderr)
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("viztracer: error: ")
-    assert "Traceback" not in proc.stderr
-    for needle in needles:
-        assert needle in lines[0]
+def check_usage_error(proc, *needles: str) -> str:
+    """A one-line error with status 2 and nothing on stdout: the program did not run."""
     assert proc.stdout == ""
-    return lines[0]
+    return check_one_line_error(proc, *needles, status=2)
 
 
 # -- --log_print ---------------------------------------------------------------------------------------
@@ -406,7 +401,7 @@ def test_log_audit_in_pftrace(cmd, tmp_path):
 def test_log_audit_bad_regex(cmd, tmp_path, regex):
     write(tmp_path / "prog.py", "open('ran', 'w').close()\n")
     proc = run(cmd, "--log_audit", "open", regex, "--", "prog.py", cwd=tmp_path)
-    check_one_line_error(proc, "--log_audit", repr(regex), "not a valid regular expression")
+    check_usage_error(proc, "--log_audit", repr(regex), "not a valid regular expression")
     assert not (tmp_path / "ran").exists()
     assert not (tmp_path / "result.json").exists()
 
@@ -416,7 +411,7 @@ def test_log_audit_bad_regex_in_rcfile(cmd, tmp_path):
     write(tmp_path / "prog.py", "open('ran', 'w').close()\n")
     write(tmp_path / ".viztracerrc", "[default]\nlog_audit = open (\n")
     proc = run(cmd, "prog.py", cwd=tmp_path)
-    check_one_line_error(proc, "--log_audit", "'('", "(set in .viztracerrc)")
+    check_usage_error(proc, "--log_audit", "'('", "(set in .viztracerrc)")
     assert not (tmp_path / "ran").exists()
 
 
@@ -629,7 +624,7 @@ def _torch_installed() -> bool:
 def test_log_torch_without_torch(cmd, tmp_path):
     write(tmp_path / "prog.py", "open('ran', 'w').close()\n")
     proc = run(cmd, "--log_torch", "prog.py", cwd=tmp_path)
-    line = check_one_line_error(proc, "torch", status=2)
+    line = check_usage_error(proc, "torch")
     assert "pip install torch" in line
     assert not (tmp_path / "ran").exists()
     assert not (tmp_path / "result.json").exists()

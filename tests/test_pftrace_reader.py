@@ -8,7 +8,7 @@ import threading
 import zlib
 
 import pytest
-from conftest import load_report
+from conftest import assert_same_events, load_report
 
 from viztracer import VizTracer
 from viztracer.report import ReportError, pftrace_reader
@@ -497,25 +497,8 @@ def test_a_recording_saved_both_ways_reads_back_the_same(tmp_path):
     from_pftrace = read_pftrace(tmp_path / "t.pftrace")
     assert gc.isenabled()
 
-    def normalised(report):
-        # Timestamps agree within 1 ns: the .pftrace maps each slice end from ticks, the JSON
-        # its duration. Compare the rest exactly and the times in whole ns within 1.
-        events = []
-        for e in report["traceEvents"]:
-            e = dict(e)
-            times = tuple(round(float(e.pop(key)) * 1000) for key in ("ts", "dur") if key in e)
-            events.append((json.dumps(e, sort_keys=True), times))
-        return sorted(events)
-
-    def close(a, b):
-        assert len(a) == len(b)
-        for (ja, ta), (jb, tb) in zip(a, b, strict=True):
-            assert ja == jb
-            assert all(abs(x - y) <= 1 for x, y in zip(ta, tb, strict=True)), (ja, ta, tb)
-        return True
-
     assert {e["ph"] for e in from_json["traceEvents"]} == {"M", "X", "i", "C", "N", "D"}
-    assert close(normalised(from_pftrace), normalised(from_json))
+    assert_same_events(from_pftrace, from_json)
     assert from_pftrace["viztracer_metadata"] == from_json["viztracer_metadata"]
     assert from_pftrace["file_info"] == from_json["file_info"]
 

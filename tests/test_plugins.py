@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest_cli_helpers import TIMEOUT, both_commands, clean_env, write
+from conftest_cli_helpers import TIMEOUT, both_commands, check_one_line_error, clean_env, write
 
 from viztracer import VizTracer
 from viztracer.report.loader import load_report
@@ -581,15 +581,6 @@ def read_log(path: Path) -> list:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def check_one_line_error(proc, *needles: str, status: int) -> str:
-    assert proc.returncode == status, (proc.stdout, proc.stderr)
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("viztracer: error: ")
-    assert "Traceback" not in proc.stderr
-    for needle in needles:
-        assert needle in lines[0]
-    return lines[0]
 
 
 @both_commands

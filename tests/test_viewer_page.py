@@ -14,6 +14,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest_viewer_helpers import fmt_duration
 
 from viztracer import VizTracer
 from viztracer.viewer.reports import Reports
@@ -47,18 +48,6 @@ def known_program(tracer):
     tracer.add_object("D", "0x42", "Cache")
 
 
-def fmt_duration(ns: float) -> str:
-    """What the page prints for a duration (VT.formatDuration)."""
-    def trim(s: str) -> str:
-        return s.rstrip("0").rstrip(".") if "." in s else s
-    a = abs(ns)
-    if a < 1e3:
-        return trim(f"{ns:.0f}") + " ns"
-    if a < 1e6:
-        return trim(f"{ns / 1e3:.3f}") + " \u00b5s"
-    if a < 1e9:
-        return trim(f"{ns / 1e6:.6f}") + " ms"
-    return trim(f"{ns / 1e9:.9f}") + " s"
 
 
 @pytest.fixture(scope="module")
