@@ -3,6 +3,7 @@
 #ifndef VIZTRACER_COMPAT_H
 #define VIZTRACER_COMPAT_H
 #include <Python.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,29 @@ static inline int64_t vt_ticks(void) {
 static inline int vt_set_use_tsc(int on) {
     vt_use_tsc = VT_HAVE_TSC && on;
     return vt_use_tsc;
+}
+
+/* The thread slot of the calling thread in the tracer that last asked (by the tracer's serial
+   number): a custom event finds its thread without a system call and a dict lookup. A forked
+   child's thread is another thread: the cache is emptied there. */
+static __thread uint64_t vt_tls_tracer = 0;
+static __thread uint32_t vt_tls_slot = 0;
+
+static void vt_forget_thread_slot(void) { vt_tls_tracer = 0; }
+
+static inline int vt_cached_slot(uint64_t tracer, uint32_t *slot) {
+    if (vt_tls_tracer != tracer) return 0;
+    *slot = vt_tls_slot;
+    return 1;
+}
+
+static inline void vt_cache_slot(uint64_t tracer, uint32_t slot) {
+    vt_tls_tracer = tracer;
+    vt_tls_slot = slot;
+}
+
+static int vt_init_fork_handler(void) {
+    return pthread_atfork(NULL, NULL, vt_forget_thread_slot);
 }
 
 /* A zeroed block for the ring, touched up front (on huge pages where the kernel allows) so that

@@ -244,6 +244,7 @@ def write_chrome_events(tracer, write, long pid, bint sanitize=False):
     cdef Entry* e
     cdef NameSlot* name
     cdef bytes prefix
+    cdef char scope_char
     cdef list prefixes = [f',{{"pid":{pid},"tid":{tid},"ts":'.encode()
                           for tid, _ in tracer.thread_table()]
     if ring.entries == NULL:
@@ -277,11 +278,11 @@ def write_chrome_events(tracer, write, long pid, bint sanitize=False):
         elif e.kind == KIND_INSTANT:
             out.put(b',"ph":"i","cat":"INSTANT","name":', 33)
             out.put(name.text, name.n)
-            args, scope = extra
-            out.put(b',"s":', 5)
-            put_json(out, scope)
-            out.put(b',"args":', 8)     # null when there are none, as VizTracer 1.x writes
-            put_json(out, args)
+            out.put(b',"s":"', 6)
+            scope_char = <char>e.depth     # the scope's letter: g, p or t
+            out.put(&scope_char, 1)
+            out.put(b'","args":', 9)     # null when there are none, as VizTracer 1.x writes
+            put_json(out, extra)
         elif e.kind == KIND_COUNTER:
             out.put(b',"ph":"C","name":', 17)
             out.put(name.text, name.n)

@@ -692,8 +692,7 @@ cdef int ring_other(PerfettoWriter w, Ring* ring, Entry* e, uint64_t slot, int64
                     long pid) except -1:
     extra = <object>ring.extras[slot] if e.flags & FLAG_EXTRA else None
     if e.kind == KIND_INSTANT:
-        args, scope = extra
-        return w.instant(ts, pid, e.thread, e.obj, e.kind, args, scope, True)
+        return w.instant(ts, pid, e.thread, e.obj, e.kind, extra, chr(e.depth), True)
     if e.kind == KIND_COUNTER:
         return w.counter(ts, pid, <str>e.obj, extra)
     if e.kind == KIND_OBJECT:

@@ -7,7 +7,7 @@ cdef enum:
     KIND_PY = 1         # a Python call; obj is its code object
     KIND_C = 2          # a C call; obj is its name (str), resolved when the call was recorded
     KIND_DURATION = 3   # a custom duration event (log_event); obj is its name
-    KIND_INSTANT = 4    # obj is the name; extra is (args, scope)
+    KIND_INSTANT = 4    # obj is the name; extra is its args (none: null); depth is its scope's letter
     KIND_COUNTER = 5    # obj is the name; extra is the dict of values
     KIND_OBJECT = 6     # obj is the name; extra is (ph, id, args)
     KIND_RAW = 7        # obj is a ready trace event dict

@@ -24,9 +24,10 @@ import types
 
 
 cdef extern from "compat.h":
-    int64_t vt_now_ns() nogil
-    int64_t vt_ticks() nogil
     int vt_set_use_tsc(int on)
+    int vt_cached_slot(uint64_t tracer, uint32_t* slot) noexcept
+    void vt_cache_slot(uint64_t tracer, uint32_t slot) noexcept
+    int vt_init_fork_handler()
     void* vt_alloc_ring(size_t nbytes)
     Py_ssize_t VT_RequestCodeExtraIndex(void* free_func)
     int VT_CodeGetExtra(PyObject* code, Py_ssize_t index, void** extra)
@@ -66,30 +67,9 @@ cdef enum:
     F_C = 4         # a C function
     F_PASS = 8      # a wrapper of ours left out: the calls below it keep their depth
 
-ctypedef struct Frame:
-    int64_t ts
-    PyObject* key       # owned: code object, or the C function object
-    PyObject* args      # owned: dict of arguments to attach, or NULL
-    int flags
-
-ctypedef struct Config:
-    Ring ring
-    int active          # 0 after stop(): stray hooks in other threads remove themselves
-    int failed          # the hook could not go on (out of memory) and stopped tracing
-    int paused
-    int session         # bumped at every start(); a thread state of an older session retires
-    int ignore_c
-    int log_args
-    int log_retval
-    int64_t min_dur
-    Py_ssize_t max_depth
-    uintptr_t generation    # tag of the per-code filter decisions made for this configuration
-    int64_t t0_ticks        # clock pairs read when recording began and when it last stopped:
-    int64_t t0_ns           # the exporter maps ticks onto CLOCK_MONOTONIC ns with them
-    int64_t t1_ticks
-    int64_t t1_ns
-
 cdef Py_ssize_t CODE_EXTRA = VT_RequestCodeExtraIndex(NULL)
+cdef uint64_t tracer_serials = 0       # Tracer.serial: the thread-slot cache tells tracers apart
+vt_init_fork_handler()
 cdef uintptr_t generation_counter = 0
 
 # Per-code filter decision cached in the code object's extra slot: (generation << 2) | decision.
@@ -102,8 +82,6 @@ cdef enum:
 # raises a thread's limit by one while it runs.
 cdef Py_ssize_t NO_DEPTH_LIMIT = (<Py_ssize_t>1) << 40
 
-# Direct-mapped cache of C function names, keyed by (method def, type of self).
-DEF C_CACHE_SIZE = 4096
 
 
 def _kernel_uses_tsc():
@@ -155,15 +133,6 @@ def nominal_ns_per_tick():
 @cython.final
 cdef class ThreadState:
     """The shadow stack of one traced thread; passed to CPython as the hook's argument."""
-    cdef Frame* stack
-    cdef Py_ssize_t size
-    cdef Py_ssize_t cap
-    cdef Py_ssize_t region_depth
-    cdef Py_ssize_t max_depth   # calls deeper than this are skipped (max_stack_depth, log_sparse)
-    cdef uint32_t slot
-    cdef int session
-    cdef Config* cfg
-    cdef Tracer tracer
 
     def __cinit__(self, Tracer tracer, uint32_t slot):
         self.tracer = tracer
@@ -384,27 +353,13 @@ cdef int exception_trace(Tracer tracer, PyFrameObject* frame, int what, PyObject
 @cython.final
 cdef class Tracer:
     """The compiled core behind ``VizTracer``: configuration, thread states and the ring."""
-    cdef Config cfg
-    cdef list includes
-    cdef list excludes
-    cdef bint ignore_frozen
-    cdef str own_dir
-    cdef bint running           # between start() and stop(), even if the hook gave up
-    cdef dict states            # threading ident -> ThreadState
-    cdef list threads           # slot -> [native thread id, name]
-    cdef dict thread_slots      # native thread id -> slot
-    cdef dict c_names           # (id of method def, id of self type) -> name, keeps names alive
-    cdef set passthrough        # code objects left out without leaving out what they call
-    cdef object repr_func       # repr of arguments and return values (None: repr)
-    cdef bint hooks             # install the profile hook in every thread (False: log_sparse)
-    cdef bint exception_trace   # this session installs exception_trace (log_exception, < 3.12)
-    cdef public object exception_callback   # log_exception before 3.12: called (exception, tb)
-    cdef void* c_cache_key[C_CACHE_SIZE * 2]
-    cdef PyObject* c_cache_name[C_CACHE_SIZE]
 
     def __cinit__(self, uint64_t capacity):
+        global tracer_serials
         if capacity == 0:
             raise ValueError("tracer_entries must be positive")
+        tracer_serials += 1
+        self.serial = tracer_serials
         self.cfg.ring.capacity = capacity
         self.cfg.max_depth = NO_DEPTH_LIMIT
         self.includes = []
@@ -561,12 +516,17 @@ cdef class Tracer:
 
     # -- threads ------------------------------------------------------------------------------
 
-    cdef uint32_t slot_for_current_thread(self):
+    cdef uint32_t slot_for_current_thread(self) except? 0xFFFFFFFF:
+        """The calling thread's slot in the thread table, added on first use."""
+        cdef uint32_t cached
+        if vt_cached_slot(self.serial, &cached):
+            return cached
         tid = PyThread_get_thread_native_id()
         slot = self.thread_slots.get(tid)
         if slot is None:
             slot = self.thread_slots[tid] = len(self.threads)
             self.threads.append([tid, threading.current_thread().name])
+        vt_cache_slot(self.serial, slot)
         return slot
 
     cdef install(self):
@@ -724,7 +684,7 @@ cdef class Tracer:
 
     # -- custom events ------------------------------------------------------------------------
 
-    cdef Entry* custom(self, int kind, object obj, object payload, int64_t ts, int64_t dur):
+    cdef Entry* custom(self, int kind, object obj, object payload, int64_t ts, int64_t dur) except NULL:
         cdef uint64_t slot
         cdef uint32_t thread = self.slot_for_current_thread()
         self.alloc_ring()
@@ -742,22 +702,28 @@ cdef class Tracer:
             attach_extra(&self.cfg.ring, e, slot, <PyObject*>payload)
         return e
 
+    cdef int record_instant(self, str name, object args, uint16_t scope) except -1:
+        """An instant now; ``scope`` is the character of its scope (``g``, ``p``, ``t``), kept
+        in the entry's depth, and ``args`` its payload unless None."""
+        cdef Entry* e = self.custom(KIND_INSTANT, name, args, vt_ticks(), 0)
+        e.depth = scope
+        return 0
+
+    cdef int record_counter(self, str name, dict sample) except -1:
+        """A counter sample now; ``sample`` is checked already and is the ring's from now on."""
+        self.custom(KIND_COUNTER, name, sample, vt_ticks(), 0)
+        return 0
+
     def add_instant(self, str name, args, str scope):
-        """An instant event at the current time."""
-        self.custom(KIND_INSTANT, name, (args, scope), vt_ticks(), 0)
+        """An instant event at the current time; ``scope`` is ``g``, ``p`` or ``t``."""
+        if scope not in ("g", "p", "t"):
+            raise ValueError(f"scope must be one of 'g', 'p' or 't', got {scope!r}")
+        self.record_instant(name, args, ord(scope))
 
     def add_counter(self, str name, dict values):
         """A sample of a counter track; every value must be a number (bools count as 0/1, which
         is what every format and viewer can draw)."""
-        cdef dict sample = {}
-        for key, value in values.items():
-            if type(value) is bool:
-                value = int(value)
-            elif not isinstance(value, (int, float)):
-                raise ValueError(f"counter {name!r}: the value of {key!r} must be a number, "
-                                 f"got {type(value).__name__} {safe_repr(value):.60}")
-            sample[key] = value
-        self.custom(KIND_COUNTER, name, sample, vt_ticks(), 0)
+        self.record_counter(name, counter_sample(name, values))
 
     def add_object(self, str ph, obj_id, str name, args):
         """An object event (``N``, ``O`` or ``D``)."""
@@ -869,6 +835,20 @@ def c_function_name(func):
 
 
 NOT_DISPLAYABLE = "Not Displayable"    # what VizTracer 1.x writes for a repr that raises
+
+
+cpdef dict counter_sample(str name, dict values):
+    """A copy of a counter's values to record, bools as 0/1; ValueError for a value that is
+    not a number."""
+    cdef dict sample = {}
+    for key, value in values.items():
+        if type(value) is bool:
+            value = int(value)
+        elif not isinstance(value, (int, float)):
+            raise ValueError(f"counter {name!r}: the value of {key!r} must be a number, "
+                             f"got {type(value).__name__} {safe_repr(value):.60}")
+        sample[key] = value
+    return sample
 
 
 def safe_repr(obj):

@@ -574,10 +574,10 @@ def test_add_func_exec_and_get_func_args(trace):
 # -- trace_self, sanitize_function_name, shield_ignore ---------------------------------------------------
 
 def test_trace_self_records_viztracer_itself(trace):
-    plain = trace(lambda: get_tracer().log_instant("x"))
-    mine = trace(lambda: get_tracer().log_instant("x"), trace_self=True)
-    assert not any("VizTracer.log_instant" in n for n in names(plain))
-    assert any(n.startswith("VizTracer.log_instant (") for n in names(mine))
+    plain = trace(lambda: get_tracer().add_object("N", "1", "x"))
+    mine = trace(lambda: get_tracer().add_object("N", "1", "x"), trace_self=True)
+    assert not any("VizTracer.add_object" in n for n in names(plain))
+    assert any(n.startswith("VizTracer.add_object (") for n in names(mine))
 
 
 def test_sanitize_function_name(tmp_path):

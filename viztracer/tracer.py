@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import orjson
 
-from . import _tracer
+from . import _events, _tracer
 from .extra_log import AuditLog, ExceptionLog, GcLog, PrintCapture, compile_patterns, quiet_audit
 from .report import chrome_json, open_hint, write_report, write_report_dict, writer_for
 from .version import __version__
@@ -419,27 +419,11 @@ class VizTracer:
         else:
             self._core.add_func_args("exec_steps", [step])
 
-    def add_instant(self, name: str, args: Any = None, scope: str = "g") -> None:
-        """Record an instant event; ``scope`` is ``g`` (global), ``p`` (process) or ``t`` (thread)."""
-        if scope not in ("g", "p", "t"):
-            raise ValueError(f"scope must be one of 'g', 'p' or 't', got {scope!r}")
-        if self.enable:
-            self._core.add_instant(name, args, scope)
-
-    def log_instant(self, name: str, args: Any = None, scope: str = "t", cond: bool = True) -> None:
-        """Record an instant event (thread scope by default) when ``cond`` is true."""
-        if cond:
-            if scope not in ("g", "p", "t"):
-                raise ValueError(f"scope must be one of 'g', 'p' or 't', got {scope!r}")
-            if self.enable:
-                self._core.add_instant(name, args, scope)
-
-    def add_counter(self, name: str, args: dict[str, int | float]) -> None:
-        """Record the values of a counter track; a value that is not a number is a ValueError."""
-        if not isinstance(args, dict):
-            raise ValueError(f"counter {name!r}: the values must be a dict, got {type(args).__name__}")
-        if self.enable:
-            self._core.add_counter(name, args)
+    # Compiled (pyx/events.pyx): called often from the traced program, they cost the hook nothing.
+    add_instant = _events.add_instant
+    log_instant = _events.log_instant
+    add_counter = _events.add_counter
+    log_var = _events.log_var
 
     def add_object(self, ph: str, obj_id: str, name: str, args: Any = None) -> None:
         """Record an object event (``N`` created, ``O`` snapshot, ``D`` destroyed) with ``args``."""
@@ -459,16 +443,6 @@ class VizTracer:
                 raw.setdefault("pid", os.getpid())
                 raw.setdefault("tid", threading.get_native_id())
             self._core.add_raw(raw)
-
-    def log_var(self, name: str, var: Any, cond: bool = True) -> None:
-        """Record a variable when ``cond`` is true: a number (or bool) becomes a counter sample
-        ``{"value": var}``, anything else an instant carrying ``{"object": <its text>}``."""
-        if not cond or not self.enable:
-            return
-        if isinstance(var, (int, float)):
-            self._core.add_counter(name, {"value": var})
-        else:
-            self._core.add_instant(name, {"object": _object_text(var)}, "t")
 
     def add_variable(self, name: str, var: Any, event: str = "instant") -> None:
         """Record a variable as an instant ``name = repr(var)`` or, with ``event="counter"``,

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .event_base import _EventBase
+from . import _events
+from .event_base import _EventBase, _public_class_attributes
 
 
 class VizCounter(_EventBase):
@@ -21,3 +22,9 @@ class VizCounter(_EventBase):
         if tracer is None:
             return
         tracer.add_counter(self._viztracer_name, self._viztracer_snapshot())
+
+
+# Attribute writes take the compiled path (viztracer/_events: the same checks and the same
+# events as _EventBase.__setattr__), which costs the profile hook nothing.
+VizCounter.__setattr__ = _events.counter_setattr  # type: ignore[assignment, method-assign]
+_events.use_counter_class(VizCounter, _public_class_attributes, _EventBase.__setattr__)
