@@ -487,7 +487,8 @@ def test_log_event_block_is_a_slice_around_its_calls(reports, url, open_page, fm
     assert page.pixel(slice_["x"] + 2, slice_["y"] + 3) == page.color(block["name"])
     page.click(slice_["x"] + 3, slice_["y"] + 8)
     assert page.text("#detail-name") == block["name"]
-    assert page.text("#detail-duration") == fmt_duration(dur)
+    # the .pftrace maps the end from the clock, the JSON writes the duration: 1 ns apart at most
+    assert page.text("#detail-duration") in {fmt_duration(dur + d) for d in (-1, 0, 1)}
     assert page.text("#source-file") == f"{__file__}:{line}"   # where the block is, from the name
     assert 'tracer.log_event("block")' in page.text("#source .line.current")
 
