@@ -711,3 +711,29 @@ def test_parse_after_a_save_still_fills_data(tracer, tmp_path):
     tracer.stop()
     tracer.save(str(tmp_path / "r.json"))
     assert tracer.parse() == 3 and len(calls(tracer.data)) == 3
+
+
+def test_log_torch_merges_pytorchs_events_on_the_report_clock(tmp_path):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed here (pip install torch)")
+
+    def work():
+        a = torch.ones(32, 32)
+        for _ in range(2):
+            a = torch.mm(a, a)
+        return a
+
+    t = VizTracer(verbose=0, log_torch=True)
+    t.start()
+    work()
+    t.stop()
+    report = load_report(t.save(str(tmp_path / "torch.json")))
+    (call,) = [e for e in calls(report) if e["name"].startswith("test_log_torch_merges_pytorchs_events_on_"
+                                                                 "the_report_clock.<locals>.work (")]
+    ops = [e for e in calls(report) if e.get("cat") == "cpu_op" and e["name"] == "aten::mm"]
+    assert len(ops) == 2
+    # PyTorch's events moved onto the report's clock: inside the call that made them, give or
+    # take what converting through the wall clock costs (both sides read it a few us apart)
+    slack = 100
+    assert all(call["ts"] - slack <= op["ts"] and op["ts"] + op["dur"] <= call["ts"] + call["dur"] + slack
+               for op in ops)
+    assert ops[0]["ts"] + ops[0]["dur"] <= ops[1]["ts"] + slack
