@@ -161,7 +161,8 @@ OPTIONS: tuple[Option, ...] = (
     *(_opt(f"--{name}", kind="list", group="modes", metavar="REPORT", help=help_) for name, help_ in (
         ("combine", "merge reports (.json, .json.gz, .pftrace) into the -o file, or convert one "
                     "report to the -o file's format"),
-        ("align_combine", "merge reports, each shifted to start at 0, to compare runs"))),
+        ("align_combine", "merge reports, each shifted to start at 0 (or, when every report "
+                          "has one, to its sync marker at 0), to compare runs"))),
     *(_opt(f"--{name}", kind="optional", group="modes", status=NOT_AVAILABLE_YET, metavar="REPORT",
            help=help_) for name, help_ in (
         ("compress", "compress a JSON report into the compact .cvf format (not available yet)"),
