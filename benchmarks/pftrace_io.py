@@ -60,7 +60,8 @@ def main() -> None:
         rows.append(("write .json", t, os.path.getsize(paths["r.json"])))
         t, _ = best(lambda: tracer.save(paths["r.pftrace"], verbose=0), args.reps)
         rows.append(("write .pftrace (compressed)", t, os.path.getsize(paths["r.pftrace"])))
-        t, _ = best(lambda: perfetto.write(tracer, paths["plain.pftrace"], compress=False), args.reps)
+        t, _ = best(lambda: perfetto.write(tracer.recording(), paths["plain.pftrace"], compress=False),
+                    args.reps)
         rows.append(("write .pftrace (plain)", t, os.path.getsize(paths["plain.pftrace"])))
         for name in ("r.pftrace", "plain.pftrace"):
             t, report = best(lambda name=name: read_pftrace(paths[name]), args.reps)

@@ -26,8 +26,8 @@ _encoder = json.JSONEncoder(separators=(",", ":"), default=repr)
 _SURROGATE = re.compile("[\ud800-\udfff]")     # what UTF-8 can't encode: lone surrogates
 
 
-cdef Ring* ring_of(tracer) except NULL:
-    return <Ring*>PyCapsule_GetPointer(tracer.ring_capsule(), b"viztracer.ring")
+cdef Ring* ring_of(recording) except NULL:
+    return <Ring*>PyCapsule_GetPointer(recording.ring, b"viztracer.ring")
 
 
 cdef struct Clock:
@@ -37,9 +37,9 @@ cdef struct Clock:
     bint identity
 
 
-cdef Clock clock_of(tracer) except *:
+cdef Clock clock_of(recording) except *:
     cdef Clock c
-    c.t0_ticks, c.t0_ns, c.ns_per_tick = tracer.clock()
+    c.t0_ticks, c.t0_ns, c.ns_per_tick = recording.clock
     c.identity = c.ns_per_tick == 1.0 and c.t0_ticks == c.t0_ns
     return c
 
@@ -225,28 +225,28 @@ cdef int put_json(OutBuffer out, obj) except -1:
     return 0
 
 
-def write_chrome_events(tracer, write, long pid, bint sanitize=False):
-    """Write every ring entry as a Chrome trace event, each preceded by a comma.
-
-    With ``sanitize``, names are made valid UTF-8 first (``sanitize_function_name``).
+def write_chrome_events(recording, write):
+    """Write every ring entry of a ``Recording`` as a Chrome trace event, each preceded by a
+    comma; names are made valid UTF-8 first when it says ``sanitize_names``.
 
     ``write`` receives bytes chunks. Returns ``(events written, [(name, file, line), ...])``
     for the Python functions seen, which the caller turns into ``file_info``.
     """
-    cdef Ring* ring = ring_of(tracer)
-    cdef Clock clock = clock_of(tracer)
+    cdef Ring* ring = ring_of(recording)
+    cdef Clock clock = clock_of(recording)
+    cdef long pid = recording.pid
     cdef OutBuffer out = OutBuffer(write)
     cdef NameTable names = NameTable()
     cdef uint64_t count = ring.written if ring.written < ring.capacity else ring.capacity
     cdef uint64_t start = 0 if ring.written <= ring.capacity else ring.head
-    names.sanitize = sanitize
+    names.sanitize = recording.sanitize_names
     cdef uint64_t i, slot
     cdef Entry* e
     cdef NameSlot* name
     cdef bytes prefix
     cdef char scope_char
     cdef list prefixes = [f',{{"pid":{pid},"tid":{tid},"ts":'.encode()
-                          for tid, _ in tracer.thread_table()]
+                          for tid, _ in recording.threads]
     if ring.entries == NULL:
         return 0, []
     for i in range(count):

@@ -624,30 +624,31 @@ cdef class PerfettoWriter:
 
 # -- from the ring --------------------------------------------------------------------------------
 
-def write_perfetto(tracer, write, long pid, str process_name, metadata_for, bint compress=True):
-    """Write the ring as a Perfetto protobuf trace through ``write`` (bytes chunks).
+def write_perfetto(recording, write, metadata_for, bint compress=True):
+    """Write a ``Recording``'s ring as a Perfetto protobuf trace through ``write`` (bytes chunks).
 
     ``metadata_for(functions, counter_tracks)`` returns the dict of metadata entries written
     in the last packet. Returns the number of ring entries written.
     """
     cdef PerfettoWriter w = PerfettoWriter(write, compress)
     try:
-        return ring_into(w, tracer, pid, process_name, metadata_for)
+        return ring_into(w, recording, metadata_for)
     finally:
         w.close()
 
 
-cdef object ring_into(PerfettoWriter w, tracer, long pid, str process_name, metadata_for):
-    cdef Ring* ring = ring_of(tracer)
-    cdef Clock clock = clock_of(tracer)
+cdef object ring_into(PerfettoWriter w, recording, metadata_for):
+    cdef Ring* ring = ring_of(recording)
+    cdef Clock clock = clock_of(recording)
+    cdef long pid = recording.pid
     cdef uint64_t count = ring.written if ring.written < ring.capacity else ring.capacity
     cdef uint64_t first = 0 if ring.written <= ring.capacity else ring.head
     cdef uint64_t i, slot, n = 0
     cdef Entry* e
     cdef SliceRec* recs
     cdef SliceRec* r
-    w.process(pid, process_name)
-    for tid, tname in tracer.thread_table():
+    w.process(pid, recording.process_name)
+    for tid, tname in recording.threads:
         w.add_thread(pid, tid, tname)       # indices are the ring's thread slots
     if ring.entries == NULL or count == 0:
         w.finish(metadata_for(w.names.functions, w.counter_tracks))

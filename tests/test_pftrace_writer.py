@@ -267,7 +267,8 @@ def test_several_times_smaller_than_json(tmp_path):
     tracer.stop()
     tracer.save(str(tmp_path / "r.json"), file_info=False)
     tracer.save(str(tmp_path / "r.pftrace"), file_info=False)
-    perfetto.write(tracer, str(tmp_path / "plain.pftrace"), with_file_info=False, compress=False)
+    perfetto.write(tracer.recording(), str(tmp_path / "plain.pftrace"), with_file_info=False,
+                   compress=False)
     size = os.path.getsize(tmp_path / "r.json")
     assert os.path.getsize(tmp_path / "r.pftrace") * 8 < size
     assert os.path.getsize(tmp_path / "plain.pftrace") * 4 < size

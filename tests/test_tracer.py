@@ -327,3 +327,29 @@ def test_no_hook_left_after_stop():
     tracer.stop()
     assert sys.getprofile() is None
     assert threading.getprofile() is None
+
+
+def test_import_viztracer_does_not_load_the_viewer_or_the_writers():
+    import subprocess
+
+    code = ("import sys, viztracer; print(sorted(m for m in sys.modules if m.startswith(("
+            "'viztracer.viewer', 'viztracer.report.html'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_writers_take_a_recording_not_the_tracer(tmp_path):
+    from viztracer.recording import Recording
+    from viztracer.report import write_report
+
+    tracer = VizTracer(verbose=0, process_name="rec")
+    tracer.start()
+    fib(3)
+    tracer.stop()
+    recording = tracer.recording()
+    assert isinstance(recording, Recording) and recording.process_name == "rec"
+    assert [tid for tid, _ in recording.threads] == [threading.get_native_id()]
+    del tracer      # the recording keeps the ring alive on its own
+    for name in ("r.json", "r.pftrace", "r.html"):
+        assert write_report(recording, str(tmp_path / name)) == 5

@@ -45,7 +45,7 @@ def record(tmp_path, name, compress=True, **options):
 
     finish()
     path = tmp_path / name
-    perfetto.write(tracer, str(path), compress=compress)
+    perfetto.write(tracer.recording(), str(path), compress=compress)
     tracer.clear()
     return path
 

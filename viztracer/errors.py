@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 
+class ReportError(ValueError):
+    """A report cannot be written or read: the message is one line saying why and what to do."""
+
+
 class VizPluginError(Exception):
     """A plugin could not be loaded, needs a newer viztracer, or answered a message wrongly.
 

@@ -7,6 +7,7 @@ writer chosen by the output file's extension.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import io
 import os
 import sys
@@ -20,6 +21,7 @@ import orjson
 
 from . import _events, _tracer
 from .extra_log import AuditLog, ExceptionLog, GcLog, PrintCapture, compile_patterns, quiet_audit
+from .recording import Recording
 from .report import chrome_json, open_hint, write_report, write_report_dict, writer_for
 from .version import __version__
 from .vizevent import VizEvent
@@ -485,7 +487,7 @@ class VizTracer:
 
     def _json_report(self, file_info: bool = False) -> bytes:
         out = io.BytesIO()
-        self._functions = chrome_json.write_stream(self, out.write, file_info)[1]
+        self._functions = chrome_json.write_stream(self.recording(), out.write, file_info)[1]
         return out.getvalue()
 
     def load(self) -> list[dict[str, Any]]:
@@ -507,11 +509,8 @@ class VizTracer:
     def dump(self, filename: str, sanitize_function_name: bool = False) -> None:
         """Write the recorded events straight to ``filename`` as a report (no plugins)."""
         self.stop()
-        sanitize, self.sanitize_function_name = self.sanitize_function_name, sanitize_function_name
-        try:
-            write_report(self, os.fspath(filename), file_info=self.file_info)
-        finally:
-            self.sanitize_function_name = sanitize
+        recording = dataclasses.replace(self.recording(), sanitize_names=bool(sanitize_function_name))
+        write_report(recording, os.fspath(filename), file_info=self.file_info)
 
     # -- saving ----------------------------------------------------------------------------
 
@@ -549,7 +548,7 @@ class VizTracer:
 
     def _write(self, path: str, file_info: bool) -> int:
         if not self._plugin_manager.has_plugin and self._torch_profile is None:
-            return write_report(self, path, file_info=file_info)
+            return write_report(self.recording(), path, file_info=file_info)
         return write_report_dict(self._report_dict(file_info), path)
 
     def _report_dict(self, file_info: bool) -> dict[str, Any]:
@@ -569,7 +568,7 @@ class VizTracer:
             data = orjson.dumps(self._report_dict(file_info))
         else:
             buffer = io.BytesIO()
-            chrome_json.write_stream(self, buffer.write, file_info)
+            chrome_json.write_stream(self.recording(), buffer.write, file_info)
             data = buffer.getvalue()
         if isinstance(out, io.TextIOBase):
             out.write(data.decode("utf-8"))
@@ -630,6 +629,14 @@ class VizTracer:
             self.save()
         finally:
             self.terminate()
+
+    def recording(self) -> Recording:
+        """What was recorded, as the report writers take it (they never see the tracer)."""
+        core = self._core
+        return Recording(ring=core.ring_capsule(), threads=[(tid, name) for tid, name in core.thread_table()],
+                         clock=core.clock(), metadata=self.metadata(), pid=os.getpid(),
+                         process_name=self.process_name or "MainProcess",
+                         sanitize_names=bool(self.sanitize_function_name), owner=core)
 
     def metadata(self) -> dict[str, Any]:
         """The ``viztracer_metadata`` object written into every report."""

@@ -1,11 +1,15 @@
 """Report writers, chosen by the output file's extension.
 
 Each writer module exposes ``EXTENSIONS`` (the file name endings it handles),
-``write(tracer, path, file_info) -> int`` (the number of events written) for a recording, and
+``write(recording, path, file_info) -> int`` (the number of events written) for a
+``Recording`` (``viztracer/recording.py``: writers never see the tracer), and
 ``write_from_report(report, path) -> int`` for a loaded report (conversion, combining).
+A writer module is imported when a file of its kind is written: the HTML writer brings the
+viewer's column builder with it, which ``import viztracer`` has no use for.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import shlex
 import shutil
@@ -13,27 +17,31 @@ import sys
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from . import chrome_json, html, perfetto
+from ..errors import ReportError
 
 if TYPE_CHECKING:
-    from ..tracer import VizTracer
+    from ..recording import Recording
 
-WRITERS: tuple[ModuleType, ...] = (chrome_json, perfetto, html)
+__all__ = ["ReportError", "writer_for", "check_output_path", "write_report", "write_report_dict",
+           "open_hint", "WRITERS"]
+
+# The writer modules and the file name endings each handles (its EXTENSIONS).
+WRITERS: dict[str, tuple[str, ...]] = {
+    "chrome_json": (".json", ".json.gz"),
+    "perfetto": (".pftrace", ".perfetto-trace"),
+    "html": (".html",),
+}
 # Extensions users of VizTracer 1.x may give that this version cannot write yet.
 PLANNED = {".cvf": "compressed reports"}
-
-
-class ReportError(ValueError):
-    """A report cannot be written: the message is one line saying why and what to do."""
 
 
 def writer_for(path: str) -> ModuleType:
     """The writer module for ``path``, or ReportError naming the extensions we can write."""
     lower = path.lower()
-    for writer in WRITERS:
-        if lower.endswith(writer.EXTENSIONS):
-            return writer
-    known = ", ".join(ext for w in WRITERS for ext in w.EXTENSIONS)
+    for module, extensions in WRITERS.items():
+        if lower.endswith(extensions):
+            return importlib.import_module(f"{__name__}.{module}")
+    known = ", ".join(ext for extensions in WRITERS.values() for ext in extensions)
     for ext, what in PLANNED.items():
         if lower.endswith(ext):
             raise ReportError(f"cannot write {path!r}: {what} ({ext}) is not supported yet; use {known}")
@@ -52,12 +60,12 @@ def check_output_path(path: str) -> None:
         raise ReportError(f"cannot write {path!r}: it is a directory")
 
 
-def write_report(tracer: VizTracer, path: str, file_info: bool = True) -> int:
-    """Write ``tracer``'s recorded events to ``path``; returns the number of events."""
+def write_report(recording: Recording, path: str, file_info: bool = True) -> int:
+    """Write a recording's events to ``path``; returns the number of events."""
     writer = writer_for(path)
     check_output_path(path)
     try:
-        return writer.write(tracer, path, file_info)
+        return writer.write(recording, path, file_info)
     except OSError as e:
         raise ReportError(f"cannot write {path!r}: {e.strerror or e}") from e
 

@@ -14,15 +14,16 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from .. import _export
 
 if TYPE_CHECKING:
-    from ..tracer import VizTracer
+    from ..recording import Recording
 
 EXTENSIONS = (".json", ".json.gz")
 
 
-def _name_events(tracer: VizTracer, pid: int) -> list[dict]:
+def _name_events(recording: Recording) -> list[dict]:
+    pid = recording.pid
     events = [{"ph": "M", "pid": pid, "tid": pid, "name": "process_name",
-               "args": {"name": tracer.process_name or "MainProcess"}}]
-    for tid, name in tracer._core.thread_table():
+               "args": {"name": recording.process_name}}]
+    for tid, name in recording.threads:
         events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": name}})
     return events
 
@@ -43,16 +44,15 @@ def file_info(functions: list[tuple[str, str, int]]) -> dict:
     return {"files": files, "functions": funcs}
 
 
-def write_stream(tracer: VizTracer, write: Callable[[bytes], Any], with_file_info: bool) -> tuple[int, list]:
+def write_stream(recording: Recording, write: Callable[[bytes], Any],
+                 with_file_info: bool) -> tuple[int, list]:
     """Write the report through ``write`` (bytes chunks); returns the number of events and
     the Python functions met, as ``(name, file, first line)``."""
-    pid = os.getpid()
     write(b'{"traceEvents":[')
-    write(",".join(json.dumps(e, separators=(",", ":")) for e in _name_events(tracer, pid)).encode())
-    count, functions = _export.write_chrome_events(tracer._core, write, pid,
-                                                   bool(tracer.sanitize_function_name))
+    write(",".join(json.dumps(e, separators=(",", ":")) for e in _name_events(recording)).encode())
+    count, functions = _export.write_chrome_events(recording, write)
     write(b'],"viztracer_metadata":')
-    write(json.dumps(tracer.metadata(), separators=(",", ":")).encode())
+    write(json.dumps(recording.metadata, separators=(",", ":")).encode())
     if with_file_info:
         write(b',"file_info":')
         write(json.dumps(file_info(functions), separators=(",", ":")).encode())
@@ -60,17 +60,17 @@ def write_stream(tracer: VizTracer, write: Callable[[bytes], Any], with_file_inf
     return count, functions
 
 
-def _write(tracer: VizTracer, out: BinaryIO, with_file_info: bool) -> int:
-    return write_stream(tracer, out.write, with_file_info)[0]
+def _write(recording: Recording, out: BinaryIO, with_file_info: bool) -> int:
+    return write_stream(recording, out.write, with_file_info)[0]
 
 
-def write(tracer: VizTracer, path: str, with_file_info: bool = True) -> int:
-    """Write ``tracer``'s ring to ``path`` as Chrome JSON, gzipped when it ends in ``.gz``."""
+def write(recording: Recording, path: str, with_file_info: bool = True) -> int:
+    """Write a recording to ``path`` as Chrome JSON, gzipped when it ends in ``.gz``."""
     if path.lower().endswith(".gz"):
         with gzip.open(path, "wb", compresslevel=6) as f:
-            return _write(tracer, f, with_file_info)
+            return _write(recording, f, with_file_info)
     with open(path, "wb") as f:
-        return _write(tracer, f, with_file_info)
+        return _write(recording, f, with_file_info)
 
 
 def write_from_report(report: dict, path: str) -> int:

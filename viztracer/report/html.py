@@ -19,7 +19,7 @@ from ..viewer.columns import report_blob
 from . import chrome_json
 
 if TYPE_CHECKING:
-    from ..tracer import VizTracer
+    from ..recording import Recording
 
 EXTENSIONS = (".html",)
 STATIC = os.path.join(os.path.dirname(os.path.dirname(__file__)), "viewer", "static")
@@ -69,9 +69,9 @@ def write_from_report(report: dict, path: str) -> int:
     return write_html_from_report(report, path)
 
 
-def write(tracer: VizTracer, path: str, with_file_info: bool = True) -> int:
-    """Write ``tracer``'s ring to ``path`` as a standalone HTML report; returns the number of events."""
+def write(recording: Recording, path: str, with_file_info: bool = True) -> int:
+    """Write a recording to ``path`` as a standalone HTML report; returns the number of events."""
     out = io.BytesIO()
-    count = chrome_json._write(tracer, out, with_file_info)
+    count = chrome_json._write(recording, out, with_file_info)
     write_html_from_report(json.loads(out.getvalue()), path)
     return count

@@ -7,29 +7,27 @@ Packets are deflated in chunks (Perfetto's ``compressed_packets``) unless ``comp
 """
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from .. import _export
 from .chrome_json import file_info
 
 if TYPE_CHECKING:
-    from ..tracer import VizTracer
+    from ..recording import Recording
 
 EXTENSIONS = (".pftrace", ".perfetto-trace")
 
 
-def write(tracer: VizTracer, path: str, with_file_info: bool = True, compress: bool = True) -> int:
-    """Write ``tracer``'s ring to ``path`` as a Perfetto protobuf trace."""
+def write(recording: Recording, path: str, with_file_info: bool = True, compress: bool = True) -> int:
+    """Write a recording to ``path`` as a Perfetto protobuf trace."""
     def metadata_for(functions, counter_tracks):
-        entries = {"viztracer_metadata": tracer.metadata(), "viztracer_counter_tracks": counter_tracks}
+        entries = {"viztracer_metadata": recording.metadata, "viztracer_counter_tracks": counter_tracks}
         if with_file_info:
             entries["file_info"] = file_info(functions)
         return entries
 
     with open(path, "wb") as f:
-        return _export.write_perfetto(tracer._core, f.write, os.getpid(),
-                                      tracer.process_name or "MainProcess", metadata_for, compress)
+        return _export.write_perfetto(recording, f.write, metadata_for, compress)
 
 
 def write_from_report(report: dict, path: str, compress: bool = True) -> int:
