@@ -13,7 +13,7 @@ traced program's report never shows our work.
 ``tracer.py`` and ``vizcounter.py`` put these functions in their classes, so ``self`` is a
 ``VizTracer`` or a ``VizCounter``.
 """
-from viztracer._tracer cimport Tracer, counter_sample
+from viztracer._tracer cimport Tracer, counter_sample, scope_letter
 
 cdef object _object_text = None        # tracer._object_text, looked up on first use
 cdef object _counter_class = None      # VizCounter, and from event_base.py: the names of a
@@ -29,30 +29,24 @@ cdef inline Tracer core_of(tracer):
     return <Tracer?>tracer._core
 
 
-cdef inline unsigned short scope_letter(str scope) except 0:
-    if len(scope) == 1:
-        letter = scope[0]
-        if letter == "t" or letter == "p" or letter == "g":
-            return <unsigned short>ord(letter)
-    raise ValueError(f"scope must be one of 'g', 'p' or 't', got {scope!r}")
+cdef int instant(self, name, args, scope) except -1:
+    """An instant of ``self``'s tracer when it is tracing; a bad scope is a ValueError anyway."""
+    cdef unsigned short letter = scope_letter(scope)
+    cdef Tracer core = core_of(self)
+    if core.running:
+        core.record_instant(name if type(name) is str else str(name), args, letter)
+    return 0
 
 
 def log_instant(self, name, args=None, scope="t", cond=True):
     """Record an instant event (thread scope by default) when ``cond`` is true."""
-    if not cond:
-        return
-    cdef unsigned short letter = scope_letter(scope)
-    cdef Tracer core = core_of(self)
-    if core.running:
-        core.record_instant(name if type(name) is str else str(name), args, letter)
+    if cond:
+        instant(self, name, args, scope)
 
 
 def add_instant(self, name, args=None, scope="g"):
     """Record an instant event; ``scope`` is ``g`` (global), ``p`` (process) or ``t`` (thread)."""
-    cdef unsigned short letter = scope_letter(scope)
-    cdef Tracer core = core_of(self)
-    if core.running:
-        core.record_instant(name if type(name) is str else str(name), args, letter)
+    instant(self, name, args, scope)
 
 
 def add_counter(self, name, args):

@@ -26,6 +26,14 @@ _encoder = json.JSONEncoder(separators=(",", ":"), default=repr)
 _SURROGATE = re.compile("[\ud800-\udfff]")     # what UTF-8 can't encode: lone surrogates
 
 
+cdef bytes utf8(str text):
+    """``text`` as UTF-8, each lone surrogate (which UTF-8 can't encode) as U+FFFD."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
 cdef Ring* ring_of(recording) except NULL:
     return <Ring*>PyCapsule_GetPointer(recording.ring, b"viztracer.ring")
 
@@ -186,12 +194,8 @@ cdef class NameTable:
             name = str(<object>obj)
         if self.sanitize:
             name = _SURROGATE.sub("\ufffd", name)
-        if not self.raw:
-            text = json.dumps(name).encode()
-        elif _SURROGATE.search(name):   # protobuf strings are UTF-8: lone surrogates can't be
-            text = _SURROGATE.sub("\ufffd", name).encode("utf-8")
-        else:
-            text = name.encode("utf-8")
+        # protobuf strings are UTF-8; JSON can escape a lone surrogate (when not sanitized)
+        text = utf8(name) if self.raw else json.dumps(name).encode()
         self.keep.append(text)
         s.key = <void*>obj
         s.text = PyBytes_AS_STRING(text)

@@ -67,11 +67,7 @@ cdef class ProtoBuffer(OutBuffer):
         return self.put(data, n)
 
     cdef int field_str(self, int field, str s) except -1:
-        cdef bytes b
-        try:
-            b = s.encode("utf-8")
-        except UnicodeEncodeError:  # lone surrogates: U+FFFD, as sanitize_function_name does
-            b = _SURROGATE.sub("\ufffd", s).encode("utf-8")
+        cdef bytes b = utf8(s)
         return self.field_bytes(field, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
 
     cdef int field_double(self, int field, double v) except -1:

@@ -31,7 +31,7 @@ import zlib
 
 from .report.perfetto_pb2 import ClockSnapshot, TrackDescriptor, TrackEvent
 from .report.pftrace_reader import (_args_of, _counter_sample, _describe, _incremental_clock,
-                                    _instant_args, _instant_event, _Malformed, _metadata_values)
+                                    _instant_event, _Malformed, _metadata_values)
 
 DEF TYPE_BEGIN = 1
 DEF TYPE_END = 2
@@ -496,10 +496,9 @@ cdef class Scanner:
                 raise Unsupported("category used before it is interned")
         else:
             cat = ev.categories[0] if ev.categories else ""
-        args, tid = _instant_args(ev.debug_annotations, seq.annotation_name)
         try:
-            return _instant_event(cat, functools.partial(seq.event_name, ev), args,
-                                  (t.pid, t.tid if tid is None else tid, t.kind), us(ns))
+            return _instant_event(cat, functools.partial(seq.event_name, ev), ev.debug_annotations,
+                                  seq.annotation_name, (t.pid, t.tid, t.kind), us(ns))
         except _Malformed as e:
             raise Unsupported(str(e))
 

@@ -716,9 +716,7 @@ cdef class Tracer:
 
     def add_instant(self, str name, args, str scope):
         """An instant event at the current time; ``scope`` is ``g``, ``p`` or ``t``."""
-        if scope not in ("g", "p", "t"):
-            raise ValueError(f"scope must be one of 'g', 'p' or 't', got {scope!r}")
-        self.record_instant(name, args, ord(scope))
+        self.record_instant(name, args, scope_letter(scope))
 
     def add_counter(self, str name, dict values):
         """A sample of a counter track; every value must be a number (bools count as 0/1, which
@@ -835,6 +833,13 @@ def c_function_name(func):
 
 
 NOT_DISPLAYABLE = "Not Displayable"    # what VizTracer 1.x writes for a repr that raises
+
+
+cdef unsigned short scope_letter(scope) except 0:
+    """The letter of an instant's scope, kept in its entry; ValueError for any other scope."""
+    if type(scope) is str and len(<str>scope) == 1 and (<str>scope) in "gpt":
+        return <unsigned short>ord(<str>scope)
+    raise ValueError(f"scope must be one of 'g', 'p' or 't', got {scope!r}")
 
 
 cpdef dict counter_sample(str name, dict values):

@@ -8,7 +8,6 @@ and the wrapped function: any other call it made itself would be recorded.
 """
 from __future__ import annotations
 
-import builtins
 import collections
 import functools
 import itertools
@@ -21,8 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from . import _tracer
-from . import tracer as _tracer_module
-from .tracer import PASSTHROUGH, VizTracer, get_tracer
+from .tracer import PASSTHROUGH, VizTracer, get_tracer, set_global_tracer
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -184,13 +182,7 @@ def _unregister(tracer: VizTracer) -> None:
         _registered.remove(tracer)
         if get_tracer() is not tracer:
             return      # the program registered another tracer meanwhile: leave it
-        if _registered:
-            _registered[-1].register_global()
-        elif _global_before[0] is not None:
-            _global_before[0].register_global()
-        else:
-            _tracer_module._global_tracer = None
-            builtins.__dict__.pop("__viz_tracer__", None)
+        set_global_tracer(_registered[-1] if _registered else _global_before[0])
 
 
 class _Call:

@@ -22,7 +22,7 @@ import orjson
 from . import _events, _tracer
 from .extra_log import AuditLog, ExceptionLog, GcLog, PrintCapture, compile_patterns, quiet_audit
 from .recording import Recording
-from .report import chrome_json, open_hint, write_report, write_report_dict, writer_for
+from .report import WRITERS, chrome_json, open_hint, write_report, write_report_dict, writer_for
 from .version import __version__
 from .vizevent import VizEvent
 from .vizplugin import PluginManager, VizPluginBase
@@ -56,6 +56,16 @@ def get_tracer() -> VizTracer | None:
     return _global_tracer
 
 
+def set_global_tracer(tracer: VizTracer | None) -> None:
+    """Make ``tracer`` the one ``get_tracer()`` returns (None: no tracer)."""
+    global _global_tracer
+    _global_tracer = tracer
+    if tracer is None:
+        builtins.__dict__.pop("__viz_tracer__", None)
+    else:
+        builtins.__dict__["__viz_tracer__"] = tracer  # where VizTracer 1.x keeps it
+
+
 def _paths(files: Sequence[str] | str | None) -> list[str]:
     """Normalise include/exclude entries: each is matched as given and as an absolute path."""
     if files is None:
@@ -75,7 +85,7 @@ def _with_pid(path: str) -> str:
     """``result.json`` -> ``result_<pid>.json`` (``a.json.gz`` -> ``a_<pid>.json.gz``)."""
     folder, name = os.path.split(path)
     lower = name.lower()
-    for ext in (".json.gz", ".perfetto-trace", ".pftrace", ".json", ".html"):
+    for ext in sorted((ext for exts in WRITERS.values() for ext in exts), key=len, reverse=True):
         if lower.endswith(ext) and len(name) > len(ext):
             return os.path.join(folder, f"{name[:-len(ext)]}_{os.getpid()}{name[-len(ext):]}")
     stem, ext = os.path.splitext(name)
@@ -270,9 +280,7 @@ class VizTracer:
 
     def register_global(self) -> None:
         """Make this tracer the one ``get_tracer()`` returns."""
-        global _global_tracer
-        _global_tracer = self
-        builtins.__dict__["__viz_tracer__"] = self  # where VizTracer 1.x keeps it
+        set_global_tracer(self)
 
     register = register_global
 
@@ -485,9 +493,9 @@ class VizTracer:
 
     # -- getting the data --------------------------------------------------------------------
 
-    def _json_report(self, file_info: bool = False) -> bytes:
+    def _json_report(self) -> bytes:
         out = io.BytesIO()
-        self._functions = chrome_json.write_stream(self.recording(), out.write, file_info)[1]
+        self._functions = chrome_json.write_stream(self.recording(), out.write, False)[1]
         return out.getvalue()
 
     def load(self) -> list[dict[str, Any]]:

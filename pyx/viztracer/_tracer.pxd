@@ -52,6 +52,7 @@ cdef class ThreadState:
 
 
 cpdef dict counter_sample(str name, dict values)
+cdef unsigned short scope_letter(scope) except 0
 
 
 cdef class Tracer:

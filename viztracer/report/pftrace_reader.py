@@ -472,11 +472,8 @@ class _Reader:
 
     def _instant(self, p, ev, track: tuple[int, int, str], seq: _Sequence, ns: int) -> dict:
         """An instant, object or raw event (told apart by category) as its JSON event."""
-        args, tid = _instant_args(ev.debug_annotations, self._annotation_name(p, seq))
-        if tid is not None:
-            track = (track[0], tid, track[2])
-        return _instant_event(self._category(ev, p, seq), lambda: self._event_name(ev, p, seq), args,
-                              track, ns / 1000)
+        return _instant_event(self._category(ev, p, seq), lambda: self._event_name(ev, p, seq),
+                              ev.debug_annotations, self._annotation_name(p, seq), track, ns / 1000)
 
 
 # -- what a track descriptor, a counter sample, an instant mean: shared with the compiled
@@ -573,11 +570,14 @@ def _instant_args(annotations, name_of: Callable[[int], str]) -> tuple[Any, int 
     return (_args_of(rest, name_of) if rest else _NO_ARGS), tid
 
 
-def _instant_event(cat: str, name_of: Callable[[], str], args: Any, track: tuple[int, int, str],
-                   ts: float) -> dict:
-    """An instant, object or raw event (told apart by category) as its JSON event; the name is
-    looked up (``name_of()``) only for the kinds that have one. ``args`` is ``_NO_ARGS`` when
-    the event has no annotation (an instant written without an ``args`` key)."""
+def _instant_event(cat: str, name_of: Callable[[], str], annotations, annotation_name: Callable[[int], str],
+                   track: tuple[int, int, str], ts: float) -> dict:
+    """An instant, object or raw event (told apart by category) as its JSON event, from its
+    debug annotations (names looked up with ``annotation_name(iid)``); the event's name is
+    looked up (``name_of()``) only for the kinds that have one."""
+    args, tid = _instant_args(annotations, annotation_name)
+    if tid is not None:
+        track = (track[0], tid, track[2])
     if cat == "raw":
         if not isinstance(args, dict) or "event" not in args:
             raise _Malformed("a raw event has no 'event' annotation")
