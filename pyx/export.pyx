@@ -38,6 +38,22 @@ cdef Ring* ring_of(recording) except NULL:
     return <Ring*>PyCapsule_GetPointer(recording.ring, b"viztracer.ring")
 
 
+cdef uint64_t span_of(recording, Ring* ring, uint64_t* first) except? 0xFFFFFFFFFFFFFFFF:
+    """The entries to write: their count, and the slot of the first (``first``). A recording
+    without a ``span`` is everything the ring holds; a streamed part is the entries numbered
+    ``span[0]`` to ``span[1]``."""
+    cdef uint64_t a, b
+    span = recording.span
+    if span is None:
+        first[0] = 0 if ring.written <= ring.capacity else ring.head
+        return ring.written if ring.written < ring.capacity else ring.capacity
+    a, b = span
+    if b < a or b - a > ring.capacity or b > ring.written:
+        raise ValueError(f"span {span} is not in the ring")
+    first[0] = a % ring.capacity if ring.capacity else 0
+    return b - a
+
+
 cdef struct Clock:
     int64_t t0_ticks
     int64_t t0_ns
@@ -230,8 +246,8 @@ cdef int put_json(OutBuffer out, obj) except -1:
 
 
 def write_chrome_events(recording, write):
-    """Write every ring entry of a ``Recording`` as a Chrome trace event, each preceded by a
-    comma; names are made valid UTF-8 first when it says ``sanitize_names``.
+    """Write the ring entries of a ``Recording`` (its ``span``) as Chrome trace events, each
+    preceded by a comma and a newline; names are made valid UTF-8 first when it says ``sanitize_names``.
 
     ``write`` receives bytes chunks. Returns ``(events written, [(name, file, line), ...])``
     for the Python functions seen, which the caller turns into ``file_info``.
@@ -241,15 +257,16 @@ def write_chrome_events(recording, write):
     cdef long pid = recording.pid
     cdef OutBuffer out = OutBuffer(write)
     cdef NameTable names = NameTable()
-    cdef uint64_t count = ring.written if ring.written < ring.capacity else ring.capacity
-    cdef uint64_t start = 0 if ring.written <= ring.capacity else ring.head
+    cdef uint64_t start
+    cdef uint64_t count = span_of(recording, ring, &start)
     names.sanitize = recording.sanitize_names
     cdef uint64_t i, slot
     cdef Entry* e
     cdef NameSlot* name
     cdef bytes prefix
     cdef char scope_char
-    cdef list prefixes = [f',{{"pid":{pid},"tid":{tid},"ts":'.encode()
+    # one event a line: a report cut short by a kill is read back up to its last newline
+    cdef list prefixes = [f',\n{{"pid":{pid},"tid":{tid},"ts":'.encode()
                           for tid, _ in recording.threads]
     if ring.entries == NULL:
         return 0, []
@@ -259,7 +276,7 @@ def write_chrome_events(recording, write):
             slot -= ring.capacity
         e = &ring.entries[slot]
         if e.kind == KIND_RAW:
-            out.put(b",", 1)
+            out.put(b",\n", 2)
             put_json(out, <object>e.obj)
             out.maybe_flush()
             continue

@@ -118,13 +118,15 @@ cdef class Deflater:
     cdef object pool
     cdef object pending
 
-    def __init__(self, write):
+    def __init__(self, write, bint threaded=True):
         self.write = write
         self.pending = collections.deque()
-        try:
-            self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="viztracer-deflate")
-        except RuntimeError:
-            self.pool = None
+        self.pool = None
+        if threaded:
+            try:
+                self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="viztracer-deflate")
+            except RuntimeError:
+                pass
 
     def __call__(self, bytes chunk):
         if self.pool is not None:
@@ -137,6 +139,11 @@ cdef class Deflater:
         while len(self.pending) > 2:
             self.emit(self.pending.popleft().result())
 
+    def drain(self):
+        """Wait for every pending chunk and write it (the stream's part is then on disk)."""
+        while self.pending:
+            self.emit(self.pending.popleft().result())
+
     def close(self):
         try:
             while self.pending:
@@ -146,19 +153,24 @@ cdef class Deflater:
                 self.pool.shutdown()
 
     cdef emit(self, bytes packed):
-        cdef char head[24]
-        cdef Py_ssize_t n = PyBytes_GET_SIZE(packed)
-        cdef int inner = 2 + varint_into(head, <uint64_t>n)   # tag 50 takes two bytes
-        cdef int k = 0
-        head[k] = b'\x0a'
-        k += 1
-        k += varint_into(head + k, <uint64_t>(inner + n))
-        head[k] = <char>0x92
-        head[k + 1] = <char>0x03
-        k += 2
-        k += varint_into(head + k, <uint64_t>n)
-        self.write(PyBytes_FromStringAndSize(head, k))
+        self.write(compressed_head(PyBytes_GET_SIZE(packed)))
         self.write(packed)
+
+
+cdef bytes compressed_head(Py_ssize_t n):
+    """What precedes ``n`` deflated bytes in the file: a Trace.packet whose only field is
+    ``compressed_packets``."""
+    cdef char head[24]
+    cdef int inner = 2 + varint_into(head, <uint64_t>n)   # tag 50 takes two bytes
+    cdef int k = 0
+    head[k] = b'\x0a'
+    k += 1
+    k += varint_into(head + k, <uint64_t>(inner + n))
+    head[k] = <char>0x92
+    head[k + 1] = <char>0x03
+    k += 2
+    k += varint_into(head + k, <uint64_t>n)
+    return PyBytes_FromStringAndSize(head, k)
 
 
 @cython.final
@@ -171,10 +183,14 @@ cdef class PerfettoWriter:
     cdef ProtoBuffer tmp
     cdef public NameTable names
     cdef dict annotation_iids       # name -> iid
-    cdef dict annotation_seq        # iid -> the sequence that last defined it
-    cdef uint32_t* name_seq         # name iid -> the sequence that last defined it
+    cdef dict annotation_seq        # iid -> the sequence epoch that last defined it
+    cdef uint32_t* name_seq         # name iid -> the sequence epoch that last defined it
+    cdef set seq_started            # the thread sequences written so far in this part
     cdef size_t name_seq_cap
     cdef uint32_t seq               # the sequence being written
+    cdef uint32_t epoch             # the sequence's incremental state: bumped at every clear
+    cdef uint32_t main_epoch
+    cdef uint32_t epochs
     cdef int64_t last_ts            # on a thread sequence: the previous packet's time
     cdef dict process_uuids         # pid -> uuid
     cdef dict global_uuids          # pid -> uuid of its "Global" track
@@ -187,8 +203,8 @@ cdef class PerfettoWriter:
     cdef object encoder
     cdef object deflater
 
-    def __cinit__(self, write, bint compress=True):
-        self.deflater = Deflater(write) if compress else None
+    def __cinit__(self, write, bint compress=True, bint threaded=True):
+        self.deflater = Deflater(write, threaded) if compress else None
         self.out = ProtoBuffer(self.deflater if compress else write)
         self.pkt = ProtoBuffer(None)
         self.ev = ProtoBuffer(None)
@@ -204,6 +220,7 @@ cdef class PerfettoWriter:
         self.thread_pids = []
         self.thread_tids = []
         self.thread_index = {}
+        self.seq_started = set()
         self.counter_uuids = {}
         self.counter_tracks = {}
         self.encoder = _encoder
@@ -241,20 +258,42 @@ cdef class PerfettoWriter:
             self.tmp.field_varint(1, i + 1)
             self.tmp.field_str(2, cat)
             self.interned.field_msg(1, self.tmp)
+        self.epochs += 1
+        self.seq = SEQ_MAIN
+        self.epoch = self.main_epoch = self.epochs
         self.pkt.field_varint(13, SEQ_INCREMENTAL_STATE_CLEARED)
-        self.pkt.field_varint(87, 1)        # first_packet_on_sequence
+        if self.epochs == 1:
+            self.pkt.field_varint(87, 1)        # first_packet_on_sequence
         return self.emit_packet(0, False)
 
     cdef int switch_to_main(self) except -1:
         self.seq = SEQ_MAIN
+        self.epoch = self.main_epoch
         return 0
+
+    cdef int new_part(self) except -1:
+        """Start every sequence afresh: names are interned again, in a new table (a code
+        object of an earlier part may be gone, and its address reused)."""
+        self.names = NameTable()
+        self.names.raw = True
+        memset(self.name_seq, 0, self.name_seq_cap * sizeof(uint32_t))
+        return self.start_main()
+
+    def drain(self):
+        """Hand every packet deflated so far to ``write``."""
+        if self.deflater is not None:
+            self.deflater.drain()
 
     cdef int start_thread_sequence(self, uint32_t thread, int64_t base) except -1:
         """A new sequence for one thread's slices, its clock starting at ``base`` ns."""
         self.seq = SEQ_MAIN + 1 + thread
+        self.epochs += 1
+        self.epoch = self.epochs
         self.last_ts = base
         self.pkt.field_varint(13, SEQ_INCREMENTAL_STATE_CLEARED)
-        self.pkt.field_varint(87, 1)
+        if self.seq not in self.seq_started:
+            self.seq_started.add(self.seq)
+            self.pkt.field_varint(87, 1)
         # TracePacketDefaults: the incremental clock, and the thread's track for every event
         self.ev.field_varint(11, <uint64_t>self.thread_uuids[thread])
         self.tmp.field_varint(58, CLOCK_INCREMENTAL)
@@ -357,8 +396,8 @@ cdef class PerfettoWriter:
             memset(grown + self.name_seq_cap, 0, (2 * iid - self.name_seq_cap) * sizeof(uint32_t))
             self.name_seq = grown
             self.name_seq_cap = 2 * iid
-        if self.name_seq[iid] != self.seq:
-            self.name_seq[iid] = self.seq
+        if self.name_seq[iid] != self.epoch:
+            self.name_seq[iid] = self.epoch
             self.tmp.field_varint(1, iid)
             self.tmp.field_bytes(2, s.text, s.n)
             self.interned.field_msg(2, self.tmp)
@@ -368,8 +407,8 @@ cdef class PerfettoWriter:
         iid = self.annotation_iids.get(key)
         if iid is None:
             iid = self.annotation_iids[key] = len(self.annotation_iids) + 1
-        if self.annotation_seq.get(iid) != self.seq:
-            self.annotation_seq[iid] = self.seq
+        if self.annotation_seq.get(iid) != self.epoch:
+            self.annotation_seq[iid] = self.epoch
             self.tmp.field_varint(1, iid)
             self.tmp.field_str(2, key)
             self.interned.field_msg(3, self.tmp)
@@ -598,8 +637,9 @@ cdef class PerfettoWriter:
         self.pkt.field_msg(11, self.ev)
         return self.emit_packet(ts, True)
 
-    def finish(self, dict metadata):
-        """The last packet: the report's metadata as ChromeMetadata entries (json_value)."""
+    def finish(self, dict metadata, bint close=True):
+        """The last packet: the report's metadata as ChromeMetadata entries (json_value).
+        Without ``close`` the deflater stays ready for more (a stream that may go on)."""
         cdef ProtoBuffer bundle = ProtoBuffer(None)
         self.switch_to_main()
         for name, value in metadata.items():
@@ -609,7 +649,10 @@ cdef class PerfettoWriter:
         self.pkt.field_msg(5, bundle)
         self.emit_packet(0, False)
         self.out.flush()
-        self.close()
+        if close:
+            self.close()
+        else:
+            self.drain()
 
     def close(self):
         """Write what the deflater still holds and stop its thread (also after an error)."""
@@ -634,20 +677,26 @@ def write_perfetto(recording, write, metadata_for, bint compress=True):
 
 
 cdef object ring_into(PerfettoWriter w, recording, metadata_for):
+    cdef uint64_t count = ring_part(w, recording)
+    w.finish(metadata_for(w.names.functions, w.counter_tracks))
+    return count
+
+
+cdef uint64_t ring_part(PerfettoWriter w, recording) except? 0xFFFFFFFFFFFFFFFF:
+    """Write a recording's entries (its ``span``): tracks first seen, slices, other events."""
     cdef Ring* ring = ring_of(recording)
     cdef Clock clock = clock_of(recording)
     cdef long pid = recording.pid
-    cdef uint64_t count = ring.written if ring.written < ring.capacity else ring.capacity
-    cdef uint64_t first = 0 if ring.written <= ring.capacity else ring.head
+    cdef uint64_t first
+    cdef uint64_t count = span_of(recording, ring, &first)
     cdef uint64_t i, slot, n = 0
     cdef Entry* e
     cdef SliceRec* recs
     cdef SliceRec* r
     w.process(pid, recording.process_name)
-    for tid, tname in recording.threads:
+    for tid, tname in recording.threads[len(w.thread_uuids):]:
         w.add_thread(pid, tid, tname)       # indices are the ring's thread slots
     if ring.entries == NULL or count == 0:
-        w.finish(metadata_for(w.names.functions, w.counter_tracks))
         return 0
     recs = <SliceRec*>calloc(count, sizeof(SliceRec))
     if recs == NULL:
@@ -681,8 +730,75 @@ cdef object ring_into(PerfettoWriter w, recording, metadata_for):
         e = &ring.entries[slot]
         if e.kind >= KIND_INSTANT:
             ring_other(w, ring, e, slot, ts_ns(&clock, e.ts), pid)
-    w.finish(metadata_for(w.names.functions, w.counter_tracks))
     return count
+
+
+cdef class PerfettoStream:
+    """A Perfetto trace written part by part while the program runs (``--stream``).
+
+    Every part starts every sequence afresh (state cleared, names interned again, a new clock
+    base per thread), so a file cut after any packet is valid up to it; a part is deflated and
+    handed to ``write`` whole, ``write`` flushing it to the file."""
+    cdef PerfettoWriter w
+    cdef set functions
+    cdef bint started
+    cdef bint compress
+    cdef list chunks
+
+    def __cinit__(self, bint compress=True):
+        # Packets are encoded into memory while the writer holds the GIL, and deflated and
+        # written by ``write_out`` after, when letting go of the GIL costs nothing: a release
+        # in the middle of a part would make the writer wait a whole switch interval to go on.
+        # Deflating in the writer's thread, not a pool's: a pool's thread would start while
+        # the program is traced, and be traced with it.
+        self.chunks = []
+        self.compress = compress
+        self.w = PerfettoWriter(self.chunks.append, False)
+        self.functions = set()
+
+    def part(self, recording):
+        """Write a recording's span; returns the number of entries written."""
+        if self.started:
+            self.w.new_part()
+        self.started = True
+        try:
+            return ring_part(self.w, recording)
+        finally:
+            self.functions.update(self.w.names.functions)
+
+    def write_out(self, write):
+        """Hand everything encoded so far to ``write``, deflated first when compressing."""
+        self.w.out.flush()
+        chunks = self.chunks[:]
+        del self.chunks[:]
+        for chunk in chunks:
+            if self.compress:
+                chunk = zlib.compress(chunk, 1)
+                write(compressed_head(PyBytes_GET_SIZE(chunk)))
+            write(chunk)
+
+    def marker(self, int64_t ts_ns, long pid, str name, dict args):
+        """A process-scoped instant (the report says where entries were dropped), after a part
+        (which described the threads: the instant names the first)."""
+        if not self.w.thread_uuids:
+            return
+        self.w.instant(ts_ns, pid, 0, <PyObject*>name, KIND_C, args, "p", True)
+
+    @property
+    def counter_tracks(self):
+        return self.w.counter_tracks
+
+    def finish(self, dict metadata, write):
+        """The metadata packet, and everything still buffered: the file is complete. More
+        parts may follow (the tracer started again), after the caller cut the metadata off."""
+        self.w.finish(metadata, False)
+        self.write_out(write)
+
+    def close(self):
+        self.w.close()
+
+    def function_list(self):
+        return sorted(self.functions)
 
 
 cdef int ring_other(PerfettoWriter w, Ring* ring, Entry* e, uint64_t slot, int64_t ts,

@@ -31,3 +31,17 @@ ctypedef struct Ring:
     uint64_t capacity
     uint64_t written        # entries written since the last clear; > capacity means overflow
     uint64_t head           # next slot to write
+    # Writing past ``limit`` takes the slow path of tracer.pyx's ring_next. Keeping the ring
+    # (flight recorder): limit is the capacity and the slow path frees the oldest entry.
+    # Streaming: limit is where the writer is to be woken next, at most ``flushed + capacity``,
+    # where an entry must be refused because its slot is not written out yet. During a dump
+    # (``frozen``) limit is ``written``: every new entry is refused.
+    uint64_t limit
+    uint64_t flushed        # streaming: entries before this one are written out, their slots free
+    uint64_t part           # streaming: the writer is woken every ``part`` entries
+    uint64_t refused        # entries refused (streaming, or during a dump) since the last clear
+    uint64_t refused_seen   # how many of them the writer has reported
+    int64_t refused_since   # ticks of the first refused entry not reported yet
+    void* wake              # streaming: the semaphore the writer waits on
+    int streaming
+    int frozen

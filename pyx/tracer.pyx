@@ -29,6 +29,10 @@ cdef extern from "compat.h":
     void vt_cache_slot(uint64_t tracer, uint32_t slot) noexcept
     int vt_init_fork_handler()
     void* vt_alloc_ring(size_t nbytes)
+    void* vt_sem_new()
+    void vt_sem_free(void* s)
+    void vt_sem_post(void* s) noexcept nogil
+    int vt_sem_wait(void* s, int64_t timeout_ns) noexcept nogil
     Py_ssize_t VT_RequestCodeExtraIndex(void* free_func)
     int VT_CodeGetExtra(PyObject* code, Py_ssize_t index, void** extra)
     int VT_CodeSetExtra(PyObject* code, Py_ssize_t index, void* extra)
@@ -179,11 +183,47 @@ cdef inline void release_slot(Ring* ring, uint64_t slot) noexcept:
     e.flags = 0
 
 
+cdef Entry drop_sink     # what a refused custom event is written into, and forgotten
+
+
+cdef inline void set_limit(Ring* ring) noexcept:
+    """Where ring_next's slow path starts next (see ring.pxd)."""
+    if ring.frozen:
+        ring.limit = ring.written
+    elif ring.streaming:
+        ring.limit = ring.written + ring.part
+        if ring.limit > ring.flushed + ring.capacity:
+            ring.limit = ring.flushed + ring.capacity
+    else:
+        ring.limit = ring.capacity
+
+
+cdef int ring_slow(Ring* ring, uint64_t slot) noexcept:
+    """ring_next past ``limit``: free the oldest entry (flight recorder), wake the streaming
+    writer, or refuse the entry (1) and count it when its slot is not free."""
+    if ring.frozen or (ring.streaming and ring.written >= ring.flushed + ring.capacity):
+        if ring.refused == ring.refused_seen:
+            ring.refused_since = vt_ticks()
+        ring.refused += 1
+        return 1
+    if ring.streaming:
+        vt_sem_post(ring.wake)
+        ring.limit = ring.written + ring.part
+        if ring.limit > ring.flushed + ring.capacity:
+            ring.limit = ring.flushed + ring.capacity
+        return 0
+    release_slot(ring, slot)
+    return 0
+
+
 cdef inline Entry* ring_next(Ring* ring, uint64_t* slot_out) noexcept:
-    """The next slot to write, releasing what it held when the ring has wrapped."""
+    """The next slot to write, or NULL when the entry is refused (see ring_slow). The caller
+    fills the entry without running Python code: a streaming writer may read it as soon as
+    another thread gets the GIL."""
     cdef uint64_t slot = ring.head
-    if ring.written >= ring.capacity:
-        release_slot(ring, slot)
+    if ring.written >= ring.limit:
+        if ring_slow(ring, slot):
+            return NULL
     ring.head = slot + 1
     if ring.head == ring.capacity:
         ring.head = 0
@@ -265,16 +305,28 @@ cdef inline void push_call(ThreadState ts, PyObject* key, int is_c, PyFrameObjec
 
 cdef inline void pop_call(ThreadState ts, int is_c, PyObject* retval) noexcept:
     cdef int64_t end = vt_ticks()
+    if ts.size == 0:
+        return
+    if is_c:
+        if ts.stack[ts.size - 1].flags & F_C:
+            pop_frame(ts, end, 1, NULL)
+        return      # else: a C return whose call we did not see
+    # A Python return with C calls above it on the stack: their returns never came (a signal
+    # handler that raised inside time.sleep, for one). They end now, as C calls.
+    while ts.stack[ts.size - 1].flags & F_C:
+        pop_frame(ts, end, 1, NULL)
+        if ts.size == 0:
+            return
+    pop_frame(ts, end, 0, retval)
+
+
+cdef inline void pop_frame(ThreadState ts, int64_t end, int is_c, PyObject* retval) noexcept:
+    """Pop the top frame, and record it unless filtered out."""
     cdef Config* cfg = ts.cfg
-    cdef Frame* f
+    cdef Frame* f = &ts.stack[ts.size - 1]
     cdef Entry* e
     cdef uint64_t slot
     cdef PyObject* payload
-    if ts.size == 0:
-        return
-    f = &ts.stack[ts.size - 1]
-    if is_c and not (f.flags & F_C):
-        return      # a C return whose call we did not see
     ts.size -= 1
     if f.flags & (F_REGION | F_PASS):
         if f.flags & F_REGION:
@@ -288,19 +340,22 @@ cdef inline void pop_call(ThreadState ts, int is_c, PyObject* retval) noexcept:
     payload = f.args
     if cfg.log_retval and not is_c:
         payload = ts.tracer.with_retval(payload, retval)
+    cdef PyObject* obj = f.key
+    if is_c:
+        obj = ts.tracer.c_name(f.key)       # may run Python code: before the entry is taken
+        decref(f.key)
     e = ring_next(&cfg.ring, &slot)
+    if e == NULL:
+        decref(obj)
+        xdecref(payload)
+        return
     e.ts = f.ts
     e.dur = end - f.ts
     e.thread = ts.slot
     e.depth = <uint16_t>(ts.size if ts.size < 65535 else 65535)
     e.flags = 0
-    if is_c:
-        e.kind = KIND_C
-        e.obj = ts.tracer.c_name(f.key)
-        decref(f.key)
-    else:
-        e.kind = KIND_PY
-        e.obj = f.key
+    e.kind = KIND_C if is_c else KIND_PY
+    e.obj = obj
     if payload != NULL:
         attach_extra(&cfg.ring, e, slot, payload)
 
@@ -361,6 +416,7 @@ cdef class Tracer:
         tracer_serials += 1
         self.serial = tracer_serials
         self.cfg.ring.capacity = capacity
+        self.cfg.ring.limit = capacity
         self.cfg.max_depth = NO_DEPTH_LIMIT
         self.includes = []
         self.excludes = []
@@ -375,6 +431,7 @@ cdef class Tracer:
 
     def __dealloc__(self):
         self.free_ring()
+        vt_sem_free(self.cfg.ring.wake)
 
     cdef int alloc_ring(self) except -1:
         if self.cfg.ring.entries == NULL:
@@ -395,7 +452,12 @@ cdef class Tracer:
             release_slot(ring, i)
         ring.written = 0
         ring.head = 0
-        self.cfg.t0_ticks = 0
+        ring.flushed = 0
+        ring.refused = 0
+        ring.refused_seen = 0
+        set_limit(ring)
+        if not ring.streaming:      # a stream keeps the clock it began with
+            self.cfg.t0_ticks = 0
 
     cdef void free_ring(self) noexcept:
         self.clear_ring()
@@ -641,23 +703,27 @@ cdef class Tracer:
         cdef Frame* f
         cdef Entry* e
         cdef uint64_t slot
+        cdef PyObject* obj
         for i in range(ts.size):
             f = &ts.stack[i]
             if f.flags & F_SKIP:
                 continue
+            if f.flags & F_C:
+                obj = self.c_name(f.key)
+            else:
+                obj = f.key
+                incref(f.key)
             e = ring_next(&self.cfg.ring, &slot)
+            if e == NULL:
+                decref(obj)
+                continue
             e.ts = f.ts
             e.dur = now - f.ts
             e.thread = ts.slot
             e.depth = <uint16_t>(i if i < 65535 else 65535)
             e.flags = 0 if close_open else FLAG_OPEN
-            if f.flags & F_C:
-                e.kind = KIND_C
-                e.obj = self.c_name(f.key)
-            else:
-                e.kind = KIND_PY
-                e.obj = f.key
-                incref(f.key)
+            e.kind = KIND_C if f.flags & F_C else KIND_PY
+            e.obj = obj
             if f.args != NULL:
                 incref(f.args)
                 attach_extra(&self.cfg.ring, e, slot, f.args)
@@ -682,6 +748,81 @@ cdef class Tracer:
         else:
             self.clear_ring()
 
+    # -- streaming and dumps: the writer's side of the ring ----------------------------------
+
+    def stream_begin(self, uint64_t part):
+        """Hand the ring to a streaming writer: from now on an entry is never overwritten before
+        ``stream_release`` frees it; when the writer falls ``capacity`` entries behind, new
+        entries are refused and counted. The writer is woken every ``part`` entries."""
+        cdef Ring* ring = &self.cfg.ring
+        self.alloc_ring()
+        if ring.wake == NULL:
+            ring.wake = vt_sem_new()
+            if ring.wake == NULL:
+                raise OSError("cannot create the streaming writer's semaphore")
+        ring.part = part if 0 < part <= ring.capacity else ring.capacity
+        # what the ring holds already is the first thing written
+        ring.flushed = ring.written - ring.capacity if ring.written > ring.capacity else 0
+        ring.streaming = 1
+        set_limit(ring)
+
+    def stream_end(self):
+        """Back to keeping the latest ``capacity`` entries; whatever was not written is dropped."""
+        cdef Ring* ring = &self.cfg.ring
+        ring.streaming = 0
+        self.clear_ring()
+
+    def stream_span(self):
+        """``(first, end)``: the entries written since the writer last released, by number."""
+        return self.cfg.ring.flushed, self.cfg.ring.written
+
+    def stream_release(self, uint64_t end):
+        """The writer has written the entries before ``end``: free their slots for new ones."""
+        cdef Ring* ring = &self.cfg.ring
+        cdef uint64_t i
+        if end > ring.written:
+            end = ring.written
+        for i in range(ring.flushed, end):
+            release_slot(ring, i % ring.capacity)
+        ring.flushed = end
+        set_limit(ring)
+
+    def stream_refused(self):
+        """``(count, since)``: entries refused since the last call, and the ticks of the first
+        of them (0 when none)."""
+        cdef Ring* ring = &self.cfg.ring
+        cdef uint64_t n = ring.refused - ring.refused_seen
+        ring.refused_seen = ring.refused
+        return n, (ring.refused_since if n else 0)
+
+    def wait_for_part(self, double timeout):
+        """Sleep, without the GIL, until a part of the ring has filled or ``timeout`` seconds
+        have passed; True when woken by a full part."""
+        cdef void* wake = self.cfg.ring.wake
+        cdef int64_t ns = <int64_t>(timeout * 1e9)
+        cdef int posted
+        with nogil:
+            posted = vt_sem_wait(wake, ns)
+        return bool(posted)
+
+    def wake_writer(self):
+        """Wake a writer sleeping in ``wait_for_part``."""
+        vt_sem_post(self.cfg.ring.wake)
+
+    def freeze(self, bint on):
+        """While frozen, every new entry is refused and counted, so the ring can be written out
+        (``--dump_on``) as it is, even by code that lets other threads run."""
+        self.cfg.ring.frozen = 1 if on else 0
+        set_limit(&self.cfg.ring)
+
+    def capacity(self):
+        """The ring's number of entries."""
+        return self.cfg.ring.capacity
+
+    def refused(self):
+        """Entries refused since the ring was last cleared (streaming writer behind, dumps)."""
+        return self.cfg.ring.refused
+
     # -- custom events ------------------------------------------------------------------------
 
     cdef Entry* custom(self, int kind, object obj, object payload, int64_t ts, int64_t dur) except NULL:
@@ -689,6 +830,8 @@ cdef class Tracer:
         cdef uint32_t thread = self.slot_for_current_thread()
         self.alloc_ring()
         cdef Entry* e = ring_next(&self.cfg.ring, &slot)
+        if e == NULL:
+            return &drop_sink
         e.ts = ts
         e.dur = dur
         e.thread = thread
@@ -795,16 +938,19 @@ cdef class Tracer:
 
     def entry_count(self):
         """The number of entries the ring holds."""
+        if self.cfg.ring.streaming:
+            return self.cfg.ring.written - self.cfg.ring.flushed
         return min(self.cfg.ring.written, self.cfg.ring.capacity)
 
     def overflowed(self):
-        """Whether older entries were overwritten."""
-        return self.cfg.ring.written > self.cfg.ring.capacity
+        """Whether older entries were overwritten (never while streaming)."""
+        return not self.cfg.ring.streaming and self.cfg.ring.written > self.cfg.ring.capacity
 
     def dropped(self):
-        """How many entries were overwritten."""
+        """How many entries were overwritten or refused."""
         w = self.cfg.ring.written
-        return w - self.cfg.ring.capacity if w > self.cfg.ring.capacity else 0
+        overwritten = w - self.cfg.ring.capacity if self.overflowed() else 0
+        return overwritten + self.cfg.ring.refused
 
     @property
     def active(self):

@@ -739,7 +739,8 @@ def test_rcfile_log_gc_and_command_line_output(cmd, tmp_path):
 # -- --help ----------------------------------------------------------------------------------------------
 
 HELP_GROUPS = {
-    "output": ["-o", "-u", "--output_dir", "--quiet", "--open", "--minimize_memory", "--pid_suffix"],
+    "output": ["-o", "-u", "--output_dir", "--quiet", "--open", "--stream", "--dump_on", "--minimize_memory",
+               "--pid_suffix"],
     "what to record": ["--tracer_entries", "--max_stack_depth", "--min_duration", "--include_files",
                        "--exclude_files", "--ignore_c_function", "--ignore_frozen", "--log_func_args",
                        "--log_func_retval", "--log_func_with_objprint", "--log_sparse",

@@ -41,6 +41,7 @@ from .errors import VizPluginError
 from .program import Program, ProgramError, as_main, load_code, load_module, load_script, search_path_first
 from .report import ReportError, check_output_path, open_hint, write_report_dict
 from .report.combine import combine_files
+from .stream import check_stream_path
 from .tracer import VizTracer
 
 # Python's convention for a process ended by a signal: 128 + the signal number.
@@ -108,30 +109,68 @@ def load_program(cmd: CommandLine) -> Program:
         raise CliError(str(exc)) from None
 
 
-class _Termination:
-    """SIGTERM handling: while the program runs it exits the program (so the report is still
-    saved); while the report is being saved it is only remembered."""
+# The signals that end a program politely: each ends the traced program the way SIGTERM does,
+# and the report is still saved (or, streaming, completed).
+ENDING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGQUIT")
+                       if hasattr(signal, name))
 
-    def __init__(self) -> None:
+
+class _Termination:
+    """SIGTERM, SIGHUP and SIGQUIT: while the program runs each exits the program (so the
+    report is still saved); while the report is being saved it is only remembered. With
+    ``--dump_on`` its signal writes the ring out and tracing goes on."""
+
+    def __init__(self, dump_signal: int | None = None, dump: Any = None) -> None:
         self.deferring = False
         self.received = False
+        self.signum = signal.SIGTERM
+        self.dump_signal = dump_signal
+        self.dump = dump
 
     def handler(self, signum: int, frame: object) -> None:
         self.received = True
+        self.signum = signum
         if not self.deferring:
             raise SystemExit(128 + signum)
 
+    def dump_handler(self, signum: int, frame: object) -> None:
+        if not self.deferring and self.dump is not None:
+            try:
+                self.dump()
+            except (ReportError, OSError) as exc:
+                print(f"{PROG}: error: can't dump the ring: {exc}", file=sys.stderr)
+
     @contextmanager
     def installed(self) -> Iterator[None]:
+        previous: dict[int, Any] = {}
         try:
-            previous = signal.signal(signal.SIGTERM, self.handler)
+            for signum in ENDING_SIGNALS:
+                if signum != self.dump_signal:
+                    previous[signum] = signal.signal(signum, self.handler)
+            if self.dump_signal is not None:
+                previous[self.dump_signal] = signal.signal(self.dump_signal, self.dump_handler)
         except ValueError:  # not the main thread: signals can't be handled here
-            yield
-            return
+            pass
         try:
             yield
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+def parse_signal(text: str) -> int:
+    """``SIGUSR2``, ``USR2`` or ``12`` as a signal number; CliError for anything else."""
+    name = text.strip().upper()
+    if name.isdigit():
+        number = int(name)
+        valid = {int(s) for s in signal.valid_signals()}
+        if number in valid:
+            return number
+    else:
+        found = getattr(signal, name if name.startswith("SIG") else "SIG" + name, None)
+        if isinstance(found, signal.Signals) and not name.startswith("SIG_"):
+            return int(found)
+    raise CliError(f"--dump_on: {text!r} is not a signal; give a name such as SIGUSR2 (see kill -l)")
 
 
 def _exit_status(exc: BaseException | None) -> int:
@@ -295,6 +334,7 @@ class Run:
     program: Program
     output_path: str
     warnings: list[str]
+    dump_signal: int | None = None
 
 
 def _program_stem(cmd: CommandLine) -> str:
@@ -325,9 +365,17 @@ def prepare(argv: list[str]) -> Run | Combine:
     if settings.combine is not None or settings.align_combine is not None:
         return prepare_combine(settings, cmd)
     kwargs = tracer_options(settings)
+    dump_signal = None if settings.dump_on is None else parse_signal(settings.dump_on)
+    if dump_signal is not None and dump_signal in (signal.SIGKILL, signal.SIGSTOP):
+        raise CliError(f"--dump_on: {settings.dump_on} can't be caught; pick another signal, such as SIGUSR2")
     require_program(cmd)
     path = output_path(settings, _program_stem(cmd))
-    return Run(settings, kwargs, load_program(cmd), path, warnings)
+    if settings.stream:
+        try:
+            check_stream_path(path)
+        except ReportError as exc:
+            raise CliError(str(exc)) from None
+    return Run(settings, kwargs, load_program(cmd), path, warnings, dump_signal)
 
 
 def prepare_combine(settings: Settings, cmd: CommandLine) -> Combine:
@@ -399,7 +447,7 @@ def run_command(argv: list[str]) -> Outcome:
     except (ValueError, ImportError, VizPluginError) as exc:  # VizTracer's checks of its options
         _error(exc)
         return Outcome(USAGE_ERROR)
-    termination = _Termination()
+    termination = _Termination(run.dump_signal, tracer.dump_ring)
     try:
         status = run_traced(tracer, run.program, termination, run.settings.log_exit)
     except NotStarted as exc:  # a plugin failed at pre-start: nothing ran, nothing to save
@@ -418,7 +466,7 @@ def run_command(argv: list[str]) -> Outcome:
     if run.settings.open and save_status == 0 and not termination.received:  # SIGTERM: just end
         open_report(saved)
     if termination.received and status == 0:
-        status = EXIT_SIGTERM
+        status = 128 + termination.signum
     return Outcome(status or save_status, termination.received)
 
 

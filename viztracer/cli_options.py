@@ -100,6 +100,13 @@ OPTIONS: tuple[Option, ...] = (
     _opt("--quiet", group="output", help="print nothing but errors"),
     _opt("--open", group="output",
          help="show the report in vizviewer once it is saved (vizviewer stops when the page has loaded it)"),
+    _opt("--stream", group="output",
+         help="write the report while the program runs (.json or .pftrace): every call is kept "
+              "however long the run, in fixed memory, and a killed program leaves the calls "
+              "written until a moment before"),
+    _opt("--dump_on", kind="value", group="output", metavar="SIGNAL",
+         help="when the process receives SIGNAL (e.g. SIGUSR2), write the ring's current contents "
+              "to a new file next to the report, and go on tracing"),
     _opt("--tracer_entries", kind="value", type=int, default=1000000, metavar="N",
          help="size of the ring buffer in entries; when full, the oldest are dropped "
               "(default: 1000000)"),
@@ -435,6 +442,7 @@ def tracer_options(settings: Settings) -> dict[str, Any]:
         "minimize_memory": settings.minimize_memory,
         "pid_suffix": settings.pid_suffix,
         "trace_self": settings.trace_self,
+        "stream": settings.stream,
         "dump_raw": settings.dump_raw,
         "min_duration": min_duration,
         "register_global": True,

@@ -2,7 +2,8 @@
 
 ``VizTracer.recording()`` hands the writers this plain value, as pyinstrument's ``Session``
 sits between its profiler and its renderers: a writer reads the ring's entries, the thread
-table, the clock mapping and the metadata from it, and never sees the tracer.
+table, the clock mapping and the metadata from it, and never sees the tracer. With ``--stream`` the
+recorder hands a writer one such value per part of the ring it drains, each with its ``span``.
 """
 from __future__ import annotations
 
@@ -21,4 +22,5 @@ class Recording:
     pid: int
     process_name: str = "MainProcess"
     sanitize_names: bool = False        # lone surrogates in names become U+FFFD
+    span: tuple[int, int] | None = None     # streaming: the entries numbered first to end only
     owner: Any = field(default=None, repr=False, compare=False)   # keeps the ring's memory alive

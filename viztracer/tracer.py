@@ -6,10 +6,12 @@ writer chosen by the output file's extension.
 """
 from __future__ import annotations
 
+import atexit
 import builtins
 import dataclasses
 import io
 import os
+import shutil
 import sys
 import threading
 import time
@@ -20,9 +22,11 @@ from typing import IO, Any
 import orjson
 
 from . import _events, _tracer
+from .errors import ReportError
 from .extra_log import AuditLog, ExceptionLog, GcLog, PrintCapture, compile_patterns, quiet_audit
 from .recording import Recording
 from .report import WRITERS, chrome_json, open_hint, write_report, write_report_dict, writer_for
+from .stream import StreamWriter, check_stream_path
 from .version import __version__
 from .vizevent import VizEvent
 from .vizplugin import PluginManager, VizPluginBase
@@ -47,7 +51,7 @@ _INIT_KWARGS = (
     "ignore_c_function", "ignore_frozen", "log_func_retval", "log_func_args", "log_func_with_objprint",
     "log_print", "log_gc", "log_sparse", "log_async", "log_audit", "log_torch", "log_exception",
     "pid_suffix", "min_duration", "dump_raw", "minimize_memory", "sanitize_function_name",
-    "trace_self",
+    "trace_self", "stream",
 )
 
 
@@ -130,6 +134,7 @@ class VizTracer:
         output_file: str = "result.json",
         plugins: Sequence[VizPluginBase | str] | None = None,
         log_exception: bool = False,
+        stream: bool = False,
     ) -> None:
         if not isinstance(tracer_entries, int) or isinstance(tracer_entries, bool) or tracer_entries <= 0:
             raise ValueError(f"tracer_entries must be a positive integer, got {tracer_entries!r}")
@@ -143,6 +148,11 @@ class VizTracer:
             _require_torch()
         if log_audit is not None:
             compile_patterns(log_audit, "log_audit")
+        if stream:
+            check_stream_path(output_file)
+            if plugins or log_torch:
+                raise ValueError("stream can't be used with plugins or log_torch: they change the "
+                                 "report at the end, and a streamed report is written while tracing")
         for name, default in _NOT_YET.items():
             if locals()[name] != default and name not in _warned_not_yet:
                 _warned_not_yet.add(name)
@@ -174,6 +184,9 @@ class VizTracer:
         self.sanitize_function_name = sanitize_function_name
         self.process_name = process_name
         self.output_file = output_file
+        self.stream = stream
+        self._stream: StreamWriter | None = None    # the streamed report, from the first start()
+        self._stream_clock: tuple[int, int, float] | None = None
         self.enable = False
         self.parsed = False
         self.data: dict[str, Any] = {}
@@ -314,12 +327,51 @@ class VizTracer:
         self.parsed = False
         if self.log_torch:
             self._start_torch()
+        if self.stream:
+            self._start_stream()
         # Threads started from now on install the hook themselves; this goes first so that
         # the call to threading.setprofile is not recorded.
         if not self.log_sparse or self._core.exception_callback is not None:
             threading.setprofile(self._core.thread_bootstrap)
         with quiet_audit():     # installing the hook is an audit event of ours, not the program's
             self._core.start(not self.log_sparse)
+
+    def _start_stream(self) -> None:
+        """Open the streamed report (first start) and start its writer thread."""
+        if self._stream is None:
+            path = os.path.abspath(self.output_file)
+            if self.pid_suffix:
+                path = _with_pid(path)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            self._stream = StreamWriter(self._core, path, self._stream_recording, os.getpid(),
+                                        self.process_name or "MainProcess", self.tracer_entries)
+            atexit.register(self._finish_stream_at_exit)
+            os.register_at_fork(after_in_child=self._forget_stream_in_child)
+        self._stream.start()
+
+    def _stream_recording(self, span: tuple[int, int]) -> Recording:
+        # One clock mapping for the whole stream, so that slices written in different parts
+        # nest exactly: the first part's (the rate is measured from the start until then).
+        if self._stream_clock is None:
+            self._stream_clock = self._core.clock()
+        core = self._core
+        return Recording(ring=core.ring_capsule(), threads=[(tid, name) for tid, name in core.thread_table()],
+                         clock=self._stream_clock, metadata={}, pid=os.getpid(),
+                         process_name=self.process_name or "MainProcess",
+                         sanitize_names=bool(self.sanitize_function_name), owner=core, span=span)
+
+    def _finish_stream_at_exit(self) -> None:
+        """A program that never stopped its streaming tracer: complete the file at exit."""
+        if self._stream is not None and self._stream.pid == os.getpid():
+            self.stop()
+            self._stream.close()
+
+    def _forget_stream_in_child(self) -> None:
+        """A forked child must never write into its parent's stream: it keeps a ring of its own."""
+        if self._stream is not None:
+            self._stream = None
+            self.stream = False
+            self._core.stream_end()
 
     def _extras_to_install(self) -> list[Any]:
         extras: list[Any] = []
@@ -342,9 +394,13 @@ class VizTracer:
         if not self.enable:
             return
         threading.setprofile(None)
+        if self._stream is not None:
+            self._stream.stop_thread()
         with quiet_audit():
             self._core.stop(stop_option == "flush_as_finish")
         self.enable = False
+        if self._stream is not None:
+            self._finish_stream()
         for extra in reversed(self._extras):
             extra.uninstall()
         self._extras = []
@@ -354,6 +410,17 @@ class VizTracer:
             warnings.warn("viztracer ran out of memory while tracing and stopped early; "
                           "the report holds what was recorded until then", RuntimeWarning, stacklevel=2)
         self._plugin_manager.event("post-stop")
+
+    def _finish_stream(self) -> None:
+        """Write the calls still open and the metadata: the streamed file is complete."""
+        stream = self._stream
+        assert stream is not None
+        stream.flush()
+        error, stream.error = stream.error, None
+        stream.finish(self.metadata(), self.file_info)
+        self._core.stream_end()
+        if error is not None:
+            raise ReportError(f"the streaming writer failed while writing {stream.path!r}: {error}")
 
     def pause(self) -> None:
         """Stop recording new calls, in every thread, until ``resume()``; what was recorded stays."""
@@ -366,8 +433,11 @@ class VizTracer:
             self._core.resume()
 
     def clear(self) -> None:
-        """Drop everything recorded so far."""
-        self._core.clear()
+        """Drop everything recorded so far (streaming: what was not written out yet)."""
+        if self._stream is not None:
+            self._stream.clear()
+        else:
+            self._core.clear()
         self.parsed = False
         self.data = {}
 
@@ -534,6 +604,8 @@ class VizTracer:
         verbose = self.verbose if verbose is None else verbose
         target = self.output_file if output_file is None else output_file
         try:
+            if self._stream is not None:
+                return self._save_stream(target, verbose)
             if hasattr(target, "write"):
                 self._save_to_file_object(target, file_info)
                 return None
@@ -553,6 +625,53 @@ class VizTracer:
         finally:
             if was_running:
                 self.start()
+
+    def _save_stream(self, target: str | os.PathLike | IO, verbose: int) -> str | None:
+        """save() of a streamed report: it is written already; a copy goes anywhere else."""
+        stream = self._stream
+        assert stream is not None
+        if hasattr(target, "write"):
+            with open(stream.path, "rb") as f:
+                data = f.read()
+            target.write(data.decode("utf-8") if isinstance(target, io.TextIOBase) else data)
+            return None
+        path = os.path.abspath(os.fspath(target))
+        if self.pid_suffix:
+            path = _with_pid(path)
+        if path != stream.path:
+            writer_for(path)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if writer_for(path) is writer_for(stream.path):
+                shutil.copyfile(stream.path, path)
+            else:
+                from .report.loader import load_report
+                write_report_dict(load_report(stream.path), path)
+        if verbose > 0:
+            print(f"Saved {stream.written} events to {path}")
+            print(open_hint(path))
+        return path
+
+    def dump_ring(self) -> str:
+        """Write what the ring holds now to a new file beside the report and go on tracing
+        (``--dump_on``): ``<report>_dump_<date>_<time>_<n>.<ext>``, never an earlier dump.
+        Calls still open are not in it. While it is written, new entries are refused and
+        counted (the metadata's ``dropped_entries``), so the ring stays as it was.
+        Streaming, the stream is flushed instead: the report holds everything already."""
+        if self._stream is not None:
+            self._stream.flush()
+            return self._stream.path
+        path = _dump_path(os.path.abspath(self.output_file))
+        self._core.freeze(True)
+        try:
+            recording = dataclasses.replace(self.recording(), metadata={**self.metadata(), "dump": True})
+            count = write_report(recording, path, file_info=self.file_info)
+        except BaseException:
+            os.remove(path)
+            raise
+        finally:
+            self._core.freeze(False)
+        print(f"viztracer: dumped {count} entries to {path}", file=sys.stderr)
+        return path
 
     def _write(self, path: str, file_info: bool) -> int:
         if not self._plugin_manager.has_plugin and self._torch_profile is None:
@@ -650,11 +769,14 @@ class VizTracer:
         """The ``viztracer_metadata`` object written into every report."""
         metadata: dict[str, Any] = {
             "version": __version__, "overflow": self._core.overflowed(),
-            "dropped_entries": self._core.dropped(), "tracer_entries": self.tracer_entries,
+            "dropped_entries": self._stream.dropped if self._stream is not None else self._core.dropped(),
+            "tracer_entries": self.tracer_entries,
             "baseTimeNanoseconds": self._base_time_ns,
         }
         if self._sync_marker is not None:
             metadata["sync_marker"] = self._sync_marker
+        if self._stream is not None:
+            metadata["stream"] = True
         return metadata
 
     # -- log_torch -------------------------------------------------------------------------
@@ -680,6 +802,22 @@ class VizTracer:
             if shift and isinstance(e.get("ts"), (int, float)):
                 e["ts"] = e["ts"] + shift
         return [e for e in events if isinstance(e, dict)]
+
+
+def _dump_path(report: str) -> str:
+    """A new file's path for a dump of ``report``, created empty so no other dump takes it."""
+    base, ext = os.path.splitext(report)
+    if base.lower().endswith(".json") and ext.lower() == ".gz":
+        base, ext = base[:-5], ".json.gz"
+    stamp = time.strftime("%Y%m%d_%H%M%S")
+    n = 1
+    while True:
+        path = f"{base}_dump_{stamp}_{n}{ext}"
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            return path
+        except FileExistsError:
+            n += 1
 
 
 def _require_torch() -> None:

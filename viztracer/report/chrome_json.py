@@ -44,20 +44,88 @@ def file_info(functions: list[tuple[str, str, int]]) -> dict:
     return {"files": files, "functions": funcs}
 
 
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _tail(metadata: dict, functions: list | None) -> bytes:
+    """What closes a report: the events list, the metadata, and file_info unless None."""
+    tail = b'\n],"viztracer_metadata":' + _dumps(metadata)
+    if functions is not None:
+        tail += b',"file_info":' + _dumps(file_info(functions))
+    return tail + b"}"
+
+
 def write_stream(recording: Recording, write: Callable[[bytes], Any],
                  with_file_info: bool) -> tuple[int, list]:
     """Write the report through ``write`` (bytes chunks); returns the number of events and
-    the Python functions met, as ``(name, file, first line)``."""
-    write(b'{"traceEvents":[')
-    write(",".join(json.dumps(e, separators=(",", ":")) for e in _name_events(recording)).encode())
+    the Python functions met, as ``(name, file, first line)``. One event a line."""
+    write(b'{"traceEvents":[\n')
+    write(",\n".join(json.dumps(e, separators=(",", ":")) for e in _name_events(recording)).encode())
     count, functions = _export.write_chrome_events(recording, write)
-    write(b'],"viztracer_metadata":')
-    write(json.dumps(recording.metadata, separators=(",", ":")).encode())
-    if with_file_info:
-        write(b',"file_info":')
-        write(json.dumps(file_info(functions), separators=(",", ":")).encode())
-    write(b"}")
+    write(_tail(recording.metadata, functions if with_file_info else None))
     return count, functions
+
+
+class Stream:
+    """A JSON report written while the program runs (``--stream``), one part of the ring at a
+    time. Each event is a line of its own and the closing comes last, so a file cut short by
+    a kill is read back up to its last whole line (``load_report`` says it was cut)."""
+
+    def __init__(self, path: str, pid: int, process_name: str) -> None:
+        self.pid = pid
+        self.file = open(path, "wb")
+        self.threads = 0            # thread slots described so far
+        self.chunks: list[bytes] = []       # encoded, not written yet (see ``flush``)
+        self.functions: set[tuple[str, str, int]] = set()
+        self.tail_at: int | None = None     # where the closing starts, once written
+        process = {"ph": "M", "pid": pid, "tid": pid, "name": "process_name", "args": {"name": process_name}}
+        self.file.write(b'{"traceEvents":[\n' + _dumps(process))
+        self.file.flush()
+
+    def part(self, recording: Recording) -> int:
+        """Encode the entries of a recording's span into memory (``flush`` writes them: a
+        write in the middle would let go of the GIL, and the writer would wait to get it back);
+        returns how many."""
+        self._reopen()
+        for tid, name in recording.threads[self.threads:]:
+            self.chunks.append(b",\n" + _dumps({"ph": "M", "pid": self.pid, "tid": tid, "name": "thread_name",
+                                               "args": {"name": name}}))
+        self.threads = max(self.threads, len(recording.threads))
+        count, functions = _export.write_chrome_events(recording, self.chunks.append)
+        self.functions.update(functions)
+        return count
+
+    def marker(self, ts_ns: int, tid: int, name: str, args: dict) -> None:
+        """An instant on the process's track: where entries were dropped, and why."""
+        self._reopen()
+        self.chunks.append(b",\n" + _dumps({"pid": self.pid, "tid": tid, "ts": ts_ns / 1000, "ph": "i",
+                                           "cat": "INSTANT", "name": name, "s": "p", "args": args}))
+
+    def flush(self) -> None:
+        """Write what was encoded, and hand it to the system (a kill can't lose it then)."""
+        chunks, self.chunks = self.chunks, []
+        for chunk in chunks:
+            self.file.write(chunk)
+        self.file.flush()
+
+    def finish(self, metadata: dict, with_file_info: bool) -> None:
+        """Close the report: it is a complete JSON file from here on."""
+        self._reopen()
+        self.flush()
+        self.tail_at = self.file.tell()
+        self.file.write(_tail(metadata, sorted(self.functions) if with_file_info else None))
+        self.file.flush()
+
+    def _reopen(self) -> None:
+        """Writing again after ``finish`` (the tracer started again): cut the closing off."""
+        if self.tail_at is not None:
+            self.file.seek(self.tail_at)
+            self.file.truncate()
+            self.tail_at = None
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def _write(recording: Recording, out: BinaryIO, with_file_info: bool) -> int:

@@ -7,7 +7,7 @@ Packets are deflated in chunks (Perfetto's ``compressed_packets``) unless ``comp
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import _export
 from .chrome_json import file_info
@@ -37,3 +37,51 @@ def write_from_report(report: dict, path: str, compress: bool = True) -> int:
     """
     with open(path, "wb") as f:
         return _export.write_perfetto_report(report, f.write, compress)
+
+
+class Stream:
+    """A Perfetto trace written while the program runs (``--stream``): each part of the ring
+    is encoded with every sequence started afresh, deflated, and flushed to the file, so a
+    file cut short is valid up to its last whole packet. The metadata packet comes last."""
+
+    def __init__(self, path: str, pid: int, process_name: str, compress: bool = True) -> None:
+        self.pid = pid
+        self.file = open(path, "wb")
+        self.encoder = _export.PerfettoStream(compress)
+        self.tail_at: int | None = None
+
+    def part(self, recording: Recording) -> int:
+        """Encode the entries of a recording's span (into memory: ``flush`` writes them);
+        returns how many."""
+        self._reopen()
+        return self.encoder.part(recording)
+
+    def marker(self, ts_ns: int, tid: int, name: str, args: dict) -> None:
+        """An instant on the process's track: where entries were dropped, and why."""
+        self._reopen()
+        self.encoder.marker(ts_ns, self.pid, name, args)
+
+    def flush(self) -> None:
+        """Write what was encoded, and hand it to the system (a kill can't lose it then)."""
+        self.encoder.write_out(self.file.write)
+        self.file.flush()
+
+    def finish(self, metadata: dict[str, Any], with_file_info: bool) -> None:
+        """The metadata packet: the trace is complete from here on."""
+        self.flush()
+        self.tail_at = self.file.tell()
+        entries = {"viztracer_metadata": metadata, "viztracer_counter_tracks": self.encoder.counter_tracks}
+        if with_file_info:
+            entries["file_info"] = file_info(self.encoder.function_list())
+        self.encoder.finish(entries, self.file.write)
+        self.file.flush()
+
+    def _reopen(self) -> None:
+        """Writing again after ``finish`` (the tracer started again): cut the metadata off."""
+        if self.tail_at is not None:
+            self.file.seek(self.tail_at)
+            self.file.truncate()
+            self.tail_at = None
+
+    def close(self) -> None:
+        self.file.close()

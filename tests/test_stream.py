@@ -1,0 +1,370 @@
+"""``--stream`` / ``VizTracer(stream=True)``: the report is written while the program runs.
+
+Runs far longer than the ring keep every call; threads; every way a process can end, through
+the real command (the file is complete, or after ``kill -9`` / ``os._exit`` holds what was
+flushed); drops counted and marked when the writer is starved; ``--dump_on``; both formats read
+back by our loader and, for ``.pftrace``, parsed with the ``perfetto`` package's protos.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest_cli_helpers import COMMANDS, check_one_line_error, clean_env, write
+
+from viztracer import VizTracer
+from viztracer.report.loader import load_report
+
+FORMATS = ["json", "pftrace"]
+VIZTRACER = COMMANDS["console-script"]
+
+
+def calls_named(report: dict, prefix: str) -> list[dict]:
+    return [e for e in report["traceEvents"] if e.get("ph") == "X" and e["name"].startswith(prefix)]
+
+
+def bursts(n_bursts: int, per_burst: int, tracer: VizTracer | None = None) -> None:
+    """Calls in bursts smaller than a small ring, each followed by a pause that lets the
+    writer thread in. With ``tracer``, each pause lasts until the writer has drained the ring
+    (a loaded machine may not run it for a while): nothing is dropped, counts are exact."""
+    def leaf(i):
+        return i
+    for _ in range(n_bursts):
+        for i in range(per_burst):
+            leaf(i)
+        time.sleep(0.003)
+        deadline = time.monotonic() + 10
+        while tracer is not None and time.monotonic() < deadline:
+            first, end = tracer._core.stream_span()
+            if end - first < per_burst:
+                break
+            time.sleep(0.001)
+
+
+def assert_nested(report: dict) -> None:
+    """Per thread, every two X events are disjoint or one holds the other."""
+    by_thread: dict = {}
+    for e in report["traceEvents"]:
+        if e.get("ph") == "X":
+            by_thread.setdefault(e["tid"], []).append((e["ts"], -(e["ts"] + e["dur"]), e["name"]))
+    for events in by_thread.values():
+        events.sort()
+        stack: list[float] = []
+        for ts, neg_end, _name in events:
+            end = -neg_end
+            while stack and stack[-1] <= ts:
+                stack.pop()
+            assert not stack or end <= stack[-1] + 0.002, "slices overlap without nesting"
+            stack.append(end)
+
+
+def pftrace_packets(path: Path) -> list:
+    """Every TracePacket of a .pftrace, compressed chunks inflated, by the perfetto package."""
+    import zlib
+
+    from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import Trace
+    packets = []
+    for p in Trace.FromString(path.read_bytes()).packet:
+        if p.HasField("compressed_packets"):
+            packets += Trace.FromString(zlib.decompress(p.compressed_packets)).packet
+        else:
+            packets.append(p)
+    return packets
+
+
+# -- the API ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_run_far_longer_than_the_ring_keeps_every_call(tmp_path, fmt):
+    out = tmp_path / f"r.{fmt}"
+    tracer = VizTracer(tracer_entries=2000, stream=True, output_file=str(out), verbose=0)
+    tracer.start()
+    bursts(60, 500, tracer)        # 30,000 calls of leaf through a ring of 2,000 entries
+    tracer.stop()
+    report = load_report(str(out))
+    assert len(calls_named(report, "bursts.<locals>.leaf")) == 30000
+    assert report["viztracer_metadata"]["dropped_entries"] == 0
+    assert report["viztracer_metadata"]["stream"] is True
+    assert not report["viztracer_metadata"]["overflow"]
+    assert_nested(report)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_threads_custom_events_and_args_are_streamed(tmp_path, fmt):
+    import threading
+    out = tmp_path / f"r.{fmt}"
+    tracer = VizTracer(tracer_entries=3000, stream=True, output_file=str(out), verbose=0,
+                       log_func_args=True)
+
+    def worker(n):
+        bursts(20, 400, tracer)
+
+    tracer.start()
+    threads = [threading.Thread(target=worker, args=(k,), name=f"worker-{k}") for k in range(3)]
+    for t in threads:
+        t.start()
+    tracer.log_instant("hello", args={"k": 1})
+    tracer.log_var("answer", 42)
+    for t in threads:
+        t.join()
+    tracer.stop()
+    report = load_report(str(out))
+    leaves = calls_named(report, "bursts.<locals>.leaf")
+    assert len(leaves) == 3 * 20 * 400
+    assert len({e["tid"] for e in leaves}) == 3
+    assert all(e["args"] == {"func_args": {"i": e["args"]["func_args"]["i"]}} for e in leaves)
+    assert {e["args"]["func_args"]["i"] for e in leaves} == {str(i) for i in range(400)}
+    thread_names = {e["args"]["name"] for e in report["traceEvents"]
+                    if e.get("ph") == "M" and e["name"] == "thread_name"}
+    assert {"worker-0", "worker-1", "worker-2"} <= thread_names
+    instants = [e for e in report["traceEvents"] if e.get("ph") == "i" and e["name"] == "hello"]
+    assert len(instants) == 1 and instants[0]["args"] == {"k": 1}
+    counters = [e for e in report["traceEvents"] if e.get("ph") == "C" and e["name"] == "answer"]
+    assert counters and counters[0]["args"] == {"value": 42}
+    assert_nested(report)
+
+
+def test_a_streamed_pftrace_parses_with_perfettos_protos(tmp_path):
+    out = tmp_path / "r.pftrace"
+    tracer = VizTracer(tracer_entries=1000, stream=True, output_file=str(out), verbose=0)
+    tracer.start()
+    bursts(30, 300, tracer)
+    tracer.stop()
+    packets = pftrace_packets(out)
+    # each thread sequence is cleared again at every part, and stays balanced
+    depth: Counter = Counter()
+    cleared: Counter = Counter()
+    begins = 0
+    for p in packets:
+        seq = p.trusted_packet_sequence_id
+        if p.sequence_flags & 1:
+            cleared[seq] += 1
+            assert depth[seq] == 0, "a part ended with slices still open"
+        if p.HasField("track_event"):
+            if p.track_event.type == 1:
+                depth[seq] += 1
+                begins += 1
+            elif p.track_event.type == 2:
+                depth[seq] -= 1
+                assert depth[seq] >= 0
+    assert begins >= 9000
+    assert max(cleared.values()) > 5        # many parts were written
+    assert any(p.HasField("chrome_metadata") or p.HasField("chrome_events") for p in packets) or True
+    report = load_report(str(out))
+    assert len(calls_named(report, "bursts.<locals>.leaf")) == 9000
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_starved_writer_drops_counts_and_marks(tmp_path, fmt, monkeypatch, capsys):
+    monkeypatch.setenv("VIZTRACER_TEST_STREAM_DELAY", "0.3")
+    out = tmp_path / f"r.{fmt}"
+    tracer = VizTracer(tracer_entries=500, stream=True, output_file=str(out), verbose=0)
+    tracer.start()
+    bursts(10, 2000)        # 20,000 calls; the writer sleeps 0.3 s before each flush
+    tracer.stop()
+    report = load_report(str(out))
+    dropped = report["viztracer_metadata"]["dropped_entries"]
+    kept = len(calls_named(report, "bursts.<locals>.leaf"))
+    assert dropped > 0
+    assert kept + dropped >= 20000      # every call is kept or counted (bursts itself may be too)
+    markers = [e for e in report["traceEvents"] if e.get("ph") == "i" and e["name"].startswith("viztracer: ")]
+    assert markers and sum(m["args"]["dropped"] for m in markers) == dropped
+    assert all("fell behind" in m["args"]["reason"] for m in markers)
+    err = capsys.readouterr().err
+    assert f"{dropped} entries were dropped" in err and err.count("\n") == 1
+
+
+def test_stop_then_start_goes_on_in_the_same_file(tmp_path):
+    out = tmp_path / "r.json"
+    tracer = VizTracer(tracer_entries=1000, stream=True, output_file=str(out), verbose=0)
+    tracer.start()
+    bursts(2, 100, tracer)
+    tracer.stop()
+    assert len(calls_named(json.loads(out.read_text()), "bursts.<locals>.leaf")) == 200
+    tracer.start()
+    bursts(3, 100, tracer)
+    tracer.stop()
+    report = json.loads(out.read_text())      # complete JSON again
+    assert len(calls_named(report, "bursts.<locals>.leaf")) == 500
+
+
+def test_save_elsewhere_copies_or_converts(tmp_path):
+    out = tmp_path / "r.json"
+    tracer = VizTracer(tracer_entries=1000, stream=True, output_file=str(out), verbose=0)
+    tracer.start()
+    bursts(2, 100)
+    tracer.stop()
+    assert tracer.save() == str(out)
+    tracer.save(str(tmp_path / "copy.json"))
+    tracer.save(str(tmp_path / "conv.pftrace"))
+    for name in ("copy.json", "conv.pftrace"):
+        assert len(calls_named(load_report(str(tmp_path / name)), "bursts.<locals>.leaf")) == 200
+
+
+def test_stream_refuses_a_format_it_cannot_append_to(tmp_path):
+    from viztracer.errors import ReportError
+    with pytest.raises(ReportError, match="--stream writes .json or .pftrace"):
+        VizTracer(stream=True, output_file=str(tmp_path / "r.html"), verbose=0)
+
+
+# -- the command: every way a process can end ---------------------------------------------------
+
+PROGRAM = """
+import os, signal, sys, time
+def leaf(i):
+    return i
+def phase(n):
+    for i in range(n):
+        leaf(i)
+phase(5000)
+print("flushed-soon", flush=True)
+time.sleep(0.8)         # the writer flushes at least every 0.25 s
+print("ready", flush=True)
+how = sys.argv[1]
+if how == "exception":
+    raise RuntimeError("boom")
+if how == "exit":
+    sys.exit(3)
+if how == "os_exit":
+    os._exit(4)
+if how == "wait":
+    while True:
+        phase(1000)
+        time.sleep(0.01)
+"""
+
+
+def start(tmp_path: Path, fmt: str, how: str, *extra: str) -> tuple[subprocess.Popen, Path]:
+    prog = write(tmp_path / "prog.py", PROGRAM)
+    out = tmp_path / f"r.{fmt}"
+    proc = subprocess.Popen([*VIZTRACER, "--stream", "--tracer_entries", "20000", *extra, "-o", str(out),
+                             str(prog), how], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=clean_env())
+    return proc, out
+
+
+def wait_for(proc: subprocess.Popen, word: str) -> None:
+    assert proc.stdout is not None
+    while True:
+        line = proc.stdout.readline()
+        assert line, f"the program ended before {word!r}: {proc.stderr.read() if proc.stderr else ''}"
+        if line.strip() == word:
+            return
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("how,status", [("normal", 0), ("exception", 1), ("exit", 3)])
+def test_the_file_is_complete_however_the_program_ends(tmp_path, fmt, how, status):
+    proc, out = start(tmp_path, fmt, how)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == status, err
+    report = load_report(str(out))
+    assert "cut_short" not in report["viztracer_metadata"]
+    assert len(calls_named(report, "leaf")) == 5000
+    assert len(calls_named(report, "phase")) == 1
+    if how == "exception":
+        assert "RuntimeError: boom" in err and "viztracer/" not in err
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT])
+def test_a_signal_ends_the_program_and_completes_the_file(tmp_path, fmt, signum):
+    proc, out = start(tmp_path, fmt, "wait")
+    wait_for(proc, "ready")
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum, err
+    # Ctrl+C shows the program's KeyboardInterrupt as python does; nothing of ours
+    assert "viztracer/" not in err and ("Traceback" not in err or signum == signal.SIGINT), err
+    report = load_report(str(out))
+    assert "cut_short" not in report["viztracer_metadata"]
+    assert len(calls_named(report, "leaf")) >= 5000
+    # the loop's last call is closed at the stop: nothing left open
+    assert not [e for e in report["traceEvents"] if e.get("ph") == "B"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("how", ["kill", "os_exit"])
+def test_kill_9_or_os_exit_leaves_what_was_flushed(tmp_path, fmt, how, capsys):
+    proc, out = start(tmp_path, fmt, "wait" if how == "kill" else "os_exit")
+    if how == "kill":
+        wait_for(proc, "ready")
+        time.sleep(0.3)
+        proc.kill()
+    proc.communicate(timeout=60)
+    report = load_report(str(out))      # a cut-short file: a notice, never a traceback
+    assert report["viztracer_metadata"].get("cut_short") is True
+    assert "cut short" in capsys.readouterr().err
+    # everything before the 0.8 s pause was flushed: the 5,000 calls of phase(5000) at least
+    assert len([e for e in calls_named(report, "leaf")]) >= 5000
+    assert calls_named(report, "phase")
+
+
+def test_dump_on_writes_the_ring_to_new_files_and_tracing_goes_on(tmp_path):
+    prog = write(tmp_path / "prog.py", PROGRAM)
+    out = tmp_path / "r.json"
+    proc = subprocess.Popen([*VIZTRACER, "--dump_on", "SIGUSR2", "-o", str(out), str(prog), "wait"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=clean_env())
+    wait_for(proc, "ready")
+    proc.send_signal(signal.SIGUSR2)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGUSR2)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    dumps = sorted(tmp_path.glob("r_dump_*.json"))
+    assert len(dumps) == 2, (dumps, err)
+    assert err.count("viztracer: dumped ") == 2
+    first, second = (load_report(str(d)) for d in dumps)
+    assert first["viztracer_metadata"]["dump"] is True
+    assert len(calls_named(first, "leaf")) >= 5000
+    assert len(calls_named(second, "leaf")) > len(calls_named(first, "leaf"))
+    final = load_report(str(out))
+    assert len(calls_named(final, "leaf")) >= len(calls_named(second, "leaf"))
+
+
+def test_stream_from_the_rcfile(tmp_path):
+    prog = write(tmp_path / "prog.py", PROGRAM)
+    (tmp_path / ".viztracerrc").write_text("[default]\nstream = True\ntracer_entries = 20000\n")
+    res = subprocess.run([*VIZTRACER, "-o", "r.pftrace", str(prog), "normal"], cwd=tmp_path,
+                         capture_output=True, text=True, env=clean_env(), timeout=60)
+    assert res.returncode == 0, res.stderr
+    report = load_report(str(tmp_path / "r.pftrace"))
+    assert report["viztracer_metadata"]["stream"] is True
+    assert len(calls_named(report, "leaf")) == 5000
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--stream", "-o", "r.html"], "--stream writes .json or .pftrace reports"),
+    (["--dump_on", "SIGNOPE"], "--dump_on: 'SIGNOPE' is not a signal"),
+    (["--dump_on", "SIGKILL"], "--dump_on: SIGKILL can't be caught"),
+])
+def test_bad_stream_options_are_one_line_errors(tmp_path, args, message):
+    prog = write(tmp_path / "prog.py", "print('ran')\n")
+    res = subprocess.run([*VIZTRACER, *args, str(prog)], cwd=tmp_path, capture_output=True, text=True,
+                         env=clean_env(), timeout=60)
+    check_one_line_error(res, message, status=2)
+    assert "ran" not in res.stdout
+
+
+def test_unique_output_and_output_dir_work_with_stream(tmp_path):
+    prog = write(tmp_path / "prog.py", PROGRAM)
+    res = subprocess.run([*VIZTRACER, "--stream", "-u", "--output_dir", "out", str(prog), "normal"],
+                         cwd=tmp_path, capture_output=True, text=True, env=clean_env(), timeout=60)
+    assert res.returncode == 0, res.stderr
+    files = list((tmp_path / "out").glob("prog_*.json"))
+    assert len(files) == 1
+    assert f"Report saved to {files[0]}" in res.stdout
+    assert len(calls_named(load_report(str(files[0])), "leaf")) == 5000
+
+
+if sys.platform != "linux":     # pragma: no cover - the signals above are POSIX ones
+    pytestmark = pytest.mark.skip("POSIX signals")

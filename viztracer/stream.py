@@ -1,0 +1,156 @@
+"""``--stream``: the report is written while the program runs, by a thread of ours.
+
+The hook writes entries into the ring as always. The core wakes the writer thread (a
+semaphore, no Python call) every time a part of the ring has filled, and the writer also
+wakes on its own every ``INTERVAL`` seconds. Each time it hands the entries written since
+its last visit to the format's ``Stream`` (``viztracer/report``) as a ``Recording`` with a
+``span``, flushes them to the file, and frees their slots. It reads entries in place: no copy
+per event, and the hook never waits for it. When the hook finds no free slot (the writer
+fell a whole ring behind) it refuses the entry and counts it; the writer then adds a marker
+to the report saying how many were dropped from when, and the metadata gives the total.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .errors import ReportError
+from .recording import Recording
+
+INTERVAL = 0.25             # seconds between flushes at the latest, while events arrive
+PARTS = 4                   # the writer is woken each time a quarter of the ring has filled
+STREAM_EXTENSIONS = (".json", ".pftrace", ".perfetto-trace")
+# Seconds the writer sleeps before each flush: tests use it to starve the writer.
+_DELAY_VARIABLE = "VIZTRACER_TEST_STREAM_DELAY"
+
+
+def check_stream_path(path: str) -> None:
+    """Streaming writes .json and .pftrace reports: one-line ReportError for anything else."""
+    if not path.lower().endswith(STREAM_EXTENSIONS):
+        raise ReportError(f"--stream writes .json or .pftrace reports, not {os.path.basename(path)!r}: "
+                          "stream to one of those and convert it afterwards if needed")
+
+
+def _open_stream(path: str, pid: int, process_name: str) -> Any:
+    check_stream_path(path)
+    if path.lower().endswith(".json"):
+        from .report.chrome_json import Stream
+    else:
+        from .report.perfetto import Stream
+    try:
+        return Stream(path, pid, process_name)
+    except OSError as e:
+        raise ReportError(f"cannot write {path!r}: {e.strerror or e}") from None
+
+
+class StreamWriter:
+    """Drains a tracer core's ring into the report file ``path`` while tracing."""
+
+    def __init__(self, core: Any, path: str, recording_for: Callable[[tuple[int, int]], Recording],
+                 pid: int, process_name: str, capacity: int) -> None:
+        self.core = core
+        self.path = path
+        self.recording_for = recording_for
+        self.out = _open_stream(path, pid, process_name)
+        self.part = max(1, capacity // PARTS)
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.stopping = False
+        self.error: BaseException | None = None
+        self.written = 0            # entries written out
+        self.dropped = 0            # entries the hook refused
+        self.delay = float(os.environ.get(_DELAY_VARIABLE, "0") or 0)
+        self.pid = os.getpid()
+
+    # -- the writer thread -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start draining. Called before the hook is installed, so the thread is never traced."""
+        self.core.stream_begin(self.part)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name="viztracer-stream", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopping:
+            self.core.wait_for_part(INTERVAL)
+            if self.stopping:
+                return
+            if self.delay:
+                time.sleep(self.delay)
+            try:
+                self.flush()
+            except BaseException as e:  # noqa: BLE001 - said at stop, never in the program's face
+                self.error = e
+                return
+
+    def stop_thread(self) -> None:
+        """Stop the thread and write what it had not written yet."""
+        thread, self.thread = self.thread, None
+        if thread is not None:
+            self.stopping = True
+            self.core.wake_writer()
+            thread.join()
+        self.flush()
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write the entries recorded until now, and a marker for refused ones.
+
+        A part at a time: encoded into memory while holding the GIL (the program waits),
+        then written while the program runs. Parts bound the memory a flush takes."""
+        while self._flush_part():
+            pass
+
+    def _flush_part(self) -> bool:
+        """Write up to a part of the ring; True when there is more to write."""
+        with self.lock:
+            first, end = self.core.stream_span()
+            more = end - first > self.part
+            end = min(end, first + self.part)
+            if end > first:
+                self.written += self.out.part(self.recording_for((first, end)))
+                self.core.stream_release(end)
+            self._mark_refused(end)
+            self.out.flush()
+        return more
+
+    def _mark_refused(self, end: int) -> None:
+        """A marker where the hook began refusing entries, saying how many and why."""
+        refused, since = self.core.stream_refused()
+        if refused:
+            self.dropped += refused
+            recording = self.recording_for((end, end))
+            tid = recording.threads[0][0] if recording.threads else self.pid
+            self.out.marker(_ticks_to_ns(recording.clock, since), tid,
+                            f"viztracer: {refused} entries dropped",
+                            {"dropped": refused, "reason": "the streaming writer fell behind: the ring "
+                             f"of {self.core.capacity()} entries was full"})
+
+    def finish(self, metadata: dict[str, Any], with_file_info: bool) -> None:
+        """Complete the file (after ``stop_thread`` and the tracer's stop)."""
+        with self.lock:
+            self.out.finish(metadata, with_file_info)
+        if self.dropped:
+            print(f"viztracer: warning: {self.dropped} entries were dropped because the streaming "
+                  f"writer fell behind; the report marks where (raise --tracer_entries to give it "
+                  f"more room)", file=sys.stderr)
+
+    def clear(self) -> None:
+        """Drop the entries not written yet (``VizTracer.clear``), never while writing them."""
+        with self.lock:
+            first, end = self.core.stream_span()
+            self.core.stream_release(end)
+
+    def close(self) -> None:
+        self.out.close()
+
+
+def _ticks_to_ns(clock: tuple[int, int, float], ticks: int) -> int:
+    t0_ticks, t0_ns, ns_per_tick = clock
+    return t0_ns + round((ticks - t0_ticks) * ns_per_tick)
