@@ -12,7 +12,9 @@ COMPILER_DIRECTIVES = {
 
 extensions = [
     Extension("viztracer._tracer", ["pyx/tracer.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"]),
-    Extension("viztracer._export", ["pyx/export.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"]),
+    # zlib: a streamed .pftrace is deflated by the writer thread without the GIL
+    Extension("viztracer._export", ["pyx/export.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"],
+              libraries=["z"]),
     Extension("viztracer._events", ["pyx/events.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"]),
     Extension("viztracer._columns", ["pyx/columns.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"]),
     Extension("viztracer._pftrace_scan", ["pyx/pftrace_scan.pyx"], include_dirs=["pyx"],

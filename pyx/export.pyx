@@ -8,8 +8,9 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t, uintptr_t
-from libc.stdlib cimport calloc, free, qsort, realloc
+from libc.stdlib cimport calloc, free, malloc, qsort, realloc
 from libc.math cimport llround
+from libc.errno cimport EINTR, errno
 from libc.string cimport memcpy, memset
 
 cimport cython
@@ -18,6 +19,7 @@ from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION,
                    KIND_INSTANT, KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring)
 
 import json
+import os
 import re
 
 DEF CHUNK = 1 << 20
@@ -68,13 +70,13 @@ cdef Clock clock_of(recording) except *:
     return c
 
 
-cdef inline int64_t ts_ns(Clock* c, int64_t ticks) noexcept:
+cdef inline int64_t ts_ns(Clock* c, int64_t ticks) noexcept nogil:
     if c.identity:
         return ticks
     return c.t0_ns + llround(<double>(ticks - c.t0_ticks) * c.ns_per_tick)
 
 
-cdef inline int64_t dur_ns(Clock* c, int64_t ticks) noexcept:
+cdef inline int64_t dur_ns(Clock* c, int64_t ticks) noexcept nogil:
     if c.identity:
         return ticks
     return llround(<double>ticks * c.ns_per_tick)
@@ -97,18 +99,21 @@ cdef class OutBuffer:
     def __dealloc__(self):
         free(self.data)
 
-    cdef int reserve(self, Py_ssize_t extra) except -1:
+    cdef int reserve(self, Py_ssize_t extra) except -1 nogil:
         cdef char* grown
-        if self.n + extra > self.cap:
-            while self.n + extra > self.cap:
-                self.cap *= 2
-            grown = <char*>realloc(self.data, self.cap)
+        cdef Py_ssize_t cap = self.cap
+        if self.n + extra > cap:
+            while self.n + extra > cap:
+                cap *= 2
+            grown = <char*>realloc(self.data, cap)
             if grown == NULL:
-                raise MemoryError()
+                with gil:
+                    raise MemoryError()
             self.data = grown
+            self.cap = cap
         return 0
 
-    cdef inline int put(self, const char* s, Py_ssize_t n) except -1:
+    cdef inline int put(self, const char* s, Py_ssize_t n) except -1 nogil:
         if self.n + n > self.cap:
             self.reserve(n)
         memcpy(self.data + self.n, s, n)
@@ -118,7 +123,7 @@ cdef class OutBuffer:
     cdef inline int put_bytes(self, bytes b) except -1:
         return self.put(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
 
-    cdef int put_us(self, int64_t ns) except -1:
+    cdef int put_us(self, int64_t ns) except -1 nogil:
         """Nanoseconds as microseconds with up to three decimals: 1234567 -> 1234.567."""
         cdef char tmp[32]
         cdef int i = 31
@@ -190,7 +195,7 @@ cdef class NameTable:
     def __dealloc__(self):
         free(self.slots)
 
-    cdef inline NameSlot* find(self, void* key) noexcept:
+    cdef inline NameSlot* find(self, void* key) noexcept nogil:
         cdef size_t i = ((<uintptr_t>key) >> 4) * <size_t>11400714819323198485ULL >> 20
         i &= self.cap - 1
         while self.slots[i].key != NULL and self.slots[i].key != key:
@@ -245,84 +250,189 @@ cdef int put_json(OutBuffer out, obj) except -1:
     return 0
 
 
+cdef class Prefixes:
+    """The text every event of a thread starts with (``,\n{"pid":..,"tid":..,"ts":``), as C
+    pointers the encoder can read without the GIL. One event a line: a report cut short by a
+    kill is read back up to its last newline."""
+    cdef list keep
+    cdef const char** text
+    cdef Py_ssize_t* size
+    cdef Py_ssize_t n
+
+    def __cinit__(self, long pid, threads):
+        cdef Py_ssize_t i
+        self.keep = [f',\n{{"pid":{pid},"tid":{tid},"ts":'.encode() for tid, _ in threads]
+        self.n = len(self.keep)
+        self.text = <const char**>calloc(self.n + 1, sizeof(char*))
+        self.size = <Py_ssize_t*>calloc(self.n + 1, sizeof(Py_ssize_t))
+        if self.text == NULL or self.size == NULL:
+            raise MemoryError()
+        for i in range(self.n):
+            self.text[i] = PyBytes_AS_STRING(self.keep[i])
+            self.size[i] = PyBytes_GET_SIZE(self.keep[i])
+
+    def __dealloc__(self):
+        free(self.text)
+        free(self.size)
+
+
+cdef inline bint plain_call(Entry* e) noexcept nogil:
+    """A call or duration event with nothing but its name: encoded without the GIL."""
+    return (e.kind == KIND_PY or e.kind == KIND_C or e.kind == KIND_DURATION) and not (e.flags & FLAG_EXTRA)
+
+
+cdef int put_call(OutBuffer out, Entry* e, Clock* clock, Prefixes prefixes, NameSlot* name) except -1 nogil:
+    """The start of a call's event, up to and with its name (args and the closing follow)."""
+    out.put(prefixes.text[e.thread], prefixes.size[e.thread])
+    out.put_us(ts_ns(clock, e.ts))
+    if e.flags & FLAG_OPEN:
+        out.put(b',"ph":"B","cat":"FEE","name":', 29)
+    else:
+        out.put(b',"ph":"X","cat":"FEE","dur":', 28)
+        out.put_us(dur_ns(clock, e.dur))
+        out.put(b',"name":', 8)
+    return out.put(name.text, name.n)
+
+
+cdef int put_event(OutBuffer out, Ring* ring, uint64_t slot, Clock* clock, Prefixes prefixes,
+                   NameTable names) except -1:
+    """One ring entry as a Chrome trace event, with its leading comma and newline."""
+    cdef Entry* e = &ring.entries[slot]
+    cdef char scope_char
+    if e.kind == KIND_RAW:
+        out.put(b",\n", 2)
+        return put_json(out, <object>e.obj)
+    cdef NameSlot* name = names.lookup(e.obj, e.kind)
+    extra = <object>ring.extras[slot] if e.flags & FLAG_EXTRA else None
+    if e.kind == KIND_PY or e.kind == KIND_C or e.kind == KIND_DURATION:
+        put_call(out, e, clock, prefixes, name)
+        if extra is not None:
+            out.put(b',"args":', 8)
+            put_json(out, extra)
+        return out.put(b'}', 1)
+    out.put(prefixes.text[e.thread], prefixes.size[e.thread])
+    out.put_us(ts_ns(clock, e.ts))
+    if e.kind == KIND_INSTANT:
+        out.put(b',"ph":"i","cat":"INSTANT","name":', 33)
+        out.put(name.text, name.n)
+        out.put(b',"s":"', 6)
+        scope_char = <char>e.depth     # the scope's letter: g, p or t
+        out.put(&scope_char, 1)
+        out.put(b'","args":', 9)     # null when there are none, as VizTracer 1.x writes
+        put_json(out, extra)
+    elif e.kind == KIND_COUNTER:
+        out.put(b',"ph":"C","name":', 17)
+        out.put(name.text, name.n)
+        out.put(b',"args":', 8)
+        put_json(out, extra)
+    elif e.kind == KIND_OBJECT:
+        ph, obj_id, args = extra
+        out.put(b',"ph":', 6)
+        put_json(out, ph)
+        out.put(b',"id":', 6)
+        put_json(out, obj_id)
+        out.put(b',"name":', 8)
+        out.put(name.text, name.n)
+        if args is not None:
+            out.put(b',"args":', 8)
+            put_json(out, args)
+    return out.put(b'}', 1)
+
+
 def write_chrome_events(recording, write):
     """Write the ring entries of a ``Recording`` (its ``span``) as Chrome trace events, each
-    preceded by a comma and a newline; names are made valid UTF-8 first when it says ``sanitize_names``.
+    preceded by a comma and a newline; names are made valid UTF-8 first when it says
+    ``sanitize_names``.
 
     ``write`` receives bytes chunks. Returns ``(events written, [(name, file, line), ...])``
     for the Python functions seen, which the caller turns into ``file_info``.
     """
     cdef Ring* ring = ring_of(recording)
     cdef Clock clock = clock_of(recording)
-    cdef long pid = recording.pid
     cdef OutBuffer out = OutBuffer(write)
     cdef NameTable names = NameTable()
-    cdef uint64_t start
+    cdef Prefixes prefixes = Prefixes(recording.pid, recording.threads)
+    cdef uint64_t start, i, slot
     cdef uint64_t count = span_of(recording, ring, &start)
     names.sanitize = recording.sanitize_names
-    cdef uint64_t i, slot
-    cdef Entry* e
-    cdef NameSlot* name
-    cdef bytes prefix
-    cdef char scope_char
-    # one event a line: a report cut short by a kill is read back up to its last newline
-    cdef list prefixes = [f',\n{{"pid":{pid},"tid":{tid},"ts":'.encode()
-                          for tid, _ in recording.threads]
     if ring.entries == NULL:
         return 0, []
     for i in range(count):
-        slot = start + i
-        if slot >= ring.capacity:
-            slot -= ring.capacity
-        e = &ring.entries[slot]
-        if e.kind == KIND_RAW:
-            out.put(b",\n", 2)
-            put_json(out, <object>e.obj)
-            out.maybe_flush()
-            continue
-        prefix = prefixes[e.thread]
-        out.put_bytes(prefix)
-        out.put_us(ts_ns(&clock, e.ts))
-        name = names.lookup(e.obj, e.kind)
-        extra = <object>ring.extras[slot] if e.flags & FLAG_EXTRA else None
-        if e.kind == KIND_PY or e.kind == KIND_C or e.kind == KIND_DURATION:
-            if e.flags & FLAG_OPEN:
-                out.put(b',"ph":"B","cat":"FEE","name":', 29)
-            else:
-                out.put(b',"ph":"X","cat":"FEE","dur":', 28)
-                out.put_us(dur_ns(&clock, e.dur))
-                out.put(b',"name":', 8)
-            out.put(name.text, name.n)
-            if extra is not None:
-                out.put(b',"args":', 8)
-                put_json(out, extra)
-        elif e.kind == KIND_INSTANT:
-            out.put(b',"ph":"i","cat":"INSTANT","name":', 33)
-            out.put(name.text, name.n)
-            out.put(b',"s":"', 6)
-            scope_char = <char>e.depth     # the scope's letter: g, p or t
-            out.put(&scope_char, 1)
-            out.put(b'","args":', 9)     # null when there are none, as VizTracer 1.x writes
-            put_json(out, extra)
-        elif e.kind == KIND_COUNTER:
-            out.put(b',"ph":"C","name":', 17)
-            out.put(name.text, name.n)
-            out.put(b',"args":', 8)
-            put_json(out, extra)
-        elif e.kind == KIND_OBJECT:
-            ph, obj_id, args = extra
-            out.put(b',"ph":', 6)
-            put_json(out, ph)
-            out.put(b',"id":', 6)
-            put_json(out, obj_id)
-            out.put(b',"name":', 8)
-            out.put(name.text, name.n)
-            if args is not None:
-                out.put(b',"args":', 8)
-                put_json(out, args)
-        out.put(b'}', 1)
+        slot = (start + i) % ring.capacity
+        put_event(out, ring, slot, &clock, prefixes, names)
         out.maybe_flush()
     out.flush()
+    return count, names.functions
+
+
+cdef extern from "unistd.h":
+    ssize_t c_write "write"(int fd, const void* buf, size_t n) nogil
+
+
+cdef int write_all(int fd, const char* data, Py_ssize_t n) noexcept nogil:
+    """``write(2)`` until everything is written; the errno of a failure, or 0."""
+    cdef ssize_t done
+    while n > 0:
+        done = c_write(fd, data, n)
+        if done < 0:
+            if errno == EINTR:
+                continue
+            return errno
+        data += done
+        n -= done
+    return 0
+
+
+def stream_chrome_part(recording, int fd):
+    """Write a streamed part (a recording's span) to the file descriptor ``fd``, as
+    ``write_chrome_events`` would, for a writer thread that should hold the GIL as briefly as
+    it can: names and anything that needs Python (args, custom events) are prepared with the
+    GIL, then every event is encoded and written without it, while the program runs on.
+    Returns ``(events written, functions seen)``."""
+    cdef Ring* ring = ring_of(recording)
+    cdef Clock clock = clock_of(recording)
+    cdef OutBuffer out = OutBuffer(None)
+    cdef OutBuffer side = OutBuffer(None)
+    cdef NameTable names = NameTable()
+    cdef Prefixes prefixes = Prefixes(recording.pid, recording.threads)
+    cdef uint64_t start, i, slot
+    cdef uint64_t count = span_of(recording, ring, &start)
+    cdef Py_ssize_t* side_end
+    cdef Py_ssize_t before, from_side = 0
+    cdef Entry* e
+    cdef int failed = 0
+    names.sanitize = recording.sanitize_names
+    if ring.entries == NULL or count == 0:
+        return 0, []
+    side_end = <Py_ssize_t*>calloc(count, sizeof(Py_ssize_t))    # 0: a plain call
+    if side_end == NULL:
+        raise MemoryError()
+    try:
+        for i in range(count):          # with the GIL: names, and whole events that need it
+            slot = (start + i) % ring.capacity
+            e = &ring.entries[slot]
+            if plain_call(e):
+                names.lookup(e.obj, e.kind)
+            else:
+                before = side.n
+                put_event(side, ring, slot, &clock, prefixes, names)
+                side_end[i] = side.n if side.n > before else -1
+        with nogil:
+            out.reserve(<Py_ssize_t>count * 96)
+            for i in range(count):
+                if side_end[i] != 0:
+                    if side_end[i] > 0:
+                        out.put(side.data + from_side, side_end[i] - from_side)
+                        from_side = side_end[i]
+                    continue
+                e = &ring.entries[(start + i) % ring.capacity]
+                put_call(out, e, &clock, prefixes, names.find(<void*>e.obj))
+                out.put(b'}', 1)
+            failed = write_all(fd, out.data, out.n)
+    finally:
+        free(side_end)
+    if failed:
+        raise OSError(failed, os.strerror(failed))
     return count, names.functions
 
 

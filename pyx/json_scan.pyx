@@ -9,7 +9,8 @@ is an object or an array) parsed by orjson from its span of text, other keys ski
 that turns out not to be an ``X`` with a numeric ``ts`` is read again, as a dict, for the
 rare-case code; so is every top-level key other than ``traceEvents``. Anything it does not
 expect (NaN, a string orjson would refuse, text after the report...) raises ``Unsupported``,
-and ``load_report`` reads the file instead.
+and ``load_report`` reads the file instead. Text that ends before the report does raises
+``Truncated``: the file was cut short, which the caller may repair (``loader.repair_cut_json``).
 """
 from cpython cimport array
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
@@ -34,6 +35,10 @@ except ImportError:
 
 class Unsupported(Exception):
     """Text the scanner does not read: let load_report parse the file."""
+
+
+class Truncated(Unsupported):
+    """The text ends inside the report: it is not JSON at all, most likely a file cut short."""
 
 
 cdef array.array _DOUBLES = pyarray.array("d")
@@ -90,6 +95,8 @@ cdef class Text:
 
     cdef inline int expect(self, uint8_t c) except -1:
         if not self.peek(c):
+            if self.i >= self.n:
+                raise Truncated("end of text")
             raise Unsupported("syntax")
         self.i += 1
         return 0
@@ -118,7 +125,7 @@ cdef class Text:
                 raise Unsupported("control character in a string")
             else:
                 j += 1
-        raise Unsupported("unterminated string")
+        raise Truncated("unterminated string")
 
     cdef object parse_span(self, Py_ssize_t start, Py_ssize_t end):
         try:
@@ -139,7 +146,9 @@ cdef class Text:
         cdef bint escaped
         cdef Py_ssize_t start, end, size
         self.ws()
-        if self.i >= self.n or self.s[self.i] != 34:
+        if self.i >= self.n:
+            raise Truncated("end of text")
+        if self.s[self.i] != 34:
             raise Unsupported("key")
         start = self.i
         end = self.string_end(start, &escaped)
@@ -174,7 +183,7 @@ cdef class Text:
         cdef Py_ssize_t start
         self.ws()
         if self.i >= self.n:
-            raise Unsupported("end of text")
+            raise Truncated("end of text")
         c = self.s[self.i]
         start = self.i
         if c == 34:
@@ -200,9 +209,16 @@ cdef class Text:
         elif c == 110 and self.i + 4 <= self.n and memcmp(self.s + self.i, b"null", 4) == 0:
             self.i += 4
             self.obj, self.kind = None, V_OBJECT
+        elif self.ends_in_literal():
+            raise Truncated("literal cut short")
         else:
             raise Unsupported("value")     # NaN, Infinity, anything else
         return 0
+
+    cdef bint ends_in_literal(self) except -1:
+        """The text ends inside ``true``, ``false`` or ``null``: a literal cut short."""
+        rest = self.data[self.i:]
+        return len(rest) < 5 and any(word.startswith(rest) for word in (b"true", b"false", b"null"))
 
     cdef Py_ssize_t nested_end(self, Py_ssize_t j) except -1:
         """``j`` at ``{`` or ``[``: the index just past the matching closer."""
@@ -221,7 +237,7 @@ cdef class Text:
                 if depth == 0:
                     return j + 1
             j += 1
-        raise Unsupported("unterminated object")
+        raise Truncated("unterminated object")
 
     cdef int read_number(self) except -1:
         cdef Py_ssize_t j = self.i, digits = 0
@@ -231,7 +247,9 @@ cdef class Text:
         cdef int64_t v = 0
         if self.s[j] == 45:
             j += 1
-        if j >= self.n or not (48 <= self.s[j] <= 57):
+        if j >= self.n:
+            raise Truncated("number cut short")
+        if not (48 <= self.s[j] <= 57):
             raise Unsupported("number")
         if self.s[j] == 48 and j + 1 < self.n and 48 <= self.s[j + 1] <= 57:
             raise Unsupported("leading zero")
@@ -247,7 +265,9 @@ cdef class Text:
                 j += 1
                 if j < self.n and (self.s[j] == 43 or self.s[j] == 45) and (c == 101 or c == 69):
                     j += 1
-                if j >= self.n or not (48 <= self.s[j] <= 57):
+                if j >= self.n:
+                    raise Truncated("number cut short")
+                if not (48 <= self.s[j] <= 57):
                     raise Unsupported("number")     # "1." or "1e": not JSON
             else:
                 break

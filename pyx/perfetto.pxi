@@ -15,6 +15,12 @@ import collections
 import concurrent.futures
 import zlib
 
+cdef extern from "zlib.h" nogil:
+    int Z_OK
+    unsigned long compressBound(unsigned long source_len)
+    int compress2(unsigned char* dest, unsigned long* dest_len, const unsigned char* source,
+                  unsigned long source_len, int level)
+
 DEF SEQ_MAIN = 1
 DEF SEQ_INCREMENTAL_STATE_CLEARED = 1
 DEF TYPE_SLICE_BEGIN = 1
@@ -24,7 +30,7 @@ DEF TYPE_COUNTER = 4
 DEF WT_VARINT = 0
 DEF WT_I64 = 1
 DEF WT_LEN = 2
-DEF OPEN_END = 0x7FFFFFFFFFFFFFFF
+cdef int64_t OPEN_END = 0x7FFFFFFFFFFFFFFF     # the end of a slice still open at stop
 DEF CLOCK_BOOTTIME = 6
 DEF CLOCK_INCREMENTAL = 64      # the first sequence-scoped clock id
 
@@ -35,7 +41,7 @@ DEF CAT_OBJECT = 3
 DEF CAT_RAW = 4
 
 
-cdef inline int varint_into(char* buf, uint64_t v) noexcept:
+cdef inline int varint_into(char* buf, uint64_t v) noexcept nogil:
     """Write ``v`` as a varint at ``buf``; returns its length."""
     cdef int n = 0
     while v >= 0x80:
@@ -50,18 +56,18 @@ cdef inline int varint_into(char* buf, uint64_t v) noexcept:
 cdef class ProtoBuffer(OutBuffer):
     """OutBuffer with protobuf primitives."""
 
-    cdef inline int varint(self, uint64_t v) except -1:
+    cdef inline int varint(self, uint64_t v) except -1 nogil:
         cdef char tmp[10]
         return self.put(tmp, varint_into(tmp, v))
 
-    cdef inline int tag(self, int field, int wire) except -1:
+    cdef inline int tag(self, int field, int wire) except -1 nogil:
         return self.varint((<uint64_t>field << 3) | wire)
 
-    cdef inline int field_varint(self, int field, uint64_t v) except -1:
+    cdef inline int field_varint(self, int field, uint64_t v) except -1 nogil:
         self.tag(field, WT_VARINT)
         return self.varint(v)
 
-    cdef int field_bytes(self, int field, const char* data, Py_ssize_t n) except -1:
+    cdef int field_bytes(self, int field, const char* data, Py_ssize_t n) except -1 nogil:
         self.tag(field, WT_LEN)
         self.varint(<uint64_t>n)
         return self.put(data, n)
@@ -70,11 +76,11 @@ cdef class ProtoBuffer(OutBuffer):
         cdef bytes b = utf8(s)
         return self.field_bytes(field, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
 
-    cdef int field_double(self, int field, double v) except -1:
+    cdef int field_double(self, int field, double v) except -1 nogil:
         self.tag(field, WT_I64)
         return self.put(<char*>&v, 8)
 
-    cdef int field_msg(self, int field, ProtoBuffer inner) except -1:
+    cdef int field_msg(self, int field, ProtoBuffer inner) except -1 nogil:
         """Append ``inner``'s bytes as a length-delimited field and empty ``inner``."""
         self.field_bytes(field, inner.data, inner.n)
         inner.n = 0
@@ -161,6 +167,11 @@ cdef bytes compressed_head(Py_ssize_t n):
     """What precedes ``n`` deflated bytes in the file: a Trace.packet whose only field is
     ``compressed_packets``."""
     cdef char head[24]
+    return PyBytes_FromStringAndSize(head, compressed_head_into(head, n))
+
+
+cdef int compressed_head_into(char* head, Py_ssize_t n) noexcept nogil:
+    """``compressed_head`` into ``head`` (24 bytes); returns its length."""
     cdef int inner = 2 + varint_into(head, <uint64_t>n)   # tag 50 takes two bytes
     cdef int k = 0
     head[k] = b'\x0a'
@@ -170,7 +181,7 @@ cdef bytes compressed_head(Py_ssize_t n):
     head[k + 1] = <char>0x03
     k += 2
     k += varint_into(head + k, <uint64_t>n)
-    return PyBytes_FromStringAndSize(head, k)
+    return k
 
 
 @cython.final
@@ -185,9 +196,13 @@ cdef class PerfettoWriter:
     cdef dict annotation_iids       # name -> iid
     cdef dict annotation_seq        # iid -> the sequence epoch that last defined it
     cdef uint32_t* name_seq         # name iid -> the sequence epoch that last defined it
-    cdef set seq_started            # the thread sequences written so far in this part
     cdef size_t name_seq_cap
     cdef uint32_t seq               # the sequence being written
+    cdef bint hold                  # keep the packets in ``out`` (a stream writes them at once)
+    cdef bint compress              # a stream's: deflate what write_compressed writes
+    cdef uint64_t* uuids            # thread index -> uuid, for code without the GIL
+    cdef uint8_t* seq_begun         # thread index -> 1 once its sequence's first packet is out
+    cdef size_t uuids_cap
     cdef uint32_t epoch             # the sequence's incremental state: bumped at every clear
     cdef uint32_t main_epoch
     cdef uint32_t epochs
@@ -220,7 +235,6 @@ cdef class PerfettoWriter:
         self.thread_pids = []
         self.thread_tids = []
         self.thread_index = {}
-        self.seq_started = set()
         self.counter_uuids = {}
         self.counter_tracks = {}
         self.encoder = _encoder
@@ -233,10 +247,12 @@ cdef class PerfettoWriter:
 
     def __dealloc__(self):
         free(self.name_seq)
+        free(self.uuids)
+        free(self.seq_begun)
 
     # -- packets and sequences ------------------------------------------------------------------
 
-    cdef int emit_packet(self, int64_t ts, bint timed) except -1:
+    cdef int emit_packet(self, int64_t ts, bint timed) except -1 nogil:
         """Wrap ``pkt`` (plus pending interned data) into a TracePacket of the current sequence."""
         if timed:
             if self.seq == SEQ_MAIN:
@@ -248,7 +264,45 @@ cdef class PerfettoWriter:
         if self.interned.n:
             self.pkt.field_msg(12, self.interned)
         self.out.field_msg(1, self.pkt)
-        self.out.maybe_flush()
+        return self.maybe_flush()
+
+    cdef int write_compressed(self, int fd) except -1 nogil:
+        """Write what ``out`` holds to ``fd`` (deflated in chunks, unless not compressing: see
+        ``compress``), and empty it; the errno of a failed write, or 0."""
+        # One chunk for all: ``out`` holds whole packets, and a chunk must not split one.
+        cdef int failed = 0
+        cdef char head[24]
+        cdef int k
+        cdef unsigned long packed
+        cdef char* dest
+        if self.out.n == 0:
+            return 0
+        if not self.compress:
+            failed = write_all(fd, self.out.data, self.out.n)
+            self.out.n = 0
+            return failed
+        packed = compressBound(self.out.n)
+        dest = <char*>malloc(packed)
+        if dest == NULL:
+            with gil:
+                raise MemoryError()
+        if compress2(<unsigned char*>dest, &packed, <unsigned char*>self.out.data, self.out.n, 1) != Z_OK:
+            free(dest)
+            with gil:
+                raise MemoryError("zlib could not deflate a part of the trace")
+        k = compressed_head_into(head, packed)
+        failed = write_all(fd, head, k)
+        if not failed:
+            failed = write_all(fd, dest, packed)
+        free(dest)
+        self.out.n = 0
+        return failed
+
+    cdef int maybe_flush(self) except -1 nogil:
+        """Hand a full chunk to ``write``, unless a stream holds the part (``hold``)."""
+        if not self.hold and self.out.n >= CHUNK:
+            with gil:
+                self.out.flush()
         return 0
 
     cdef int start_main(self) except -1:
@@ -266,7 +320,7 @@ cdef class PerfettoWriter:
             self.pkt.field_varint(87, 1)        # first_packet_on_sequence
         return self.emit_packet(0, False)
 
-    cdef int switch_to_main(self) except -1:
+    cdef int switch_to_main(self) except -1 nogil:
         self.seq = SEQ_MAIN
         self.epoch = self.main_epoch
         return 0
@@ -284,18 +338,18 @@ cdef class PerfettoWriter:
         if self.deflater is not None:
             self.deflater.drain()
 
-    cdef int start_thread_sequence(self, uint32_t thread, int64_t base) except -1:
+    cdef int start_thread_sequence(self, uint32_t thread, int64_t base) except -1 nogil:
         """A new sequence for one thread's slices, its clock starting at ``base`` ns."""
         self.seq = SEQ_MAIN + 1 + thread
         self.epochs += 1
         self.epoch = self.epochs
         self.last_ts = base
         self.pkt.field_varint(13, SEQ_INCREMENTAL_STATE_CLEARED)
-        if self.seq not in self.seq_started:
-            self.seq_started.add(self.seq)
+        if not self.seq_begun[thread]:
+            self.seq_begun[thread] = 1
             self.pkt.field_varint(87, 1)
         # TracePacketDefaults: the incremental clock, and the thread's track for every event
-        self.ev.field_varint(11, <uint64_t>self.thread_uuids[thread])
+        self.ev.field_varint(11, self.uuids[thread])
         self.tmp.field_varint(58, CLOCK_INCREMENTAL)
         self.tmp.field_msg(11, self.ev)
         self.pkt.field_msg(59, self.tmp)
@@ -353,6 +407,7 @@ cdef class PerfettoWriter:
         uuid = parent | (len([p for p in self.thread_pids if p == pid]) + 1)
         self.thread_index.setdefault((pid, tid), index)
         self.thread_uuids.append(uuid)
+        self.c_thread(index, uuid)
         self.thread_pids.append(pid)
         self.thread_tids.append(tid)
         self.tmp.field_varint(1, <uint64_t>pid)
@@ -362,6 +417,26 @@ cdef class PerfettoWriter:
         self.ev.field_msg(4, self.tmp)
         self.descriptor(uuid, parent, None)
         return index
+
+    cdef int c_thread(self, size_t index, uint64_t uuid) except -1:
+        """Keep a thread's uuid where code without the GIL can read it."""
+        cdef size_t cap = self.uuids_cap
+        cdef uint64_t* uuids
+        cdef uint8_t* begun
+        if index >= cap:
+            cap = 2 * index + 16
+            uuids = <uint64_t*>realloc(self.uuids, cap * sizeof(uint64_t))
+            if uuids == NULL:
+                raise MemoryError()
+            self.uuids = uuids
+            begun = <uint8_t*>realloc(self.seq_begun, cap)
+            if begun == NULL:
+                raise MemoryError()
+            memset(begun + self.uuids_cap, 0, cap - self.uuids_cap)
+            self.seq_begun = begun
+            self.uuids_cap = cap
+        self.uuids[index] = uuid
+        return 0
 
     cdef uint64_t global_track(self, long pid) except 0:
         uuid = self.global_uuids.get(pid)
@@ -387,7 +462,10 @@ cdef class PerfettoWriter:
     cdef uint64_t name_iid(self, PyObject* obj, int kind) except 0:
         """The iid of a name, interned into the pending packet when this sequence lacks it."""
         cdef NameSlot* s = self.names.lookup(obj, kind)
-        cdef uint64_t iid = s.iid
+        self.room_for_iid(s.iid)
+        return self.known_iid(s)
+
+    cdef int room_for_iid(self, uint64_t iid) except -1:
         cdef uint32_t* grown
         if iid >= self.name_seq_cap:
             grown = <uint32_t*>realloc(self.name_seq, 2 * iid * sizeof(uint32_t))
@@ -396,6 +474,11 @@ cdef class PerfettoWriter:
             memset(grown + self.name_seq_cap, 0, (2 * iid - self.name_seq_cap) * sizeof(uint32_t))
             self.name_seq = grown
             self.name_seq_cap = 2 * iid
+        return 0
+
+    cdef uint64_t known_iid(self, NameSlot* s) except 0 nogil:
+        """``name_iid`` of a name already in the table (``room_for_iid`` done), GIL or not."""
+        cdef uint64_t iid = s.iid
         if self.name_seq[iid] != self.epoch:
             self.name_seq[iid] = self.epoch
             self.tmp.field_varint(1, iid)
@@ -472,8 +555,9 @@ cdef class PerfettoWriter:
 
     # -- slices ---------------------------------------------------------------------------------
 
-    cdef int slices(self, SliceRec* recs, Py_ssize_t n) except -1:
-        """Sort ``recs`` and write them, one sequence per thread, as nested BEGIN/END pairs."""
+    cdef int slices(self, SliceRec* recs, Py_ssize_t n) except -1 nogil:
+        """Sort ``recs`` and write them, one sequence per thread, as nested BEGIN/END pairs.
+        Without the GIL when no record has args and every name is in the table already."""
         cdef SliceRec** stack
         cdef SliceRec* top
         cdef Py_ssize_t j, depth = 0
@@ -483,7 +567,8 @@ cdef class PerfettoWriter:
         qsort(recs, n, sizeof(SliceRec), slice_cmp)
         stack = <SliceRec**>calloc(n, sizeof(SliceRec*))
         if stack == NULL:
-            raise MemoryError()
+            with gil:
+                raise MemoryError()
         try:
             for j in range(n):
                 if recs[j].thread != thread:
@@ -510,23 +595,30 @@ cdef class PerfettoWriter:
         self.switch_to_main()
         return 0
 
-    cdef int close_all(self, SliceRec** stack, Py_ssize_t depth) except -1:
+    cdef int close_all(self, SliceRec** stack, Py_ssize_t depth) except -1 nogil:
         while depth > 0:
             depth -= 1
             if stack[depth].end != OPEN_END:
                 self.slice_end(stack[depth].end)
         return 0
 
-    cdef int slice_begin(self, SliceRec* r) except -1:
-        cdef uint64_t iid = self.name_iid(r.name, r.kind)
+    cdef int slice_begin(self, SliceRec* r) except -1 nogil:
+        cdef uint64_t iid
         cdef char buf[48]
         cdef int k, te_len, pkt_len
         cdef char te[16]
-        if r.args != NULL or self.interned.n:
+        if r.args != NULL:
+            with gil:
+                iid = self.name_iid(r.name, r.kind)
+                self.ev.field_varint(9, TYPE_SLICE_BEGIN)
+                self.ev.field_varint(10, iid)
+                self.annotations(<object>r.args)
+                self.pkt.field_msg(11, self.ev)
+                return self.emit_packet(r.start, True)
+        iid = self.known_iid(self.names.find(<void*>r.name))
+        if self.interned.n:
             self.ev.field_varint(9, TYPE_SLICE_BEGIN)
             self.ev.field_varint(10, iid)
-            if r.args != NULL:
-                self.annotations(<object>r.args)
             self.pkt.field_msg(11, self.ev)
             return self.emit_packet(r.start, True)
         # the common case, encoded in one go: {timestamp delta, sequence, {type, name_iid}}
@@ -546,7 +638,7 @@ cdef class PerfettoWriter:
         k += 2 + te_len
         return self.put_packet(buf, k)
 
-    cdef int slice_end(self, int64_t ts) except -1:
+    cdef int slice_end(self, int64_t ts) except -1 nogil:
         cdef char buf[40]
         cdef int k = 7
         buf[k] = <char>0x40
@@ -560,7 +652,7 @@ cdef class PerfettoWriter:
         buf[k + 3] = TYPE_SLICE_END
         return self.put_packet(buf, k + 4)
 
-    cdef inline int put_packet(self, char* buf, int end) except -1:
+    cdef inline int put_packet(self, char* buf, int end) except -1 nogil:
         """``buf[7:end]`` is a packet's body: prefix its tag and length and append it."""
         cdef char head[6]
         cdef int h = 1
@@ -568,7 +660,7 @@ cdef class PerfettoWriter:
         h += varint_into(head + 1, <uint64_t>(end - 7))
         memcpy(buf + 7 - h, head, h)
         self.out.put(buf + 7 - h, end - 7 + h)
-        return self.out.maybe_flush()
+        return self.maybe_flush()
 
     # -- other events (sequence 1, absolute timestamps) -----------------------------------------
 
@@ -682,8 +774,12 @@ cdef object ring_into(PerfettoWriter w, recording, metadata_for):
     return count
 
 
-cdef uint64_t ring_part(PerfettoWriter w, recording) except? 0xFFFFFFFFFFFFFFFF:
-    """Write a recording's entries (its ``span``): tracks first seen, slices, other events."""
+cdef uint64_t ring_part(PerfettoWriter w, recording, int fd=-1) except? 0xFFFFFFFFFFFFFFFF:
+    """Write a recording's entries (its ``span``): tracks first seen, slices, other events.
+
+    With ``fd`` (a stream's writer thread, ``w.hold`` set) the other events come first, and
+    the slices are encoded, deflated and written to ``fd`` in one go without the GIL: the
+    thread then takes the GIL back once per part, and each time costs it a switch interval."""
     cdef Ring* ring = ring_of(recording)
     cdef Clock clock = clock_of(recording)
     cdef long pid = recording.pid
@@ -693,11 +789,17 @@ cdef uint64_t ring_part(PerfettoWriter w, recording) except? 0xFFFFFFFFFFFFFFFF:
     cdef Entry* e
     cdef SliceRec* recs
     cdef SliceRec* r
+    cdef bint with_args = False
+    cdef int failed = 0
     w.process(pid, recording.process_name)
     for tid, tname in recording.threads[len(w.thread_uuids):]:
         w.add_thread(pid, tid, tname)       # indices are the ring's thread slots
     if ring.entries == NULL or count == 0:
+        if fd >= 0:
+            w.write_compressed(fd)
         return 0
+    if fd >= 0:
+        ring_others(w, ring, &clock, first, count, pid)
     recs = <SliceRec*>calloc(count, sizeof(SliceRec))
     if recs == NULL:
         raise MemoryError()
@@ -708,6 +810,9 @@ cdef uint64_t ring_part(PerfettoWriter w, recording) except? 0xFFFFFFFFFFFFFFFF:
                 slot -= ring.capacity
             e = &ring.entries[slot]
             if e.kind == KIND_PY or e.kind == KIND_C or e.kind == KIND_DURATION:
+                w.room_for_iid(w.names.lookup(e.obj, e.kind).iid)    # slices() finds it there
+                if e.flags & FLAG_EXTRA:
+                    with_args = True
                 r = &recs[n]
                 r.start = ts_ns(&clock, e.ts)
                 # the end maps from ticks like every start does, so an end and a start at the
@@ -720,41 +825,66 @@ cdef uint64_t ring_part(PerfettoWriter w, recording) except? 0xFFFFFFFFFFFFFFFF:
                 r.depth = e.depth
                 r.kind = e.kind
                 n += 1
-        w.slices(recs, n)
+        if fd >= 0 and not with_args:
+            with nogil:     # the program runs on meanwhile
+                w.slices(recs, n)
+                failed = w.write_compressed(fd)
+        else:
+            w.slices(recs, n)
+            if fd >= 0:
+                failed = w.write_compressed(fd)
     finally:
         free(recs)
+    if failed:
+        raise OSError(failed, os.strerror(failed))
+    if fd < 0:
+        ring_others(w, ring, &clock, first, count, pid)
+    return count
+
+
+cdef int ring_others(PerfettoWriter w, Ring* ring, Clock* clock, uint64_t first, uint64_t count,
+                     long pid) except -1:
+    """The entries other than slices (instants, counters, objects, raw events)."""
+    cdef uint64_t i, slot
+    cdef Entry* e
     for i in range(count):
-        slot = first + i
-        if slot >= ring.capacity:
-            slot -= ring.capacity
+        slot = (first + i) % ring.capacity
         e = &ring.entries[slot]
         if e.kind >= KIND_INSTANT:
-            ring_other(w, ring, e, slot, ts_ns(&clock, e.ts), pid)
-    return count
+            ring_other(w, ring, e, slot, ts_ns(clock, e.ts), pid)
+    return 0
 
 
 cdef class PerfettoStream:
     """A Perfetto trace written part by part while the program runs (``--stream``).
 
     Every part starts every sequence afresh (state cleared, names interned again, a new clock
-    base per thread), so a file cut after any packet is valid up to it; a part is deflated and
-    handed to ``write`` whole, ``write`` flushing it to the file."""
+    base per thread), so a file cut after any packet is valid up to it. The writer thread
+    calls ``part`` with the GIL; the slices are encoded, deflated and written to the file
+    descriptor without it, while the program runs on (see ``ring_part``)."""
     cdef PerfettoWriter w
     cdef set functions
     cdef bint started
-    cdef bint compress
-    cdef list chunks
+    cdef int fd
 
-    def __cinit__(self, bint compress=True):
-        # Packets are encoded into memory while the writer holds the GIL, and deflated and
-        # written by ``write_out`` after, when letting go of the GIL costs nothing: a release
-        # in the middle of a part would make the writer wait a whole switch interval to go on.
-        # Deflating in the writer's thread, not a pool's: a pool's thread would start while
-        # the program is traced, and be traced with it.
-        self.chunks = []
-        self.compress = compress
-        self.w = PerfettoWriter(self.chunks.append, False)
+    def __cinit__(self, int fd, bint compress=True):
+        self.fd = fd
+        self.w = PerfettoWriter(self.write_now, False)
+        self.w.hold = True
+        self.w.compress = compress
         self.functions = set()
+
+    def write_now(self, bytes chunk):
+        """Where the writer's ``out`` goes when it fills up outside a part (rare)."""
+        cdef int failed
+        if self.w.compress:
+            packed = zlib.compress(chunk, 1)
+            data = compressed_head(PyBytes_GET_SIZE(packed)) + packed
+        else:
+            data = chunk
+        failed = write_all(self.fd, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+        if failed:
+            raise OSError(failed, os.strerror(failed))
 
     def part(self, recording):
         """Write a recording's span; returns the number of entries written."""
@@ -762,20 +892,9 @@ cdef class PerfettoStream:
             self.w.new_part()
         self.started = True
         try:
-            return ring_part(self.w, recording)
+            return ring_part(self.w, recording, self.fd)
         finally:
             self.functions.update(self.w.names.functions)
-
-    def write_out(self, write):
-        """Hand everything encoded so far to ``write``, deflated first when compressing."""
-        self.w.out.flush()
-        chunks = self.chunks[:]
-        del self.chunks[:]
-        for chunk in chunks:
-            if self.compress:
-                chunk = zlib.compress(chunk, 1)
-                write(compressed_head(PyBytes_GET_SIZE(chunk)))
-            write(chunk)
 
     def marker(self, int64_t ts_ns, long pid, str name, dict args):
         """A process-scoped instant (the report says where entries were dropped), after a part
@@ -783,19 +902,23 @@ cdef class PerfettoStream:
         if not self.w.thread_uuids:
             return
         self.w.instant(ts_ns, pid, 0, <PyObject*>name, KIND_C, args, "p", True)
+        self.flush()
+
+    def flush(self):
+        """Write what was encoded outside a part (markers, the metadata)."""
+        cdef int failed = self.w.write_compressed(self.fd)
+        if failed:
+            raise OSError(failed, os.strerror(failed))
 
     @property
     def counter_tracks(self):
         return self.w.counter_tracks
 
-    def finish(self, dict metadata, write):
-        """The metadata packet, and everything still buffered: the file is complete. More
-        parts may follow (the tracer started again), after the caller cut the metadata off."""
+    def finish(self, dict metadata):
+        """The metadata packet: the file is complete. More parts may follow (the tracer
+        started again), after the caller cut the metadata off."""
         self.w.finish(metadata, False)
-        self.write_out(write)
-
-    def close(self):
-        self.w.close()
+        self.flush()
 
     def function_list(self):
         return sorted(self.functions)
@@ -896,6 +1019,8 @@ cdef object report_into(PerfettoWriter w, dict report):
             for b_index, b in stack:
                 add_slice(&recs[n], b, OPEN_END, thread, b_index, canon, keep)
                 n += 1
+        for i in range(n):      # slices() finds every name in the table
+            w.room_for_iid(w.names.lookup(recs[i].name, recs[i].kind).iid)
         w.slices(recs, n)
     finally:
         free(recs)

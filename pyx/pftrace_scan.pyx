@@ -14,6 +14,10 @@ It follows the same contract as ``viztracer/report/pftrace_reader.py``. Whatever
 expect (an id used before it is interned, an END with no BEGIN, a track never described, a
 builtin clock) raises ``Unsupported``, and the caller falls back to the general reader, which
 knows how to read the odd cases or says, in one line, what is wrong with the file.
+
+A file cut short (a ``--stream`` writer killed) is read up to its last whole top-level record
+(``whole_length``), without the metadata packet if that is missing; both functions say whether
+the file was whole, and the caller marks and announces a report that was not.
 """
 from cpython cimport array
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -30,8 +34,8 @@ cimport cython
 import zlib
 
 from .report.perfetto_pb2 import ClockSnapshot, TrackDescriptor, TrackEvent
-from .report.pftrace_reader import (_args_of, _counter_sample, _describe, _incremental_clock,
-                                    _instant_event, _Malformed, _metadata_values)
+from .report.pftrace_reader import (_args_of, _counter_sample, _counter_track_name, _describe,
+                                    _incremental_clock, _instant_event, _Malformed, _metadata_values)
 
 DEF TYPE_BEGIN = 1
 DEF TYPE_END = 2
@@ -222,9 +226,11 @@ cdef class Scanner:
     cdef dict counter_names     # uuid -> (name, key)
     cdef dict last_counter
     cdef bint dicts             # calls as X event dicts in ``events`` (the reader's report)
+    cdef int first_packet       # -1 before the first packet, then 1 if it starts a sequence, else 0
 
     def __cinit__(self, dict metadata, bint dicts=False):
         self.dicts = dicts
+        self.first_packet = -1
         self.cols = SliceColumns()
         self.gnames, self.gname_ids = [], {}
         self.name_events, self.events = [], []
@@ -278,13 +284,13 @@ cdef class Scanner:
 
     # -- buffers and packets ----------------------------------------------------------------
 
-    cdef int scan_trace(self, bytes data) except -1:
-        """Every packet (field 1) of a serialized Trace."""
+    cdef int scan_trace(self, bytes data, Py_ssize_t size=-1) except -1:
+        """Every packet (field 1) of a serialized Trace (its first ``size`` bytes, if given)."""
         cdef Cursor c
         cdef Field f
         cdef int r
         c.p = <const uint8_t*>PyBytes_AS_STRING(data)
-        c.end = c.p + PyBytes_GET_SIZE(data)
+        c.end = c.p + (PyBytes_GET_SIZE(data) if size < 0 else size)
         while True:
             r = next_field(&c, &f)
             if r == 0:
@@ -336,6 +342,8 @@ cdef class Scanner:
             except zlib.error:
                 raise Unsupported("chunk")
             return self.scan_trace(inner)
+        if self.first_packet < 0:
+            self.first_packet = 1 if seq_id != 0 and (flags & 1 or cleared) else 0
         seq = self.seq_of(seq_id)
         if seq.incremental:
             seq.last += <int64_t>ts
@@ -421,6 +429,8 @@ cdef class Scanner:
         t.pid, t.tid, t.kind = entry
         if t.kind == "t":
             t.stack = Stack()
+        elif t.kind == "c" and d.uuid not in self.counter_names:
+            self.counter_names[d.uuid] = _counter_track_name(d)
         if name_event is not None:
             self.name_events.append(name_event)
         self.tracks[d.uuid] = t
@@ -522,14 +532,39 @@ cdef class Scanner:
         return self.cols.result(self.name_events + self.events + opened)
 
 
-def read_metadata(bytes data):
-    """The JSON values of the last ChromeMetadata packet of a Trace, or None. Deflated chunks
-    are searched from the last one back, inflating only as many as needed."""
+def whole_length(bytes data):
+    """How many bytes at the start of ``data`` are whole top-level records (``0x0a``, a varint
+    length, that many bytes): ``len(data)`` for a whole file, less for one cut short inside its
+    last record. Bytes that are not a record's tag end the walk as if whole: the parser judges."""
+    cdef const uint8_t* base = <const uint8_t*>PyBytes_AS_STRING(data)
+    cdef const uint8_t* start
+    cdef Cursor c
+    cdef uint64_t length
+    c.p, c.end = base, base + PyBytes_GET_SIZE(data)
+    while c.p < c.end:
+        start = c.p
+        if c.p[0] != 0x0A:
+            break
+        c.p += 1
+        if read_varint(&c, &length) < 0:
+            if c.p >= c.end:        # the file ends inside the length
+                return start - base
+            break                   # a varint too long: not a length at all
+        if length > <uint64_t>(c.end - c.p):
+            return start - base
+        c.p += length
+    return PyBytes_GET_SIZE(data)
+
+
+def read_metadata(bytes data, Py_ssize_t size=-1):
+    """The JSON values of the last ChromeMetadata packet of a Trace (its first ``size`` bytes,
+    if given), or None. Deflated chunks are searched from the last one back, inflating only
+    as many as needed."""
     cdef Cursor c, d
     cdef Field f, g
     candidates = []     # (is_chunk, bytes) of the packets that hold metadata or a chunk
     c.p = <const uint8_t*>PyBytes_AS_STRING(data)
-    c.end = c.p + PyBytes_GET_SIZE(data)
+    c.end = c.p + (PyBytes_GET_SIZE(data) if size < 0 else size)
     while True:
         r = next_field(&c, &f)
         if r == 0:
@@ -555,26 +590,37 @@ def read_metadata(bytes data):
     return None
 
 
+cdef tuple _scan(bytes data, bint dicts):
+    """The scanner after its walk over ``data``'s whole records, the metadata it read, and
+    whether the file was whole (every record complete, the metadata packet there)."""
+    cdef Py_ssize_t size = whole_length(data)
+    cdef Scanner scanner
+    if size == 0:
+        raise Unsupported("no whole packet")
+    metadata = read_metadata(data, size)
+    whole = metadata is not None and size == PyBytes_GET_SIZE(data)
+    scanner = Scanner(metadata or {}, dicts)
+    scanner.scan_trace(data, size)
+    if metadata is None and scanner.first_packet != 1:
+        # without its metadata, a file is taken for ours cut short only if it starts as ours do
+        raise Unsupported("no metadata packet, and the file does not start a packet sequence")
+    return scanner, metadata or {}, whole
+
+
 def read_report(bytes data):
-    """The report dict ``read_pftrace`` gives for ``data``, the same events in the same order."""
-    metadata = read_metadata(data)
-    if metadata is None:
-        raise Unsupported("no metadata packet")
-    scanner = Scanner(metadata, True)
-    scanner.scan_trace(data)
+    """``(report, whole)``: the report dict ``read_pftrace`` gives for ``data``, the same events
+    in the same order, and False when the file was cut short (read up to the cut)."""
+    scanner, metadata, whole = _scan(data, True)
     events = scanner.result()[8]
     report = {"traceEvents": events}
     for key in ("viztracer_metadata", "file_info"):
         if key in metadata:
             report[key] = metadata[key]
-    return report
+    return report, whole
 
 
 def scan_pftrace(bytes data):
-    """``(columns tuple as scan_events gives, metadata dict)`` for the Perfetto trace ``data``."""
-    metadata = read_metadata(data)
-    if metadata is None:
-        raise Unsupported("no metadata packet")
-    scanner = Scanner(metadata)
-    scanner.scan_trace(data)
-    return scanner.result(), metadata
+    """``(columns tuple as scan_events gives, metadata dict, whole)`` for the Perfetto trace
+    ``data``; ``whole`` is False when the file was cut short (read up to the cut)."""
+    scanner, metadata, whole = _scan(data, False)
+    return scanner.result(), metadata, whole

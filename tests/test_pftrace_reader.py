@@ -400,19 +400,39 @@ def test_empty_file(tmp_path):
     assert_report_error(path, "empty")
 
 
-def test_truncated_in_the_middle(tmp_path):
+def test_cut_in_the_middle_is_read_up_to_the_cut(tmp_path, capsys):
+    """A file cut short (a writer killed) is no error: the whole packets before the cut are
+    read, and a call whose END was lost is a B event (tests/test_cut_reports.py has more)."""
     data = valid_bytes(tmp_path)
     path = tmp_path / "cut.pftrace"
     path.write_bytes(data[: len(data) // 2])
-    assert_report_error(path, "truncated")
+    report = read_pftrace(path)
+    assert report["viztracer_metadata"] == {"cut_short": True}
+    calls = [e for e in report["traceEvents"] if e["ph"] in ("X", "B")]
+    assert 0 < len(calls) < 20
+    assert [e["name"] for e in calls] == [f"f{i}" for i in range(len(calls))]
+    assert capsys.readouterr().err.count("was cut short") == 1
 
 
-def test_truncated_at_a_packet_boundary(tmp_path):
+def test_cut_before_the_metadata_packet(tmp_path, capsys):
     trace = Trace.FromString(valid_bytes(tmp_path))
     del trace.packet[-1]
     path = tmp_path / "cut.pftrace"
     path.write_bytes(trace.SerializeToString())
-    assert_report_error(path, "truncated")
+    report = read_pftrace(path)
+    assert report["viztracer_metadata"] == {"cut_short": True} and "file_info" not in report
+    assert len([e for e in report["traceEvents"] if e["ph"] == "X"]) == 20
+    assert "was cut short" in capsys.readouterr().err
+
+
+def test_a_foreign_file_without_metadata_is_still_an_error(tmp_path):
+    trace = Trace.FromString(valid_bytes(tmp_path))
+    del trace.packet[-1]
+    trace.packet[0].sequence_flags = 0  # it no longer starts a sequence as ours do
+    trace.packet[0].incremental_state_cleared = False
+    path = tmp_path / "foreign.pftrace"
+    path.write_bytes(trace.SerializeToString())
+    assert_report_error(path, "no viztracer metadata")
 
 
 def test_json_file_renamed(tmp_path):

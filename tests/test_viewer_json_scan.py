@@ -91,7 +91,6 @@ def test_tricky_but_valid_json(tmp_path, top):
     '{"traceEvents":[{"ph":"X","ts":1.,"pid":1,"tid":1,"name":"f"}]}',
     '{"traceEvents":[{"ph":"X","ts":01,"pid":1,"tid":1,"name":"f"}]}',
     '{"traceEvents":[]} trailing',
-    '{"traceEvents":[{"ph":"X","ts":1,"pid":1,"tid":1,"name":"f"}',
     '{"traceEvents":[{"ph":"X","ts":1,"pid":1,"tid":1,"name":"\\ud800"}]}',
     '{"traceEvents":{}}',
     '{"other":1}',

@@ -67,7 +67,8 @@ def test_same_blob_as_the_general_reader(tmp_path, compress, options):
 @pytest.mark.parametrize("options", [{}, {"log_func_args": True, "log_func_retval": True}])
 def test_read_report_is_the_protobuf_readers_report(tmp_path, compress, options, monkeypatch):
     path = record(tmp_path, "r.pftrace", compress, **options)
-    fast = _pftrace_scan.read_report(path.read_bytes())
+    fast, whole = _pftrace_scan.read_report(path.read_bytes())
+    assert whole
     monkeypatch.setattr(pftrace_reader, "_read_compiled", lambda data: None)
     assert fast == pftrace_reader.read_pftrace(str(path))
     # the same order too, not only the same events

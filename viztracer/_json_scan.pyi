@@ -3,6 +3,7 @@ from array import array
 from typing import Any
 
 class Unsupported(Exception): ...
+class Truncated(Unsupported): ...
 
 def scan_json(data: bytes) -> tuple[tuple[array, array, array, array, array, list[Any],
                                           list[tuple[Any, Any]], list[Any], list[Any],

@@ -22,7 +22,12 @@ from .errors import ReportError
 from .recording import Recording
 
 INTERVAL = 0.25             # seconds between flushes at the latest, while events arrive
-PARTS = 4                   # the writer is woken each time a quarter of the ring has filled
+# The writer is woken each time a part of the ring has filled: a quarter of it, at most
+# PART_MAX entries, so that it keeps pace with the program on another core and little is
+# left to write at the stop.
+PARTS = 4
+PART_MAX = 1 << 16
+SWITCH_INTERVAL = 0.001     # seconds: sys.setswitchinterval while streaming (at most)
 STREAM_EXTENSIONS = (".json", ".pftrace", ".perfetto-trace")
 # Seconds the writer sleeps before each flush: tests use it to starve the writer.
 _DELAY_VARIABLE = "VIZTRACER_TEST_STREAM_DELAY"
@@ -56,9 +61,10 @@ class StreamWriter:
         self.path = path
         self.recording_for = recording_for
         self.out = _open_stream(path, pid, process_name)
-        self.part = max(1, capacity // PARTS)
+        self.part = max(1, min(capacity // PARTS, PART_MAX))
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
+        self.switch_interval = sys.getswitchinterval()
         self.stopping = False
         self.error: BaseException | None = None
         self.written = 0            # entries written out
@@ -70,6 +76,10 @@ class StreamWriter:
 
     def start(self) -> None:
         """Start draining. Called before the hook is installed, so the thread is never traced."""
+        # The writer takes the GIL twice a part, and each time waits for the program to let
+        # go of it: a switch interval. A shorter one lets it keep pace with a busy program.
+        self.switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self.switch_interval, SWITCH_INTERVAL))
         self.core.stream_begin(self.part)
         self.stopping = False
         self.thread = threading.Thread(target=self._run, name="viztracer-stream", daemon=True)
@@ -95,6 +105,7 @@ class StreamWriter:
             self.stopping = True
             self.core.wake_writer()
             thread.join()
+            sys.setswitchinterval(self.switch_interval)
         self.flush()
 
     # -- writing -------------------------------------------------------------------------------

@@ -70,52 +70,50 @@ def write_stream(recording: Recording, write: Callable[[bytes], Any],
 class Stream:
     """A JSON report written while the program runs (``--stream``), one part of the ring at a
     time. Each event is a line of its own and the closing comes last, so a file cut short by
-    a kill is read back up to its last whole line (``load_report`` says it was cut)."""
+    a kill is read back up to its last whole line (``load_report`` says it was cut).
+
+    The file is unbuffered: what ``part`` returns from is in the system's hands, and the
+    compiled encoder writes to its descriptor without the GIL."""
 
     def __init__(self, path: str, pid: int, process_name: str) -> None:
         self.pid = pid
-        self.file = open(path, "wb")
+        self.file = open(path, "wb", buffering=0)
         self.threads = 0            # thread slots described so far
-        self.chunks: list[bytes] = []       # encoded, not written yet (see ``flush``)
         self.functions: set[tuple[str, str, int]] = set()
         self.tail_at: int | None = None     # where the closing starts, once written
         process = {"ph": "M", "pid": pid, "tid": pid, "name": "process_name", "args": {"name": process_name}}
-        self.file.write(b'{"traceEvents":[\n' + _dumps(process))
-        self.file.flush()
+        self._write(b'{"traceEvents":[\n' + _dumps(process))
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[self.file.write(view):]
 
     def part(self, recording: Recording) -> int:
-        """Encode the entries of a recording's span into memory (``flush`` writes them: a
-        write in the middle would let go of the GIL, and the writer would wait to get it back);
-        returns how many."""
+        """Write the entries of a recording's span; returns how many."""
         self._reopen()
         for tid, name in recording.threads[self.threads:]:
-            self.chunks.append(b",\n" + _dumps({"ph": "M", "pid": self.pid, "tid": tid, "name": "thread_name",
-                                               "args": {"name": name}}))
+            self._write(b",\n" + _dumps({"ph": "M", "pid": self.pid, "tid": tid, "name": "thread_name",
+                                         "args": {"name": name}}))
         self.threads = max(self.threads, len(recording.threads))
-        count, functions = _export.write_chrome_events(recording, self.chunks.append)
+        count, functions = _export.stream_chrome_part(recording, self.file.fileno())
         self.functions.update(functions)
         return count
 
     def marker(self, ts_ns: int, tid: int, name: str, args: dict) -> None:
         """An instant on the process's track: where entries were dropped, and why."""
         self._reopen()
-        self.chunks.append(b",\n" + _dumps({"pid": self.pid, "tid": tid, "ts": ts_ns / 1000, "ph": "i",
-                                           "cat": "INSTANT", "name": name, "s": "p", "args": args}))
+        self._write(b",\n" + _dumps({"pid": self.pid, "tid": tid, "ts": ts_ns / 1000, "ph": "i",
+                                     "cat": "INSTANT", "name": name, "s": "p", "args": args}))
 
     def flush(self) -> None:
-        """Write what was encoded, and hand it to the system (a kill can't lose it then)."""
-        chunks, self.chunks = self.chunks, []
-        for chunk in chunks:
-            self.file.write(chunk)
-        self.file.flush()
+        """Nothing is held back: every write went to the file already."""
 
     def finish(self, metadata: dict, with_file_info: bool) -> None:
         """Close the report: it is a complete JSON file from here on."""
         self._reopen()
-        self.flush()
         self.tail_at = self.file.tell()
-        self.file.write(_tail(metadata, sorted(self.functions) if with_file_info else None))
-        self.file.flush()
+        self._write(_tail(metadata, sorted(self.functions) if with_file_info else None))
 
     def _reopen(self) -> None:
         """Writing again after ``finish`` (the tracer started again): cut the closing off."""

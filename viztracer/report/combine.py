@@ -33,6 +33,8 @@ def _merge_metadata(metadatas: list[dict]) -> dict[str, Any]:
         merged["overflow"] = merged["overflow"] or bool(m.get("overflow"))
         if m.get("dropped_entries"):
             merged["dropped_entries"] = merged.get("dropped_entries", 0) + m["dropped_entries"]
+        if m.get("cut_short"):  # a report read from a file cut short: the result misses its end too
+            merged["cut_short"] = True
     merged["combined_from"] = [m.get("version") for m in metadatas]
     return merged
 

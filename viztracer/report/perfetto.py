@@ -41,18 +41,17 @@ def write_from_report(report: dict, path: str, compress: bool = True) -> int:
 
 class Stream:
     """A Perfetto trace written while the program runs (``--stream``): each part of the ring
-    is encoded with every sequence started afresh, deflated, and flushed to the file, so a
-    file cut short is valid up to its last whole packet. The metadata packet comes last."""
+    is encoded with every sequence started afresh, deflated, and written to the (unbuffered)
+    file, so a file cut short is valid up to its last whole packet. The metadata comes last."""
 
     def __init__(self, path: str, pid: int, process_name: str, compress: bool = True) -> None:
         self.pid = pid
-        self.file = open(path, "wb")
-        self.encoder = _export.PerfettoStream(compress)
+        self.file = open(path, "wb", buffering=0)
+        self.encoder = _export.PerfettoStream(self.file.fileno(), compress)
         self.tail_at: int | None = None
 
     def part(self, recording: Recording) -> int:
-        """Encode the entries of a recording's span (into memory: ``flush`` writes them);
-        returns how many."""
+        """Write the entries of a recording's span; returns how many."""
         self._reopen()
         return self.encoder.part(recording)
 
@@ -62,19 +61,16 @@ class Stream:
         self.encoder.marker(ts_ns, self.pid, name, args)
 
     def flush(self) -> None:
-        """Write what was encoded, and hand it to the system (a kill can't lose it then)."""
-        self.encoder.write_out(self.file.write)
-        self.file.flush()
+        """Nothing is held back: every part went to the file already."""
 
     def finish(self, metadata: dict[str, Any], with_file_info: bool) -> None:
         """The metadata packet: the trace is complete from here on."""
-        self.flush()
+        self._reopen()
         self.tail_at = self.file.tell()
         entries = {"viztracer_metadata": metadata, "viztracer_counter_tracks": self.encoder.counter_tracks}
         if with_file_info:
             entries["file_info"] = file_info(self.encoder.function_list())
-        self.encoder.finish(entries, self.file.write)
-        self.file.flush()
+        self.encoder.finish(entries)
 
     def _reopen(self) -> None:
         """Writing again after ``finish`` (the tracer started again): cut the metadata off."""

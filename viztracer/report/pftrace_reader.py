@@ -22,7 +22,17 @@ what it relies on is the contract below, not Perfetto's format in general.
   INSTANT events; counters are COUNTER events on counter tracks. An annotation named
   ``#args`` holds args that were not a JSON object.
 - The last packet's Chrome metadata holds ``viztracer_metadata``, ``file_info`` and
-  ``viztracer_counter_tracks`` (counter track uuid -> [counter name, key]) as JSON.
+  ``viztracer_counter_tracks`` (counter track uuid -> [counter name, key]) as JSON. A counter
+  track missing from that map is named by its descriptor.
+- A sequence may clear its incremental state again (``--stream`` writes a thread's slices in
+  parts): a packet that clears it holds no track event, and starts afresh (defaults, clock,
+  interned ids, which may now mean other names). Slices still pair up in packet order per
+  track, whatever their times: a later part may hold a call that began before an earlier one.
+
+A file cut short (its writer killed) is read up to its last whole top-level record, and
+without the metadata packet when that is missing, as long as it starts as our files do (a
+packet that starts a sequence); calls begun but not ended are B events, as at a stop. The
+report is then marked ``viztracer_metadata["cut_short"]`` and announced in one line on stderr.
 
 Speed: every attribute read on a protobuf message costs a few hundred nanoseconds from
 Python, which is most of the time a naive loop over millions of packets takes. So the file is
@@ -45,6 +55,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 from . import ReportError, perfetto_pb2
+from .loader import announce_cut_short, mark_cut_short
 from .perfetto_pb2 import (
     ChromeEventBundle,
     ClockSnapshot,
@@ -101,8 +112,8 @@ _TraceView = _trace_view()
 def read_pftrace(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load a ``.pftrace`` written by viztracer as the Chrome JSON report's dict.
 
-    Raises ReportError (one line naming the file) when the file is missing, empty, truncated
-    or not a Perfetto trace written by viztracer.
+    Raises ReportError (one line naming the file) when the file is missing, empty, or not a
+    Perfetto trace written by viztracer. A file cut short is read up to the cut (see above).
     """
     path = os.fspath(path)
     try:
@@ -116,15 +127,15 @@ def read_pftrace(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ReportError(f"cannot read {path!r}: the file is gzip-compressed, not a Perfetto trace")
     if data.lstrip()[:1] in (b"{", b"["):
         raise ReportError(f"cannot read {path!r}: the file looks like JSON, not a Perfetto protobuf trace")
+    end = _whole_length(data)
+    if end == 0:
+        raise ReportError(f"cannot read {path!r}: not a Perfetto trace, or cut short inside its first packet")
     # Millions of new dicts and no cycles among them: the cyclic GC would walk the growing
     # heap again and again for nothing (measured: twice the time with arguments logged).
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        fast = _read_compiled(data)
-        if fast is not None:
-            return fast
-        return _Reader(_chunks(_TraceView.FromString(data).packet)).report()
+        report, whole = _read_compiled(data) or _read_general(data, end)
     except DecodeError:
         raise ReportError(f"cannot read {path!r}: not a Perfetto trace, or truncated") from None
     except zlib.error:
@@ -138,12 +149,30 @@ def read_pftrace(path: str | os.PathLike[str]) -> dict[str, Any]:
     finally:
         if gc_was_enabled:
             gc.enable()
+    if not whole:
+        mark_cut_short(report)
+        announce_cut_short(path, len(report["traceEvents"]))
+    return report
 
 
-def _read_compiled(data: bytes) -> dict[str, Any] | None:
-    """The report by the compiled scanner (``pyx/pftrace_scan.pyx``), which decodes the common
-    packets by hand and follows this module's contract to the letter; None when the file holds
-    anything it does not expect, and the reader below takes over (and names what is wrong)."""
+def _whole_length(data: bytes) -> int:
+    """How many bytes at the start of ``data`` are whole top-level records (the rest is a
+    record cut short); by the compiled scanner, a C loop over millions of plain packets."""
+    from .. import _pftrace_scan
+    return _pftrace_scan.whole_length(data)
+
+
+def _read_general(data: bytes, end: int) -> tuple[dict[str, Any], bool]:
+    """``(report, whole)`` by the protobuf classes, from the whole records before ``end``."""
+    reader = _Reader(_chunks(_TraceView.FromString(data if end == len(data) else data[:end]).packet))
+    return reader.report(), reader.has_metadata and end == len(data)
+
+
+def _read_compiled(data: bytes) -> tuple[dict[str, Any], bool] | None:
+    """``(report, whole)`` by the compiled scanner (``pyx/pftrace_scan.pyx``), which decodes
+    the common packets by hand and follows this module's contract to the letter; None when the
+    file holds anything it does not expect, and the reader below takes over (and names what is
+    wrong)."""
     from .. import _pftrace_scan  # it imports this module's _value
     try:
         return _pftrace_scan.read_report(data)
@@ -238,6 +267,7 @@ class _Reader:
         self.name_events: list[dict] = []
         self.events: list[dict] = []
         self.last_counter: dict[str, dict] = {}  # counter name -> its latest "C" event
+        self.has_metadata = True  # False for a file cut short before its metadata packet
         self.metadata = self._metadata()
         tracks = self.metadata.get("viztracer_counter_tracks", {})
         pairs = tracks.values() if isinstance(tracks, dict) else [None]
@@ -259,7 +289,8 @@ class _Reader:
         return report
 
     def _metadata(self) -> dict[str, Any]:
-        """The JSON values of the Chrome metadata in the last packet that has some."""
+        """The JSON values of the Chrome metadata in the last packet that has some; none (and
+        ``has_metadata`` False) in a file of ours cut short before its metadata packet."""
         if not any(len(packets) for packets in self.chunks):
             raise _Malformed("the file holds no trace packets")
         for packets in reversed(self.chunks):
@@ -269,7 +300,12 @@ class _Reader:
                     p = next((q for q in reversed(list(_all_packets([p]))) if q.HasField("chrome_events")), p)
                 if p.HasField("chrome_events"):
                     return _metadata_values(p.chrome_events)
-        raise _Malformed("no viztracer metadata packet: the file is truncated or not written by viztracer")
+        first = next(_all_packets(self.chunks[0]), None)
+        if first is None or not _starts_a_sequence(first):
+            raise _Malformed("no viztracer metadata packet, and the file does not start as a trace "
+                             "written by viztracer does")
+        self.has_metadata = False
+        return {}
 
     def _sequence(self, seq_id: int) -> _Sequence:
         seq = self.sequences.get(seq_id)
@@ -446,6 +482,8 @@ class _Reader:
         self.tracks[d.uuid], name_event = described
         if described[0][2] == _THREAD:
             self.stacks[d.uuid] = []
+        elif described[0][2] == _COUNTER_TRACK:
+            self.counter_names.setdefault(d.uuid, _counter_track_name(d))
         if name_event is not None:
             self.name_events.append(name_event)
 
@@ -490,6 +528,17 @@ def _incremental_clock(snapshot, seq_id: int) -> tuple[int, int] | None:
         raise _Malformed(f"sequence {seq_id}: clock {ours.clock_id} is not an incremental ns clock")
     trace = readings.get(6)  # BOOTTIME, the trace's clock
     return ours.timestamp, trace.timestamp - ours.timestamp if trace is not None else 0
+
+
+def _starts_a_sequence(p) -> bool:
+    """Whether packet ``p`` starts a packet sequence, as the first packet of our files does."""
+    return bool(p.trusted_packet_sequence_id and (p.sequence_flags & 1 or p.incremental_state_cleared))
+
+
+def _counter_track_name(d) -> tuple[str, str]:
+    """(counter name, key) of a counter track the metadata does not name (a file cut short
+    before its metadata packet): the descriptor's name, which joins the two, and one key."""
+    return d.name or f"counter {d.uuid}", "value"
 
 
 def _metadata_values(bundle: bytes) -> dict[str, Any]:

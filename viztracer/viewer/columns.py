@@ -65,36 +65,65 @@ def trace_blob(path: str) -> bytes:
 
 def _json_blob(path: str, kind: str) -> bytes | None:
     """The blob of a JSON report by the compiled scanner (no dict per slice), or None when the
-    text holds anything it does not read: then ``load_report`` parses it, or names the fault."""
-    import gzip
-    import zlib
-
+    text holds anything it does not read: then ``load_report`` parses it, or names the fault.
+    A report cut short (the scan ran out of text) is repaired as ``load_report`` does it."""
     from .. import _json_scan
+    from ..report import ReportError
+    from ..report.loader import announce_cut_short, mark_cut_short, read_json_bytes, repair_cut_json
     try:
-        if kind == "json.gz":
-            with gzip.open(path, "rb") as f:
-                data = f.read()
-        else:
-            with open(path, "rb") as f:
-                data = f.read()
-        scanned, rest = _json_scan.scan_json(data)
-        return _blob(scanned, rest)
-    except (_json_scan.Unsupported, EOFError, gzip.BadGzipFile, zlib.error, TypeError, ValueError,
-            AttributeError, KeyError):
+        data, gzip_cut = read_json_bytes(path, kind)
+    except ReportError:
         return None
+    cut_events = None  # the number of events read, for a report cut short
+    try:
+        try:
+            scanned, rest = _json_scan.scan_json(data)
+            if gzip_cut:
+                mark_cut_short(rest)
+                cut_events = _event_count(scanned)
+        except _json_scan.Truncated:
+            repaired = repair_cut_json(data)
+            if repaired is None:
+                return None
+            del data  # a cut report can be large: keep one copy of it
+            scanned, rest = _json_scan.scan_json(repaired)
+            mark_cut_short(rest)
+            cut_events = _event_count(scanned)
+        blob = _blob(scanned, rest)
+    except (_json_scan.Unsupported, TypeError, ValueError, AttributeError, KeyError):
+        return None
+    if cut_events is not None:
+        announce_cut_short(path, cut_events)
+    return blob
 
 
 def _pftrace_blob(path: str) -> bytes | None:
     """The blob of a ``.pftrace`` by the compiled scanner (no dict per call), or None when the
-    file is not laid out as it expects: then the general reader reads it, or names the fault."""
+    file is not laid out as it expects: then the general reader reads it, or names the fault.
+    A file cut short is read up to the cut, as ``read_pftrace`` does it."""
+    from google.protobuf.message import DecodeError
+
     from .. import _pftrace_scan
+    from ..report.loader import announce_cut_short, mark_cut_short
     with open(path, "rb") as f:
         data = f.read()
     try:
-        scanned, metadata = _pftrace_scan.scan_pftrace(data)
-        return _blob(scanned, metadata)
-    except (_pftrace_scan.Unsupported, TypeError, ValueError, AttributeError, KeyError):
+        scanned, metadata, whole = _pftrace_scan.scan_pftrace(data)
+        if not whole:
+            mark_cut_short(metadata)
+            events = _event_count(scanned)
+        blob = _blob(scanned, metadata)
+    except (_pftrace_scan.Unsupported, DecodeError, TypeError, ValueError, AttributeError, KeyError):
         return None
+    if not whole:
+        announce_cut_short(path, events)
+    return blob
+
+
+def _event_count(scanned: tuple) -> int:
+    """How many events the report scanned had: the slices in the columns and the others
+    (before ``_blob``, which adds the B/E pairs to the columns)."""
+    return len(scanned[0]) + len(scanned[8])
 
 
 @contextlib.contextmanager

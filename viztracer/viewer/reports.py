@@ -8,19 +8,19 @@ and files that are not trace files are refused (``Refused``, 403); names of noth
 ``NotFound`` (404).
 
 ``check_trace_file`` is the start-up check: it reads a file's framing, not its events, so a
-missing, unreadable, foreign or cut-short file is a one-line error before the server starts,
-while converting the trace is left to the first request that needs it.
+missing, unreadable or foreign file is a one-line error before the server starts, while
+converting the trace is left to the first request that needs it. A report of ours cut short
+(its writer killed, or still writing it) passes: the conversion reads it up to the cut.
 """
 from __future__ import annotations
 
-import gzip
 import mmap
 import os
 import zlib
 from dataclasses import dataclass
 
 from ..report import ReportError
-from ..report.loader import reading, report_kind
+from ..report.loader import STREAM_HEAD, reading, report_kind
 
 HTML_EXTENSIONS = (".html",)
 TRACE_EXTENSIONS = (".json", ".json.gz", ".pftrace", ".perfetto-trace", *HTML_EXTENSIONS)
@@ -90,24 +90,35 @@ def _head_and_tail(path: str):
 
 
 def _gzip_chunks(path: str):
+    """The inflated text of a gzip file, chunk by chunk; a stream cut short ends at the cut."""
+    member = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
-        with gzip.open(path, "rb") as f:
-            while chunk := f.read(_CHUNK):
-                yield chunk
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise ReportError(f"{path!r} is not a readable gzip file ({exc}); was it cut short?") from None
+        with open(path, "rb") as f:
+            while raw := f.read(_CHUNK):
+                while raw:
+                    yield member.decompress(raw)
+                    if not member.eof:
+                        break
+                    raw = member.unused_data.lstrip(b"\0")  # another member may follow
+                    member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    except zlib.error as exc:
+        raise ReportError(f"{path!r} is not a readable gzip file ({exc})") from None
 
 
 def _check_json_stream(path: str, chunks) -> None:
     """First and last characters are those of a JSON object or array; an object names traceEvents.
 
-    A JSON report cut short (a program killed while saving) ends without its closing bracket.
-    The events themselves are parsed by the conversion, on the first request.
+    A JSON report cut short (a program killed while saving, or a --stream report still being
+    written) ends without its closing bracket: one that starts as our reports do is read up to
+    the cut by the conversion; any other is refused. The events themselves are parsed by the
+    conversion, on the first request.
     """
-    first = last = b""
+    first = last = head = b""
     has_events = False
     tail = b""
     for chunk in chunks:
+        if len(head) < len(STREAM_HEAD):
+            head += chunk[:len(STREAM_HEAD)]
         stripped = chunk.strip(_WHITESPACE)
         if not stripped:
             continue
@@ -121,36 +132,44 @@ def _check_json_stream(path: str, chunks) -> None:
             tail = chunk[-16:]
     if not first:
         raise ReportError(f"{path!r} is empty, not a trace")
+    if head.startswith(STREAM_HEAD):
+        return  # ours, whole or cut short
     if first == b"{" and not has_events:
         raise ReportError(f"{path!r} is JSON but not a trace: it has no \"traceEvents\" list")
     closing = b"}" if first == b"{" else b"]"
     if last != closing:
         raise ReportError(f"{path!r} is cut short: its JSON does not end with "
-                          f"{closing.decode()}; was the program still writing it?")
+                          f"{closing.decode()}, and it does not start as a viztracer report does")
 
 
 def _check_pftrace(path: str) -> None:
-    """Walk the trace's packet framing: every packet is field 1 and ends inside the file."""
+    """Walk the trace's packet framing: every packet is field 1 and ends inside the file, but
+    the last, which a file cut short leaves incomplete (the reader stops before it)."""
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
         size, pos = len(data), 0
         while pos < size:
             if data[pos] != 0x0A:  # field 1 (packet), length-delimited
                 raise ReportError(f"{path!r} is not a Perfetto trace: unexpected byte at offset {pos}")
-            pos += 1
-            length = shift = 0
-            while True:
-                if pos >= size:
-                    raise ReportError(f"{path!r} is cut short: its last packet is incomplete")
-                byte = data[pos]
-                pos += 1
-                length |= (byte & 0x7F) << shift
-                shift += 7
-                if byte < 0x80:
-                    break
-            pos += length
-        if pos != size:
-            raise ReportError(f"{path!r} is cut short: its last packet ends "
-                              f"{pos - size} bytes past the end of the file")
+            end = _packet_end(data, pos + 1)
+            if end > size:
+                if pos == 0:
+                    raise ReportError(f"{path!r} is cut short inside its first packet: nothing to show")
+                return
+            pos = end
+
+
+def _packet_end(data, pos: int) -> int:
+    """Where the packet whose length starts at ``pos`` ends; past the end of ``data`` when the
+    file ends inside the length."""
+    length = shift = 0
+    while pos < len(data):
+        byte = data[pos]
+        pos += 1
+        length |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return pos + length
+    return len(data) + 1
 
 
 # -- what is served ---------------------------------------------------------------------------------

@@ -28,9 +28,15 @@ VT.panels = (function () {
         ", so the start of the run is missing. Record with a larger tracer_entries (now " +
         (md.tracer_entries || "?") + ") to keep all of it.");
     }
-    if (m.meta.unfinished) {
-      VT.banner("notice", m.meta.unfinished + " slice(s) had no end event; they are drawn up to the end of the trace.");
+    const notes = [];
+    if (md.cut_short) {
+      // set by the server's reader: the file ends where its writer was killed (or still writes)
+      notes.push("This report was cut short: its writer stopped before finishing it, so it ends early.");
     }
+    if (m.meta.unfinished) {
+      notes.push(m.meta.unfinished + " slice(s) had no end event; they are drawn up to the end of the trace.");
+    }
+    if (notes.length) VT.banner("notice", notes.join(" "));
   }
 
   // --- details ---------------------------------------------------------------------------
