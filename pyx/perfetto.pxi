@@ -785,10 +785,9 @@ cdef uint64_t ring_part(PerfettoWriter w, recording, int fd=-1) except? 0xFFFFFF
     cdef long pid = recording.pid
     cdef uint64_t first
     cdef uint64_t count = span_of(recording, ring, &first)
-    cdef uint64_t i, slot, n = 0
+    cdef uint64_t i, n = 0
     cdef Entry* e
     cdef SliceRec* recs
-    cdef SliceRec* r
     cdef bint with_args = False
     cdef int failed = 0
     w.process(pid, recording.process_name)
@@ -800,36 +799,23 @@ cdef uint64_t ring_part(PerfettoWriter w, recording, int fd=-1) except? 0xFFFFFF
         return 0
     if fd >= 0:
         ring_others(w, ring, &clock, first, count, pid)
+    for i in range(count):      # with the GIL: every name into the table (slices() finds them)
+        e = &ring.entries[(first + i) % ring.capacity]
+        if e.kind == KIND_PY or e.kind == KIND_C or e.kind == KIND_DURATION:
+            w.room_for_iid(w.names.lookup(e.obj, e.kind).iid)
+            if e.flags & FLAG_EXTRA:
+                with_args = True
     recs = <SliceRec*>calloc(count, sizeof(SliceRec))
     if recs == NULL:
         raise MemoryError()
     try:
-        for i in range(count):
-            slot = first + i
-            if slot >= ring.capacity:
-                slot -= ring.capacity
-            e = &ring.entries[slot]
-            if e.kind == KIND_PY or e.kind == KIND_C or e.kind == KIND_DURATION:
-                w.room_for_iid(w.names.lookup(e.obj, e.kind).iid)    # slices() finds it there
-                if e.flags & FLAG_EXTRA:
-                    with_args = True
-                r = &recs[n]
-                r.start = ts_ns(&clock, e.ts)
-                # the end maps from ticks like every start does, so an end and a start at the
-                # same tick stay equal after rounding
-                r.end = OPEN_END if e.flags & FLAG_OPEN else ts_ns(&clock, e.ts + e.dur)
-                r.order = i
-                r.name = e.obj
-                r.args = ring.extras[slot] if e.flags & FLAG_EXTRA else NULL
-                r.thread = e.thread
-                r.depth = e.depth
-                r.kind = e.kind
-                n += 1
         if fd >= 0 and not with_args:
             with nogil:     # the program runs on meanwhile
+                n = slice_recs(recs, ring, &clock, first, count)
                 w.slices(recs, n)
                 failed = w.write_compressed(fd)
         else:
+            n = slice_recs(recs, ring, &clock, first, count)
             w.slices(recs, n)
             if fd >= 0:
                 failed = w.write_compressed(fd)
@@ -840,6 +826,32 @@ cdef uint64_t ring_part(PerfettoWriter w, recording, int fd=-1) except? 0xFFFFFF
     if fd < 0:
         ring_others(w, ring, &clock, first, count, pid)
     return count
+
+
+cdef uint64_t slice_recs(SliceRec* recs, Ring* ring, Clock* clock, uint64_t first,
+                        uint64_t count) noexcept nogil:
+    """The calls and duration events among ``count`` entries from ``first``, as slice records;
+    returns how many."""
+    cdef uint64_t i, slot, n = 0
+    cdef Entry* e
+    cdef SliceRec* r
+    for i in range(count):
+        slot = (first + i) % ring.capacity
+        e = &ring.entries[slot]
+        if e.kind == KIND_PY or e.kind == KIND_C or e.kind == KIND_DURATION:
+            r = &recs[n]
+            r.start = ts_ns(clock, e.ts)
+            # the end maps from ticks like every start does, so an end and a start at the same
+            # tick stay equal after rounding
+            r.end = OPEN_END if e.flags & FLAG_OPEN else ts_ns(clock, e.ts + e.dur)
+            r.order = i
+            r.name = e.obj
+            r.args = ring.extras[slot] if e.flags & FLAG_EXTRA else NULL
+            r.thread = e.thread
+            r.depth = e.depth
+            r.kind = e.kind
+            n += 1
+    return n
 
 
 cdef int ring_others(PerfettoWriter w, Ring* ring, Clock* clock, uint64_t first, uint64_t count,

@@ -307,17 +307,21 @@ cdef inline void pop_call(ThreadState ts, int is_c, PyObject* retval) noexcept:
     cdef int64_t end = vt_ticks()
     if ts.size == 0:
         return
-    if is_c:
-        if ts.stack[ts.size - 1].flags & F_C:
-            pop_frame(ts, end, 1, NULL)
-        return      # else: a C return whose call we did not see
-    # A Python return with C calls above it on the stack: their returns never came (a signal
-    # handler that raised inside time.sleep, for one). They end now, as C calls.
-    while ts.stack[ts.size - 1].flags & F_C:
-        pop_frame(ts, end, 1, NULL)
-        if ts.size == 0:
+    if (ts.stack[ts.size - 1].flags & F_C) != (F_C if is_c else 0):
+        if is_c:
+            return      # a C return whose call we did not see
+        if close_c_calls(ts, end):
             return
-    pop_frame(ts, end, 0, retval)
+    pop_frame(ts, end, is_c, retval)
+
+
+cdef int close_c_calls(ThreadState ts, int64_t end) noexcept:
+    """A Python return with C calls above it on the stack: their returns never came (a signal
+    handler that raised inside time.sleep, for one). They end now, as C calls. Returns 1 when
+    the stack is empty after them."""
+    while ts.size and ts.stack[ts.size - 1].flags & F_C:
+        pop_frame(ts, end, 1, NULL)
+    return ts.size == 0
 
 
 cdef inline void pop_frame(ThreadState ts, int64_t end, int is_c, PyObject* retval) noexcept:

@@ -368,3 +368,57 @@ def test_unique_output_and_output_dir_work_with_stream(tmp_path):
 
 if sys.platform != "linux":     # pragma: no cover - the signals above are POSIX ones
     pytestmark = pytest.mark.skip("POSIX signals")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_forked_child_leaves_the_parents_stream_alone(tmp_path, fmt):
+    prog = write(tmp_path / "prog.py", """
+        import os, sys
+        def leaf(i):
+            return i
+        def phase(n):
+            for i in range(n):
+                leaf(i)
+        phase(3000)
+        pid = os.fork()
+        if pid == 0:
+            phase(500)
+            sys.exit(0)         # the child goes through viztracer's exit too
+        os.waitpid(pid, 0)
+        phase(2000)
+    """)
+    out = tmp_path / f"r.{fmt}"
+    res = subprocess.run([*VIZTRACER, "--stream", "--tracer_entries", "20000", "-o", str(out), str(prog)],
+                         cwd=tmp_path, capture_output=True, text=True, env=clean_env(), timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "its own calls are not saved there" in res.stderr
+    report = load_report(str(out))
+    assert "cut_short" not in report["viztracer_metadata"]
+    assert {e["pid"] for e in calls_named(report, "leaf")} == {report["traceEvents"][0]["pid"]}
+    assert len(calls_named(report, "leaf")) == 5000
+
+
+def test_dump_on_while_streaming_flushes(tmp_path):
+    out = tmp_path / "r.json"
+    tracer = VizTracer(tracer_entries=100000, stream=True, output_file=str(out), verbose=0)
+    tracer.start()
+    bursts(2, 100)
+    assert tracer.dump_ring() == str(out)
+    before_stop = load_report(str(out))         # not complete yet: read as cut short
+    assert before_stop["viztracer_metadata"]["cut_short"] is True
+    assert len(calls_named(before_stop, "bursts.<locals>.leaf")) == 200
+    tracer.stop()
+    assert not list(tmp_path.glob("*dump*"))
+
+
+def test_clear_while_streaming_drops_only_what_is_not_written(tmp_path):
+    out = tmp_path / "r.json"
+    tracer = VizTracer(tracer_entries=100000, stream=True, output_file=str(out), verbose=0)
+    tracer.start()
+    bursts(1, 100)
+    tracer._stream.flush()      # the first 100 are in the file
+    bursts(1, 50)
+    tracer.clear()              # these 50 were not
+    bursts(1, 10)
+    tracer.stop()
+    assert len(calls_named(load_report(str(out)), "bursts.<locals>.leaf")) == 110

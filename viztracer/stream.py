@@ -26,7 +26,7 @@ INTERVAL = 0.25             # seconds between flushes at the latest, while event
 # PART_MAX entries, so that it keeps pace with the program on another core and little is
 # left to write at the stop.
 PARTS = 4
-PART_MAX = 1 << 16
+PART_MAX = 1 << 14
 SWITCH_INTERVAL = 0.001     # seconds: sys.setswitchinterval while streaming (at most)
 STREAM_EXTENSIONS = (".json", ".pftrace", ".perfetto-trace")
 # Seconds the writer sleeps before each flush: tests use it to starve the writer.

@@ -187,6 +187,7 @@ class VizTracer:
         self.stream = stream
         self._stream: StreamWriter | None = None    # the streamed report, from the first start()
         self._stream_clock: tuple[int, int, float] | None = None
+        self._parents_report: str | None = None     # a forked child's: never to be overwritten
         self.enable = False
         self.parsed = False
         self.data: dict[str, Any] = {}
@@ -367,8 +368,10 @@ class VizTracer:
             self._stream.close()
 
     def _forget_stream_in_child(self) -> None:
-        """A forked child must never write into its parent's stream: it keeps a ring of its own."""
+        """A forked child must never write into its parent's stream: it keeps a ring of its own,
+        and ``save()`` leaves the parent's report alone."""
         if self._stream is not None:
+            self._parents_report = self._stream.path
             self._stream = None
             self.stream = False
             self._core.stream_end()
@@ -612,6 +615,10 @@ class VizTracer:
             path = os.path.abspath(os.fspath(target))
             if self.pid_suffix:
                 path = _with_pid(path)
+            if path == self._parents_report:
+                print(f"viztracer: process {os.getpid()} was forked from one streaming its report to "
+                      f"{path}; its own calls are not saved there", file=sys.stderr)
+                return None
             writer_for(path)    # an unknown extension fails before any directory is made
             os.makedirs(os.path.dirname(path), exist_ok=True)
             if self._core.overflowed() and verbose > 0:
