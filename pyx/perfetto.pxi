@@ -877,13 +877,14 @@ cdef class PerfettoStream:
     cdef PerfettoWriter w
     cdef set functions
     cdef bint started
+    cdef bint compress
     cdef int fd
 
     def __cinit__(self, int fd, bint compress=True):
         self.fd = fd
         self.w = PerfettoWriter(self.write_now, False)
         self.w.hold = True
-        self.w.compress = compress
+        self.w.compress = self.compress = compress
         self.functions = set()
 
     def write_now(self, bytes chunk):
@@ -898,14 +899,18 @@ cdef class PerfettoStream:
         if failed:
             raise OSError(failed, os.strerror(failed))
 
-    def part(self, recording):
-        """Write a recording's span; returns the number of entries written."""
+    def part(self, recording, bint hurry=False):
+        """Write a recording's span; returns the number of entries written. In a ``hurry``
+        (the writer is far behind the program), the part is written without deflating it,
+        which is most of the writer's work: a larger file rather than dropped calls."""
         if self.started:
             self.w.new_part()
         self.started = True
+        self.w.compress = self.compress and not hurry
         try:
             return ring_part(self.w, recording, self.fd)
         finally:
+            self.w.compress = self.compress
             self.functions.update(self.w.names.functions)
 
     def marker(self, int64_t ts_ns, long pid, str name, dict args):

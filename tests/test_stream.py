@@ -422,3 +422,17 @@ def test_clear_while_streaming_drops_only_what_is_not_written(tmp_path):
     bursts(1, 10)
     tracer.stop()
     assert len(calls_named(load_report(str(out)), "bursts.<locals>.leaf")) == 110
+
+
+def test_a_writer_far_behind_writes_parts_without_deflating_them(tmp_path):
+    out = tmp_path / "r.pftrace"
+    tracer = VizTracer(tracer_entries=2000, stream=True, output_file=str(out), verbose=0)
+    tracer.start()
+    tracer._stream.capacity = 0         # every part finds the writer "far behind"
+    bursts(5, 300, tracer)
+    tracer.stop()
+    from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import Trace
+    top = Trace.FromString(out.read_bytes()).packet
+    assert any(p.HasField("track_event") for p in top)         # slices written plain
+    report = load_report(str(out))
+    assert len(calls_named(report, "bursts.<locals>.leaf")) == 1500

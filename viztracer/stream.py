@@ -61,6 +61,7 @@ class StreamWriter:
         self.path = path
         self.recording_for = recording_for
         self.out = _open_stream(path, pid, process_name)
+        self.capacity = capacity
         self.part = max(1, min(capacity // PARTS, PART_MAX))
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
@@ -123,9 +124,10 @@ class StreamWriter:
         with self.lock:
             first, end = self.core.stream_span()
             more = end - first > self.part
+            hurry = end - first > self.capacity // 2     # half the ring waits: skip deflating
             end = min(end, first + self.part)
             if end > first:
-                self.written += self.out.part(self.recording_for((first, end)))
+                self.written += self.out.part(self.recording_for((first, end)), hurry)
                 self.core.stream_release(end)
             self._mark_refused(end)
             self.out.flush()

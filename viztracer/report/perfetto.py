@@ -50,10 +50,11 @@ class Stream:
         self.encoder = _export.PerfettoStream(self.file.fileno(), compress)
         self.tail_at: int | None = None
 
-    def part(self, recording: Recording) -> int:
-        """Write the entries of a recording's span; returns how many."""
+    def part(self, recording: Recording, hurry: bool = False) -> int:
+        """Write the entries of a recording's span; returns how many. In a ``hurry`` (the
+        writer far behind), without deflating them."""
         self._reopen()
-        return self.encoder.part(recording)
+        return self.encoder.part(recording, hurry)
 
     def marker(self, ts_ns: int, tid: int, name: str, args: dict) -> None:
         """An instant on the process's track: where entries were dropped, and why."""
