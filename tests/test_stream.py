@@ -403,7 +403,10 @@ def test_dump_on_while_streaming_flushes(tmp_path):
     tracer = VizTracer(tracer_entries=100000, stream=True, output_file=str(out), verbose=0)
     tracer.start()
     bursts(2, 100)
-    assert tracer.dump_ring() == str(out)
+    assert tracer.dump_ring() == str(out)       # wakes the writer
+    deadline = time.monotonic() + 10
+    while tracer._core.stream_span()[0] < tracer._core.stream_span()[1] and time.monotonic() < deadline:
+        time.sleep(0.01)
     before_stop = load_report(str(out))         # not complete yet: read as cut short
     assert before_stop["viztracer_metadata"]["cut_short"] is True
     assert len(calls_named(before_stop, "bursts.<locals>.leaf")) == 200

@@ -663,9 +663,10 @@ class VizTracer:
         (``--dump_on``): ``<report>_dump_<date>_<time>_<n>.<ext>``, never an earlier dump.
         Calls still open are not in it. While it is written, new entries are refused and
         counted (the metadata's ``dropped_entries``), so the ring stays as it was.
-        Streaming, the stream is flushed instead: the report holds everything already."""
+        Streaming, the writer is woken instead: the report holds everything already. (Not
+        flushed from here: the signal may have come while this thread was writing a part.)"""
         if self._stream is not None:
-            self._stream.flush()
+            self._core.wake_writer()
             return self._stream.path
         path = _dump_path(os.path.abspath(self.output_file))
         self._core.freeze(True)
