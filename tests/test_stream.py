@@ -8,6 +8,7 @@ back by our loader and, for ``.pftrace``, parsed with the ``perfetto`` package's
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -439,3 +440,36 @@ def test_a_writer_far_behind_writes_parts_without_deflating_them(tmp_path):
     assert any(p.HasField("track_event") for p in top)         # slices written plain
     report = load_report(str(out))
     assert len(calls_named(report, "bursts.<locals>.leaf")) == 1500
+
+
+@pytest.mark.parametrize("options", [
+    {"log_func_args": True, "log_func_retval": True, "ignore_c_function": True},
+    {"max_stack_depth": 2},
+    {"min_duration": 1000},     # us: only the calls that sleep
+    {"exclude_files": [os.path.dirname(os.__file__)]},
+])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_options_record_the_same_calls_as_without_streaming(tmp_path, options, fmt):
+    def inner(i):
+        if i % 10 == 0:
+            time.sleep(0.002)
+        return os.path.join("a", str(i))
+
+    def outer():
+        for i in range(40):
+            inner(i)
+
+    def events(**extra):
+        out = tmp_path / (f"{len(list(tmp_path.iterdir()))}." + fmt)
+        tracer = VizTracer(verbose=0, output_file=str(out), **options, **extra)
+        tracer.start()
+        outer()
+        tracer.stop()
+        tracer.save()
+        return Counter((e["ph"], e["name"], json.dumps(e.get("args"), sort_keys=True))
+                       for e in load_report(str(out))["traceEvents"] if e.get("ph") in ("X", "i", "C"))
+
+    ring, streamed = events(), events(stream=True)
+    assert ring == streamed
+    inner_calls = sum(n for (_, name, _), n in ring.items() if "inner" in name)
+    assert inner_calls == (4 if "min_duration" in options else 40)
