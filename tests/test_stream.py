@@ -473,3 +473,13 @@ def test_options_record_the_same_calls_as_without_streaming(tmp_path, options, f
     assert ring == streamed
     inner_calls = sum(n for (_, name, _), n in ring.items() if "inner" in name)
     assert inner_calls == (4 if "min_duration" in options else 40)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_full_disk_is_one_line_and_a_non_zero_exit(tmp_path, fmt):
+    prog = write(tmp_path / "prog.py", PROGRAM)
+    (tmp_path / f"r.{fmt}").symlink_to("/dev/full")     # every write fails: no space left
+    res = subprocess.run([*VIZTRACER, "--stream", "-o", f"r.{fmt}", str(prog), "normal"], cwd=tmp_path,
+                         capture_output=True, text=True, env=clean_env(), timeout=60)
+    check_one_line_error(res, "cannot write", "No space left on device", status=1)

@@ -454,6 +454,10 @@ def run_command(argv: list[str]) -> Outcome:
         _error(exc)
         terminate_plugins(tracer)
         return Outcome(1)
+    except ReportError as exc:  # --stream could not write its report (disk full...)
+        _error(exc)
+        terminate_plugins(tracer)
+        return Outcome(1, termination.received)
     except VizPluginError as exc:  # a plugin failed at post-stop: the report is still saved
         _error(exc)
         tracer.stop()

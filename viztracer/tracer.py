@@ -397,13 +397,17 @@ class VizTracer:
         if not self.enable:
             return
         threading.setprofile(None)
+        stream_error: OSError | None = None
         if self._stream is not None:
-            self._stream.stop_thread()
+            try:
+                self._stream.stop_thread()
+            except OSError as e:
+                stream_error = e
         with quiet_audit():
             self._core.stop(stop_option == "flush_as_finish")
         self.enable = False
         if self._stream is not None:
-            self._finish_stream()
+            stream_error = self._finish_stream(stream_error)
         for extra in reversed(self._extras):
             extra.uninstall()
         self._extras = []
@@ -413,17 +417,28 @@ class VizTracer:
             warnings.warn("viztracer ran out of memory while tracing and stopped early; "
                           "the report holds what was recorded until then", RuntimeWarning, stacklevel=2)
         self._plugin_manager.event("post-stop")
+        if stream_error is not None:
+            path = self._stream.path if self._stream is not None else self.output_file
+            raise ReportError(f"cannot write {path!r}: {stream_error.strerror or stream_error}; "
+                              "the report holds what was written before")
 
-    def _finish_stream(self) -> None:
-        """Write the calls still open and the metadata: the streamed file is complete."""
+    def _finish_stream(self, error: OSError | None) -> OSError | None:
+        """Write the calls still open and the metadata: the streamed file is complete. Returns
+        the first error of the writer (then the file holds what was written before it)."""
         stream = self._stream
         assert stream is not None
-        stream.flush()
-        error, stream.error = stream.error, None
-        stream.finish(self.metadata(), self.file_info)
+        failed, stream.error = stream.error, None
+        error = error or (failed if isinstance(failed, OSError) else None)
+        if failed is not None and not isinstance(failed, OSError):
+            raise failed
+        if error is None:
+            try:
+                stream.flush()
+                stream.finish(self.metadata(), self.file_info)
+            except OSError as e:
+                error = e
         self._core.stream_end()
-        if error is not None:
-            raise ReportError(f"the streaming writer failed while writing {stream.path!r}: {error}")
+        return error
 
     def pause(self) -> None:
         """Stop recording new calls, in every thread, until ``resume()``; what was recorded stays."""
