@@ -12,10 +12,16 @@ COMPILER_DIRECTIVES = {
 
 extensions = [
     Extension("viztracer._tracer", ["pyx/tracer.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"]),
+    # the Chrome JSON encoder, and the buffer and name table the Perfetto writer cimports
+    # (pyx/viztracer/_export.pxd)
+    Extension("viztracer._export", ["pyx/export.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"]),
     # zlib: a streamed .pftrace is deflated by the writer thread without the GIL
-    Extension("viztracer._export", ["pyx/export.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"],
+    Extension("viztracer._perfetto", ["pyx/perfetto.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"],
               libraries=["z"]),
     Extension("viztracer._events", ["pyx/events.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"]),
+    # the slice columns the three scanners below fill (cimported: pyx/viztracer/_slice_columns.pxd)
+    Extension("viztracer._slice_columns", ["pyx/slice_columns.pyx"], include_dirs=["pyx"],
+              extra_compile_args=["-O2"]),
     Extension("viztracer._columns", ["pyx/columns.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"]),
     Extension("viztracer._pftrace_scan", ["pyx/pftrace_scan.pyx"], include_dirs=["pyx"],
               extra_compile_args=["-O2"]),

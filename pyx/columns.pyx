@@ -9,7 +9,7 @@ nesting per track and orders the slices by (track, depth, start) so that the pag
 binary-search a row.
 """
 from cpython cimport array
-from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
+from cpython.dict cimport PyDict_GetItem
 from cpython.float cimport PyFloat_AsDouble
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject
@@ -19,13 +19,10 @@ from libc.stdlib cimport calloc, free, malloc, qsort
 
 import array as pyarray
 
-cimport cython
-
+from viztracer._slice_columns cimport SliceColumns
 
 cdef array.array _DOUBLES = pyarray.array("d")
 cdef array.array _INTS = pyarray.array("i")
-
-include "slice_columns.pxi"
 
 
 cdef inline bint _is_number(PyObject* value) noexcept:

@@ -1,19 +1,17 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Byte encoders: stream the ring to a report without a Python object per event.
+"""The Chrome JSON encoder: stream the ring to a report without a Python object per event.
 
 Names are resolved once per distinct code object or C function through a pointer-keyed table,
 numbers are formatted by hand into a growing buffer, and the buffer goes to the file in chunks.
+The buffer, the name table, the clock mapping and the ring access are shared with the Perfetto
+writer (``pyx/perfetto.pyx``), which cimports them: ``pyx/viztracer/_export.pxd`` declares them.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from cpython.ref cimport PyObject
-from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t, uintptr_t
-from libc.stdlib cimport calloc, free, malloc, qsort, realloc
-from libc.math cimport llround
 from libc.errno cimport EINTR, errno
-from libc.string cimport memcpy, memset
-
-cimport cython
+from libc.stdint cimport int64_t, uint64_t
+from libc.stdlib cimport calloc, free, realloc
 
 from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION,
                    KIND_INSTANT, KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring)
@@ -21,8 +19,6 @@ from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION,
 import json
 import os
 import re
-
-DEF CHUNK = 1 << 20
 
 _encoder = json.JSONEncoder(separators=(",", ":"), default=repr)
 _SURROGATE = re.compile("[\ud800-\udfff]")     # what UTF-8 can't encode: lone surrogates
@@ -34,6 +30,11 @@ cdef bytes utf8(str text):
         return text.encode("utf-8")
     except UnicodeEncodeError:
         return _SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
+cdef str json_text(obj):
+    """``obj`` as compact JSON, anything JSON can't hold as its repr (both formats agree)."""
+    return _encoder.encode(obj)
 
 
 cdef Ring* ring_of(recording) except NULL:
@@ -56,13 +57,6 @@ cdef uint64_t span_of(recording, Ring* ring, uint64_t* first) except? 0xFFFFFFFF
     return b - a
 
 
-cdef struct Clock:
-    int64_t t0_ticks
-    int64_t t0_ns
-    double ns_per_tick
-    bint identity
-
-
 cdef Clock clock_of(recording) except *:
     cdef Clock c
     c.t0_ticks, c.t0_ns, c.ns_per_tick = recording.clock
@@ -70,24 +64,8 @@ cdef Clock clock_of(recording) except *:
     return c
 
 
-cdef inline int64_t ts_ns(Clock* c, int64_t ticks) noexcept nogil:
-    if c.identity:
-        return ticks
-    return c.t0_ns + llround(<double>(ticks - c.t0_ticks) * c.ns_per_tick)
-
-
-cdef inline int64_t dur_ns(Clock* c, int64_t ticks) noexcept nogil:
-    if c.identity:
-        return ticks
-    return llround(<double>ticks * c.ns_per_tick)
-
-
 cdef class OutBuffer:
     """A growing byte buffer handed to ``write`` whenever it passes CHUNK bytes."""
-    cdef char* data
-    cdef Py_ssize_t n
-    cdef Py_ssize_t cap
-    cdef object write
 
     def __cinit__(self, write, *args):
         self.write = write
@@ -113,14 +91,7 @@ cdef class OutBuffer:
             self.cap = cap
         return 0
 
-    cdef inline int put(self, const char* s, Py_ssize_t n) except -1 nogil:
-        if self.n + n > self.cap:
-            self.reserve(n)
-        memcpy(self.data + self.n, s, n)
-        self.n += n
-        return 0
-
-    cdef inline int put_bytes(self, bytes b) except -1:
+    cdef int put_bytes(self, bytes b) except -1:
         return self.put(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
 
     cdef int put_us(self, int64_t ns) except -1 nogil:
@@ -166,23 +137,8 @@ cdef class OutBuffer:
         return 0
 
 
-ctypedef struct NameSlot:
-    void* key
-    const char* text
-    Py_ssize_t n
-    uint64_t iid            # 1-based, in order of first use
-
-
 cdef class NameTable:
     """JSON-escaped names keyed by the pointer stored in the ring (code object or name str)."""
-    cdef NameSlot* slots
-    cdef size_t cap
-    cdef size_t used
-    cdef list keep          # the bytes objects the slots point into
-    cdef public bint raw    # UTF-8 text instead of JSON string literals
-    cdef public bint sanitize   # characters UTF-8 can't encode (lone surrogates) become U+FFFD
-    cdef public bint fresh  # whether the last lookup added the name
-    cdef public list functions   # (name, filename, first line) of every Python function seen
 
     def __cinit__(self):
         self.cap = 1024
@@ -194,13 +150,6 @@ cdef class NameTable:
 
     def __dealloc__(self):
         free(self.slots)
-
-    cdef inline NameSlot* find(self, void* key) noexcept nogil:
-        cdef size_t i = ((<uintptr_t>key) >> 4) * <size_t>11400714819323198485ULL >> 20
-        i &= self.cap - 1
-        while self.slots[i].key != NULL and self.slots[i].key != key:
-            i = (i + 1) & (self.cap - 1)
-        return &self.slots[i]
 
     cdef NameSlot* lookup(self, PyObject* obj, int kind) except NULL:
         cdef NameSlot* s = self.find(<void*>obj)
@@ -435,6 +384,3 @@ def stream_chrome_part(recording, int fd):
         raise OSError(failed, os.strerror(failed))
     return count, names.functions
 
-
-# -- Perfetto protobuf: the writer lives in its own file, compiled into this module ------------
-include "perfetto.pxi"

@@ -12,19 +12,15 @@ expect (NaN, a string orjson would refuse, text after the report...) raises ``Un
 and ``load_report`` reads the file instead. Text that ends before the report does raises
 ``Truncated``: the file was cut short, which the caller may repair (``loader.repair_cut_json``).
 """
-from cpython cimport array
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
-from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint8_t
 from libc.stdlib cimport strtod
 from libc.string cimport memcmp
 
-import array as pyarray
 import json
 
-cimport cython
+from viztracer._slice_columns cimport SliceColumns
 
 try:
     import orjson
@@ -40,11 +36,6 @@ class Unsupported(Exception):
 class Truncated(Unsupported):
     """The text ends inside the report: it is not JSON at all, most likely a file cut short."""
 
-
-cdef array.array _DOUBLES = pyarray.array("d")
-cdef array.array _INTS = pyarray.array("i")
-
-include "slice_columns.pxi"
 
 DEF K_OTHER = 0
 DEF K_TS = 1

@@ -59,14 +59,6 @@ def saved(tmp_path_factory):
     return folder
 
 
-@pytest.fixture(params=["compiled", "protobuf"])
-def reader(request, monkeypatch):
-    """A .pftrace is read both ways: by the compiled scanner, and by the protobuf classes alone."""
-    if request.param == "protobuf":
-        monkeypatch.setattr(pftrace_reader, "_read_compiled", lambda data: None)
-    return request.param
-
-
 def notices(capsys) -> list[str]:
     return capsys.readouterr().err.splitlines()
 
@@ -305,21 +297,21 @@ def assert_cut_pftrace_reads(path: Path, data: bytes, full: dict, capsys) -> Non
         assert notices(capsys) == [cut_short_notice(str(path), len(report["traceEvents"]))]
 
 
-def test_a_plain_pftrace_cut_anywhere(saved, tmp_path, capsys, reader):
+def test_a_plain_pftrace_cut_anywhere(saved, tmp_path, capsys):
     data = (saved / "plain.pftrace").read_bytes()
     full = pftrace_reader.read_pftrace(saved / "plain.pftrace")
     assert len(works(full)) == 67 + 15 and not capsys.readouterr().err
     assert_cut_pftrace_reads(tmp_path / "cut.pftrace", data, full, capsys)
 
 
-def test_a_deflated_pftrace_cut_inside_a_chunk_loses_that_chunk(saved, tmp_path, capsys, reader):
+def test_a_deflated_pftrace_cut_inside_a_chunk_loses_that_chunk(saved, tmp_path, capsys):
     data = deflated_in_chunks((saved / "plain.pftrace").read_bytes(), per_chunk=25)
     full = pftrace_reader.read_pftrace(saved / "plain.pftrace")
     assert len(records(data)) > 8
     assert_cut_pftrace_reads(tmp_path / "cut.pftrace", data, full, capsys)
 
 
-def test_the_writers_own_deflated_chunks_cut(tmp_path, capsys, reader):
+def test_the_writers_own_deflated_chunks_cut(tmp_path, capsys):
     tracer = VizTracer(verbose=0)
     tracer.start()
     work(23)  # enough calls for several 1 MiB chunks
@@ -339,7 +331,7 @@ def test_the_writers_own_deflated_chunks_cut(tmp_path, capsys, reader):
         assert notices(capsys) == [cut_short_notice(str(path), len(report["traceEvents"]))]
 
 
-def test_cut_before_its_metadata_a_counter_is_named_by_its_track(saved, tmp_path, capsys, reader):
+def test_cut_before_its_metadata_a_counter_is_named_by_its_track(saved, tmp_path, capsys):
     data = (saved / "plain.pftrace").read_bytes()
     path = tmp_path / "no-metadata.pftrace"
     path.write_bytes(data[:records(data)[-1][0]])  # every packet but the metadata one
@@ -360,7 +352,7 @@ def test_cut_before_its_metadata_a_counter_is_named_by_its_track(saved, tmp_path
     (b"\x00\x01garbage", "not a Perfetto trace"),
     (b"\x0a\x02\x50\x01", "no viztracer metadata"),  # a whole packet, but it starts no sequence
 ])
-def test_a_pftrace_that_is_no_trace_of_ours_is_still_an_error(tmp_path, capsys, reader, content, message):
+def test_a_pftrace_that_is_no_trace_of_ours_is_still_an_error(tmp_path, capsys, content, message):
     path = tmp_path / "bad.pftrace"
     path.write_bytes(content)
     with pytest.raises(ReportError, match=message) as info:
@@ -407,7 +399,7 @@ def two_parts(tmp_path):
     return both
 
 
-def test_a_sequence_cleared_again_keeps_every_part(two_parts, capsys, reader):
+def test_a_sequence_cleared_again_keeps_every_part(two_parts, capsys):
     report = pftrace_reader.read_pftrace(two_parts)
     assert xs(report) == [x("child", 10.0, 10.0), x("other", 30.0, 5.0), x("child", 50.0, 10.0),
                           x("parent", 0.0, 100.0)]
@@ -421,7 +413,7 @@ def test_a_sequence_cleared_again_keeps_every_part(two_parts, capsys, reader):
     assert depth == {("parent", 0.0): 0, ("child", 10000.0): 1, ("other", 30000.0): 1, ("child", 50000.0): 1}
 
 
-def test_a_cut_in_the_second_part(two_parts, capsys, reader):
+def test_a_cut_in_the_second_part(two_parts, capsys):
     data = two_parts.read_bytes()
     spans = records(data)
     ends = [end for start, end in spans if END in slice_events(data[start:end])]

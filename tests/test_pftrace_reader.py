@@ -11,20 +11,13 @@ import pytest
 from conftest import assert_same_events, load_report
 
 from viztracer import VizTracer
-from viztracer.report import ReportError, pftrace_reader
+from viztracer.report import ReportError
 from viztracer.report.perfetto_pb2 import Trace, TrackEvent
 from viztracer.report.pftrace_reader import read_pftrace
 
 PID, TID, TID2 = 4242, 4243, 4244
 
 
-@pytest.fixture(autouse=True, params=["compiled", "protobuf"])
-def reader(request, monkeypatch):
-    """Every test reads both ways: by the compiled scanner (where it takes the file) and by
-    the protobuf classes alone."""
-    if request.param == "protobuf":
-        monkeypatch.setattr(pftrace_reader, "_read_compiled", lambda data: None)
-    return request.param
 PROCESS, THREAD, THREAD2, GLOBAL, RSS, VMS = 1, 2, 3, 4, 5, 6
 
 

@@ -1,16 +1,18 @@
-"""The compiled .pftrace scanner gives the viewer exactly the blob the general reader gives."""
+"""The .pftrace reader's two results agree: the columns it gives the viewer make exactly the blob
+that the report it gives ``load_report`` makes."""
 from __future__ import annotations
 
-import json
 import threading
 import zlib
 
 import pytest
+from conftest import assert_same_events
 
 from viztracer import VizTracer, _pftrace_scan
-from viztracer.report import perfetto, pftrace_reader
+from viztracer.report import perfetto
 from viztracer.report.loader import load_report
 from viztracer.report.perfetto_pb2 import Trace
+from viztracer.report.pftrace_reader import read_pftrace
 from viztracer.viewer import columns
 
 
@@ -22,8 +24,8 @@ def slow_path_blob(path):
     return columns.report_blob(load_report(str(path)))
 
 
-def record(tmp_path, name, compress=True, **options):
-    """A recording with every kind of event, saved as ``name``."""
+def record(tmp_path, name, compress=True, json_too=False, **options):
+    """A recording with every kind of event, saved as ``name`` (and as JSON next to it)."""
     tracer = VizTracer(verbose=0, **options)
     tracer.start()
     work(7)
@@ -46,16 +48,18 @@ def record(tmp_path, name, compress=True, **options):
     finish()
     path = tmp_path / name
     perfetto.write(tracer.recording(), str(path), compress=compress)
+    if json_too:
+        tracer.save(str(path.with_suffix(".json")))
     tracer.clear()
     return path
 
 
 @pytest.mark.parametrize("compress", [True, False])
 @pytest.mark.parametrize("options", [{}, {"log_func_args": True, "log_func_retval": True}])
-def test_same_blob_as_the_general_reader(tmp_path, compress, options):
+def test_same_blob_as_the_report(tmp_path, compress, options):
     path = record(tmp_path, "r.pftrace", compress, **options)
     fast = columns._pftrace_blob(str(path))
-    assert fast is not None, "the scanner read our own writer's file"
+    assert fast is not None, "the reader read our own writer's file"
     assert fast == slow_path_blob(path)
     meta, cols = columns.read_blob(fast)
     names = [meta["names"][i] for i in cols["name"]]
@@ -65,15 +69,14 @@ def test_same_blob_as_the_general_reader(tmp_path, compress, options):
 
 @pytest.mark.parametrize("compress", [True, False])
 @pytest.mark.parametrize("options", [{}, {"log_func_args": True, "log_func_retval": True}])
-def test_read_report_is_the_protobuf_readers_report(tmp_path, compress, options, monkeypatch):
-    path = record(tmp_path, "r.pftrace", compress, **options)
-    fast, whole = _pftrace_scan.read_report(path.read_bytes())
+def test_read_report_is_the_json_report(tmp_path, compress, options):
+    path = record(tmp_path, "r.pftrace", compress, json_too=True, **options)
+    report, whole = _pftrace_scan.read_report(path.read_bytes())
     assert whole
-    monkeypatch.setattr(pftrace_reader, "_read_compiled", lambda data: None)
-    assert fast == pftrace_reader.read_pftrace(str(path))
-    # the same order too, not only the same events
-    assert [json.dumps(e, sort_keys=True) for e in fast["traceEvents"]] == \
-        [json.dumps(e, sort_keys=True) for e in pftrace_reader.read_pftrace(str(path))["traceEvents"]]
+    assert report == read_pftrace(str(path))
+    from_json = load_report(str(path.with_suffix(".json")))
+    assert_same_events(report, from_json)
+    assert report["viztracer_metadata"] == from_json["viztracer_metadata"]
 
 
 def test_a_combined_report_of_two_processes(tmp_path):
@@ -88,10 +91,10 @@ def test_a_combined_report_of_two_processes(tmp_path):
     assert fast is not None and fast == slow_path_blob(tmp_path / "both.pftrace")
 
 
-def test_files_it_does_not_expect_go_to_the_general_reader(tmp_path):
+def test_a_name_defined_after_its_first_use_is_found(tmp_path):
     path = record(tmp_path, "r.pftrace", compress=False)
     trace = Trace.FromString(path.read_bytes())
-    # a name defined only after its first use: the general reader looks further, the scanner gives up
+    # a name defined only in the last packet of its sequence: the reader searches the sequence
     for p in trace.packet:
         if p.HasField("track_event") and p.HasField("interned_data") and p.interned_data.event_names:
             moved = p.interned_data.event_names[0]
@@ -101,14 +104,13 @@ def test_files_it_does_not_expect_go_to_the_general_reader(tmp_path):
             break
     odd = tmp_path / "odd.pftrace"
     odd.write_bytes(trace.SerializeToString())
-    with pytest.raises(_pftrace_scan.Unsupported):
-        _pftrace_scan.scan_pftrace(odd.read_bytes())
-    assert columns._pftrace_blob(str(odd)) is None
-    assert columns.trace_blob(str(odd)) == slow_path_blob(odd)
+    assert read_pftrace(str(odd)) == read_pftrace(str(path))
+    fast = columns._pftrace_blob(str(odd))
+    assert fast is not None and fast == slow_path_blob(odd) == slow_path_blob(path)
 
 
 @pytest.mark.parametrize("content", [b"", b"\x1f\x8b garbage", b"\x0a\x05\x08", b"{}"])
-def test_broken_files_are_left_to_the_general_reader(tmp_path, content):
+def test_broken_files_are_left_to_load_report(tmp_path, content):
     path = tmp_path / "bad.pftrace"
     path.write_bytes(content)
     assert columns._pftrace_blob(str(path)) is None

@@ -1,7 +1,7 @@
 """Perfetto's native protobuf trace (``.pftrace``, ``.perfetto-trace``).
 
 Several times smaller and faster to write than JSON; the Perfetto UI and trace processor read
-it natively. The packets are encoded by hand in ``viztracer._export``; this module adds the
+it natively. The packets are encoded by hand in ``viztracer._perfetto``; this module adds the
 metadata the JSON report carries (version, overflow, sources of the traced files).
 Packets are deflated in chunks (Perfetto's ``compressed_packets``) unless ``compress=False``.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .. import _export
+from .. import _perfetto
 from .chrome_json import file_info
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def write(recording: Recording, path: str, with_file_info: bool = True, compress
         return entries
 
     with open(path, "wb") as f:
-        return _export.write_perfetto(recording, f.write, metadata_for, compress)
+        return _perfetto.write_perfetto(recording, f.write, metadata_for, compress)
 
 
 def write_from_report(report: dict, path: str, compress: bool = True) -> int:
@@ -36,7 +36,7 @@ def write_from_report(report: dict, path: str, compress: bool = True) -> int:
     Raises ValueError (one line) when an event is not a trace event.
     """
     with open(path, "wb") as f:
-        return _export.write_perfetto_report(report, f.write, compress)
+        return _perfetto.write_perfetto_report(report, f.write, compress)
 
 
 class Stream:
@@ -47,7 +47,7 @@ class Stream:
     def __init__(self, path: str, pid: int, process_name: str, compress: bool = True) -> None:
         self.pid = pid
         self.file = open(path, "wb", buffering=0)
-        self.encoder = _export.PerfettoStream(self.file.fileno(), compress)
+        self.encoder = _perfetto.PerfettoStream(self.file.fileno(), compress)
         self.tail_at: int | None = None
 
     def part(self, recording: Recording, hurry: bool = False) -> int:

@@ -98,11 +98,9 @@ def _json_blob(path: str, kind: str) -> bytes | None:
 
 
 def _pftrace_blob(path: str) -> bytes | None:
-    """The blob of a ``.pftrace`` by the compiled scanner (no dict per call), or None when the
-    file is not laid out as it expects: then the general reader reads it, or names the fault.
-    A file cut short is read up to the cut, as ``read_pftrace`` does it."""
-    from google.protobuf.message import DecodeError
-
+    """The blob of a ``.pftrace`` by the compiled reader, with the calls in its columns (no
+    dict per call), or None when the file is broken: then ``load_report`` names the fault. A
+    file cut short is read up to the cut, as ``read_pftrace`` does it."""
     from .. import _pftrace_scan
     from ..report.loader import announce_cut_short, mark_cut_short
     with open(path, "rb") as f:
@@ -113,7 +111,7 @@ def _pftrace_blob(path: str) -> bytes | None:
             mark_cut_short(metadata)
             events = _event_count(scanned)
         blob = _blob(scanned, metadata)
-    except (_pftrace_scan.Unsupported, DecodeError, TypeError, ValueError, AttributeError, KeyError):
+    except (_pftrace_scan.Malformed, TypeError, ValueError, AttributeError, KeyError, IndexError):
         return None
     if not whole:
         announce_cut_short(path, events)

@@ -19,6 +19,7 @@ import os
 import zlib
 from dataclasses import dataclass
 
+from .. import _pftrace_scan
 from ..report import ReportError
 from ..report.loader import STREAM_HEAD, reading, report_kind
 
@@ -146,30 +147,11 @@ def _check_pftrace(path: str) -> None:
     """Walk the trace's packet framing: every packet is field 1 and ends inside the file, but
     the last, which a file cut short leaves incomplete (the reader stops before it)."""
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        size, pos = len(data), 0
-        while pos < size:
-            if data[pos] != 0x0A:  # field 1 (packet), length-delimited
-                raise ReportError(f"{path!r} is not a Perfetto trace: unexpected byte at offset {pos}")
-            end = _packet_end(data, pos + 1)
-            if end > size:
-                if pos == 0:
-                    raise ReportError(f"{path!r} is cut short inside its first packet: nothing to show")
-                return
-            pos = end
-
-
-def _packet_end(data, pos: int) -> int:
-    """Where the packet whose length starts at ``pos`` ends; past the end of ``data`` when the
-    file ends inside the length."""
-    length = shift = 0
-    while pos < len(data):
-        byte = data[pos]
-        pos += 1
-        length |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return pos + length
-    return len(data) + 1
+        whole, stray = _pftrace_scan.framing(data)
+    if stray >= 0:
+        raise ReportError(f"{path!r} is not a Perfetto trace: unexpected byte at offset {stray}")
+    if whole == 0:
+        raise ReportError(f"{path!r} is cut short inside its first packet: nothing to show")
 
 
 # -- what is served ---------------------------------------------------------------------------------

@@ -1,20 +1,24 @@
-# Slice columns as scan_events returns them; included by columns.pyx, json_scan.pyx and
-# pftrace_scan.pyx, so that the three ways into the viewer's columns number names and tracks
-# the same way by construction. Needs: cimport array, PyDict_GetItem/SetItem, PyObject;
-# the module-level arrays _DOUBLES and _INTS.
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Slice columns as ``_columns.scan_events`` returns them, built one slice at a time.
+
+The viewer's three ways into its columns (``_columns.scan_events`` over report dicts,
+``_json_scan`` over JSON text, ``_pftrace_scan`` over a ``.pftrace``) all add their slices
+through ``SliceColumns`` (cimported: ``pyx/viztracer/_slice_columns.pxd``), so they number
+names and tracks the same way by construction.
+"""
+from cpython cimport array
+from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
+from cpython.object cimport PyObject
+
+import array as pyarray
+
+cdef array.array _DOUBLES = pyarray.array("d")
+cdef array.array _INTS = pyarray.array("i")
 
 
-@cython.final
 cdef class SliceColumns:
     """X slices in typed arrays: times in the report's microseconds, names and (pid, tid)
     tracks numbered in order of first use, args indices into a list (-1 for none)."""
-    cdef array.array ts, dur, name, track, args
-    cdef Py_ssize_t k, cap
-    cdef dict name_ids, track_ids
-    cdef list names, tracks, arg_values
-    cdef double first, last
-    cdef object last_pid, last_tid
-    cdef int last_track
 
     def __cinit__(self, Py_ssize_t capacity=1 << 16):
         self.cap = max(capacity, 16)

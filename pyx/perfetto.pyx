@@ -1,18 +1,40 @@
-# Perfetto protobuf writer, included into export.pyx (it shares OutBuffer, NameTable, Clock).
-# Field numbers are Perfetto's; protos/viztracer_perfetto.proto holds the messages we write.
-#
-# Layout of a file (docs/architecture.md explains the choices):
-# - sequence 1 holds the track descriptors, instants, counters, objects and raw events, with
-#   absolute timestamps, and the metadata packet;
-# - each thread's slices are a sequence of their own (2, 3, ...): its first packet clears the
-#   incremental state, makes the thread's track the default one, and starts an incremental
-#   clock (id 64), so every later packet holds only the nanoseconds since the previous one;
-# - interned names use one id space for the whole file, and each sequence defines an id
-#   before its first use there;
-# - packets are deflated in chunks into `compressed_packets` unless asked not to.
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The Perfetto protobuf writer: a recording's ring, or a loaded report, as TracePackets.
+
+The packets are encoded by hand. Field numbers, wire types and the varint are
+``protowire.pxd``'s, shared with the reader (``pyx/pftrace_scan.pyx``); the output buffer, the
+name table and the clock mapping are the Chrome JSON encoder's (``pyx/export.pyx``), cimported
+through ``pyx/viztracer/_export.pxd``. protos/viztracer_perfetto.proto holds the messages.
+
+Layout of a file (docs/architecture.md explains the choices):
+- sequence 1 holds the track descriptors, instants, counters, objects and raw events, with
+  absolute timestamps, and the metadata packet;
+- each thread's slices are a sequence of their own (2, 3, ...): its first packet clears the
+  incremental state, makes the thread's track the default one, and starts an incremental
+  clock (id 64), so every later packet holds only the nanoseconds since the previous one;
+- interned names use one id space for the whole file, and each sequence defines an id
+  before its first use there;
+- packets are deflated in chunks into `compressed_packets` unless asked not to.
+"""
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.ref cimport PyObject
+from libc.math cimport llround
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free, malloc, qsort, realloc
+from libc.string cimport memcpy, memset
+
+cimport cython
+
+cimport protowire as pw
+from protowire cimport put_varint
+from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION,
+                   KIND_INSTANT, KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring)
+from viztracer._export cimport (CHUNK, Clock, NameSlot, NameTable, OutBuffer, clock_of, json_text,
+                                ring_of, span_of, ts_ns, utf8, write_all)
 
 import collections
 import concurrent.futures
+import os
 import zlib
 
 cdef extern from "zlib.h" nogil:
@@ -21,35 +43,21 @@ cdef extern from "zlib.h" nogil:
     int compress2(unsigned char* dest, unsigned long* dest_len, const unsigned char* source,
                   unsigned long source_len, int level)
 
-DEF SEQ_MAIN = 1
-DEF SEQ_INCREMENTAL_STATE_CLEARED = 1
-DEF TYPE_SLICE_BEGIN = 1
-DEF TYPE_SLICE_END = 2
-DEF TYPE_INSTANT = 3
-DEF TYPE_COUNTER = 4
-DEF WT_VARINT = 0
-DEF WT_I64 = 1
-DEF WT_LEN = 2
 cdef int64_t OPEN_END = 0x7FFFFFFFFFFFFFFF     # the end of a slice still open at stop
-DEF CLOCK_BOOTTIME = 6
-DEF CLOCK_INCREMENTAL = 64      # the first sequence-scoped clock id
 
+cdef enum:
+    SEQ_MAIN = 1        # the sequence of descriptors and other events; threads' follow it
+    # every thread sequence's clock: the first clock id scoped to a sequence
+    CLOCK_INCREMENTAL = pw.FIRST_SEQUENCE_CLOCK
+
+# The categories, interned in the first packet of sequence 1 with ids 1, 2, ...; the reader
+# tells instants, objects and raw events apart by these names.
 CATEGORIES = ("FEE", "instant", "object", "raw")
-DEF CAT_FEE = 1
-DEF CAT_INSTANT = 2
-DEF CAT_OBJECT = 3
-DEF CAT_RAW = 4
-
-
-cdef inline int varint_into(char* buf, uint64_t v) noexcept nogil:
-    """Write ``v`` as a varint at ``buf``; returns its length."""
-    cdef int n = 0
-    while v >= 0x80:
-        buf[n] = <char>((v & 0x7F) | 0x80)
-        v >>= 7
-        n += 1
-    buf[n] = <char>v
-    return n + 1
+cdef enum:
+    CAT_FEE = 1
+    CAT_INSTANT = 2
+    CAT_OBJECT = 3
+    CAT_RAW = 4
 
 
 @cython.final
@@ -58,17 +66,17 @@ cdef class ProtoBuffer(OutBuffer):
 
     cdef inline int varint(self, uint64_t v) except -1 nogil:
         cdef char tmp[10]
-        return self.put(tmp, varint_into(tmp, v))
+        return self.put(tmp, put_varint(tmp, v))
 
     cdef inline int tag(self, int field, int wire) except -1 nogil:
-        return self.varint((<uint64_t>field << 3) | wire)
+        return self.varint(pw.tag(field, wire))
 
     cdef inline int field_varint(self, int field, uint64_t v) except -1 nogil:
-        self.tag(field, WT_VARINT)
+        self.tag(field, pw.WIRE_VARINT)
         return self.varint(v)
 
     cdef int field_bytes(self, int field, const char* data, Py_ssize_t n) except -1 nogil:
-        self.tag(field, WT_LEN)
+        self.tag(field, pw.WIRE_LEN)
         self.varint(<uint64_t>n)
         return self.put(data, n)
 
@@ -77,7 +85,7 @@ cdef class ProtoBuffer(OutBuffer):
         return self.field_bytes(field, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
 
     cdef int field_double(self, int field, double v) except -1 nogil:
-        self.tag(field, WT_I64)
+        self.tag(field, pw.WIRE_I64)
         return self.put(<char*>&v, 8)
 
     cdef int field_msg(self, int field, ProtoBuffer inner) except -1 nogil:
@@ -172,15 +180,14 @@ cdef bytes compressed_head(Py_ssize_t n):
 
 cdef int compressed_head_into(char* head, Py_ssize_t n) noexcept nogil:
     """``compressed_head`` into ``head`` (24 bytes); returns its length."""
-    cdef int inner = 2 + varint_into(head, <uint64_t>n)   # tag 50 takes two bytes
-    cdef int k = 0
-    head[k] = b'\x0a'
-    k += 1
-    k += varint_into(head + k, <uint64_t>(inner + n))
-    head[k] = <char>0x92
-    head[k + 1] = <char>0x03
-    k += 2
-    k += varint_into(head + k, <uint64_t>n)
+    # the packet's key and length, then compressed_packets' key (two bytes: field 50) and
+    # length; ``head`` serves as scratch to size the packet's body first
+    cdef uint32_t key = pw.tag(pw.PACKET_COMPRESSED_PACKETS, pw.WIRE_LEN)
+    cdef int inner = put_varint(head, key) + put_varint(head, <uint64_t>n)
+    cdef int k = put_varint(head, pw.tag(pw.TRACE_PACKET, pw.WIRE_LEN))
+    k += put_varint(head + k, <uint64_t>(inner + n))
+    k += put_varint(head + k, key)
+    k += put_varint(head + k, <uint64_t>n)
     return k
 
 
@@ -215,7 +222,6 @@ cdef class PerfettoWriter:
     cdef dict thread_index          # (pid, tid) -> thread index
     cdef dict counter_uuids         # (pid, name, key) -> uuid
     cdef public dict counter_tracks     # str(uuid) -> [name, key], for the reader
-    cdef object encoder
     cdef object deflater
 
     def __cinit__(self, write, bint compress=True, bint threaded=True):
@@ -237,7 +243,6 @@ cdef class PerfettoWriter:
         self.thread_index = {}
         self.counter_uuids = {}
         self.counter_tracks = {}
-        self.encoder = _encoder
         self.seq = SEQ_MAIN
         self.name_seq_cap = 1024
         self.name_seq = <uint32_t*>calloc(self.name_seq_cap, sizeof(uint32_t))
@@ -256,14 +261,14 @@ cdef class PerfettoWriter:
         """Wrap ``pkt`` (plus pending interned data) into a TracePacket of the current sequence."""
         if timed:
             if self.seq == SEQ_MAIN:
-                self.pkt.field_varint(8, <uint64_t>ts)
+                self.pkt.field_varint(pw.PACKET_TIMESTAMP, <uint64_t>ts)
             else:
-                self.pkt.field_varint(8, <uint64_t>(ts - self.last_ts))
+                self.pkt.field_varint(pw.PACKET_TIMESTAMP, <uint64_t>(ts - self.last_ts))
                 self.last_ts = ts
-        self.pkt.field_varint(10, self.seq)
+        self.pkt.field_varint(pw.PACKET_SEQUENCE_ID, self.seq)
         if self.interned.n:
-            self.pkt.field_msg(12, self.interned)
-        self.out.field_msg(1, self.pkt)
+            self.pkt.field_msg(pw.PACKET_INTERNED_DATA, self.interned)
+        self.out.field_msg(pw.TRACE_PACKET, self.pkt)
         return self.maybe_flush()
 
     cdef int write_compressed(self, int fd) except -1 nogil:
@@ -309,15 +314,15 @@ cdef class PerfettoWriter:
         """The first packet of sequence 1: clears its state and interns the categories."""
         cdef int i
         for i, cat in enumerate(CATEGORIES):
-            self.tmp.field_varint(1, i + 1)
-            self.tmp.field_str(2, cat)
-            self.interned.field_msg(1, self.tmp)
+            self.tmp.field_varint(pw.INTERNED_IID, i + 1)
+            self.tmp.field_str(pw.INTERNED_NAME, cat)
+            self.interned.field_msg(pw.INTERNED_EVENT_CATEGORIES, self.tmp)
         self.epochs += 1
         self.seq = SEQ_MAIN
         self.epoch = self.main_epoch = self.epochs
-        self.pkt.field_varint(13, SEQ_INCREMENTAL_STATE_CLEARED)
+        self.pkt.field_varint(pw.PACKET_SEQUENCE_FLAGS, pw.SEQ_INCREMENTAL_STATE_CLEARED)
         if self.epochs == 1:
-            self.pkt.field_varint(87, 1)        # first_packet_on_sequence
+            self.pkt.field_varint(pw.PACKET_FIRST_ON_SEQUENCE, 1)
         return self.emit_packet(0, False)
 
     cdef int switch_to_main(self) except -1 nogil:
@@ -344,40 +349,40 @@ cdef class PerfettoWriter:
         self.epochs += 1
         self.epoch = self.epochs
         self.last_ts = base
-        self.pkt.field_varint(13, SEQ_INCREMENTAL_STATE_CLEARED)
+        self.pkt.field_varint(pw.PACKET_SEQUENCE_FLAGS, pw.SEQ_INCREMENTAL_STATE_CLEARED)
         if not self.seq_begun[thread]:
             self.seq_begun[thread] = 1
-            self.pkt.field_varint(87, 1)
+            self.pkt.field_varint(pw.PACKET_FIRST_ON_SEQUENCE, 1)
         # TracePacketDefaults: the incremental clock, and the thread's track for every event
-        self.ev.field_varint(11, self.uuids[thread])
-        self.tmp.field_varint(58, CLOCK_INCREMENTAL)
-        self.tmp.field_msg(11, self.ev)
-        self.pkt.field_msg(59, self.tmp)
+        self.ev.field_varint(pw.EVENT_DEFAULTS_TRACK_UUID, self.uuids[thread])
+        self.tmp.field_varint(pw.DEFAULTS_TIMESTAMP_CLOCK_ID, CLOCK_INCREMENTAL)
+        self.tmp.field_msg(pw.DEFAULTS_TRACK_EVENT, self.ev)
+        self.pkt.field_msg(pw.PACKET_DEFAULTS, self.tmp)
         # ClockSnapshot: clock 64 reads ``base`` when BOOTTIME does
-        self.ev.field_varint(1, CLOCK_BOOTTIME)
-        self.ev.field_varint(2, <uint64_t>base)
-        self.tmp.field_msg(1, self.ev)
-        self.ev.field_varint(1, CLOCK_INCREMENTAL)
-        self.ev.field_varint(2, <uint64_t>base)
-        self.ev.field_varint(3, 1)
-        self.tmp.field_msg(1, self.ev)
-        self.pkt.field_msg(6, self.tmp)
+        self.ev.field_varint(pw.CLOCK_ID, pw.BUILTIN_CLOCK_BOOTTIME)
+        self.ev.field_varint(pw.CLOCK_TIMESTAMP, <uint64_t>base)
+        self.tmp.field_msg(pw.SNAPSHOT_CLOCKS, self.ev)
+        self.ev.field_varint(pw.CLOCK_ID, CLOCK_INCREMENTAL)
+        self.ev.field_varint(pw.CLOCK_TIMESTAMP, <uint64_t>base)
+        self.ev.field_varint(pw.CLOCK_IS_INCREMENTAL, 1)
+        self.tmp.field_msg(pw.SNAPSHOT_CLOCKS, self.ev)
+        self.pkt.field_msg(pw.PACKET_CLOCK_SNAPSHOT, self.tmp)
         return self.emit_packet(0, False)
 
     # -- tracks ---------------------------------------------------------------------------------
 
     cdef int descriptor(self, uint64_t uuid, uint64_t parent, str name) except -1:
         """A TrackDescriptor packet from ``ev``'s process/thread/counter part, if any."""
-        self.pkt.field_varint(1, uuid)      # pkt is free here: borrow it for the descriptor
+        self.pkt.field_varint(pw.DESCRIPTOR_UUID, uuid)      # pkt is free here: borrow it for the descriptor
         if parent:
-            self.pkt.field_varint(5, parent)
+            self.pkt.field_varint(pw.DESCRIPTOR_PARENT_UUID, parent)
         if name is not None:
-            self.pkt.field_str(2, name)
+            self.pkt.field_str(pw.DESCRIPTOR_NAME, name)
         self.tmp.put(self.pkt.data, self.pkt.n)
         self.pkt.n = 0
         self.tmp.put(self.ev.data, self.ev.n)
         self.ev.n = 0
-        self.pkt.field_msg(60, self.tmp)
+        self.pkt.field_msg(pw.PACKET_TRACK_DESCRIPTOR, self.tmp)
         return self.emit_packet(0, False)
 
     def process(self, long pid, str name):
@@ -386,10 +391,10 @@ cdef class PerfettoWriter:
         if uuid is None:
             uuid = (<uint64_t>(pid & 0xFFFFFFFFFF)) << 24
             self.process_uuids[pid] = uuid
-            self.tmp.field_varint(1, <uint64_t>pid)
+            self.tmp.field_varint(pw.PROCESS_PID, <uint64_t>pid)
             if name:
-                self.tmp.field_str(6, name)
-            self.ev.field_msg(3, self.tmp)
+                self.tmp.field_str(pw.PROCESS_NAME, name)
+            self.ev.field_msg(pw.DESCRIPTOR_PROCESS, self.tmp)
             self.descriptor(uuid, 0, None)
         return uuid
 
@@ -410,11 +415,11 @@ cdef class PerfettoWriter:
         self.c_thread(index, uuid)
         self.thread_pids.append(pid)
         self.thread_tids.append(tid)
-        self.tmp.field_varint(1, <uint64_t>pid)
-        self.tmp.field_varint(2, <uint64_t>tid)
+        self.tmp.field_varint(pw.THREAD_PID, <uint64_t>pid)
+        self.tmp.field_varint(pw.THREAD_TID, <uint64_t>tid)
         if name:
-            self.tmp.field_str(5, name)
-        self.ev.field_msg(4, self.tmp)
+            self.tmp.field_str(pw.THREAD_NAME, name)
+        self.ev.field_msg(pw.DESCRIPTOR_THREAD, self.tmp)
         self.descriptor(uuid, parent, None)
         return index
 
@@ -453,7 +458,7 @@ cdef class PerfettoWriter:
             uuid = process | (0x800000 + len([k for k in self.counter_uuids if k[0] == pid]))
             self.counter_uuids[(pid, name, key)] = uuid
             self.counter_tracks[str(uuid)] = [name, key]
-            self.ev.field_msg(8, self.tmp)      # an empty CounterDescriptor
+            self.ev.field_msg(pw.DESCRIPTOR_COUNTER, self.tmp)      # an empty CounterDescriptor
             self.descriptor(uuid, process, f"{name} {key}" if key != name else name)
         return uuid
 
@@ -481,9 +486,9 @@ cdef class PerfettoWriter:
         cdef uint64_t iid = s.iid
         if self.name_seq[iid] != self.epoch:
             self.name_seq[iid] = self.epoch
-            self.tmp.field_varint(1, iid)
-            self.tmp.field_bytes(2, s.text, s.n)
-            self.interned.field_msg(2, self.tmp)
+            self.tmp.field_varint(pw.INTERNED_IID, iid)
+            self.tmp.field_bytes(pw.INTERNED_NAME, s.text, s.n)
+            self.interned.field_msg(pw.INTERNED_EVENT_NAMES, self.tmp)
         return iid
 
     cdef uint64_t annotation_iid(self, str key) except 0:
@@ -492,9 +497,9 @@ cdef class PerfettoWriter:
             iid = self.annotation_iids[key] = len(self.annotation_iids) + 1
         if self.annotation_seq.get(iid) != self.epoch:
             self.annotation_seq[iid] = self.epoch
-            self.tmp.field_varint(1, iid)
-            self.tmp.field_str(2, key)
-            self.interned.field_msg(3, self.tmp)
+            self.tmp.field_varint(pw.INTERNED_IID, iid)
+            self.tmp.field_str(pw.INTERNED_NAME, key)
+            self.interned.field_msg(pw.INTERNED_ANNOTATION_NAMES, self.tmp)
         return iid
 
     # -- annotations ----------------------------------------------------------------------------
@@ -503,26 +508,26 @@ cdef class PerfettoWriter:
         """The value fields of a DebugAnnotation for a JSON-like Python value."""
         cdef ProtoBuffer inner
         if isinstance(value, str):
-            buf.field_str(6, value)
+            buf.field_str(pw.ANNOTATION_STRING, value)
         elif isinstance(value, bool):
-            buf.field_varint(2, 1 if value else 0)
+            buf.field_varint(pw.ANNOTATION_BOOL, 1 if value else 0)
         elif isinstance(value, int) and -(1 << 63) <= value < (1 << 63):
-            buf.field_varint(4, <uint64_t>(<int64_t>value))
+            buf.field_varint(pw.ANNOTATION_INT, <uint64_t>(<int64_t>value))
         elif isinstance(value, float):
-            buf.field_double(5, value)
+            buf.field_double(pw.ANNOTATION_DOUBLE, value)
         elif isinstance(value, dict) and value:
             inner = ProtoBuffer(None)
             for k, v in value.items():
-                inner.field_str(10, str(k))
+                inner.field_str(pw.ANNOTATION_NAME, str(k))
                 self.annotation_value(inner, v)
-                buf.field_msg(11, inner)
+                buf.field_msg(pw.ANNOTATION_DICT_ENTRIES, inner)
         elif isinstance(value, (list, tuple)) and value:
             inner = ProtoBuffer(None)
             for v in value:
                 self.annotation_value(inner, v)
-                buf.field_msg(12, inner)
+                buf.field_msg(pw.ANNOTATION_ARRAY_VALUES, inner)
         else:   # None, {}, [], numbers too big for int64, anything else: as JSON
-            buf.field_str(9, self.encoder.encode(value))
+            buf.field_str(pw.ANNOTATION_LEGACY_JSON, json_text(value))
         return 0
 
     cdef int annotations(self, args) except -1:
@@ -530,27 +535,27 @@ cdef class PerfettoWriter:
         cdef ProtoBuffer inner = ProtoBuffer(None)
         if type(args) is not dict or not args:
             # not an object, or an empty one: kept whole under a name the reader unwraps
-            inner.field_varint(1, self.annotation_iid("#args"))
+            inner.field_varint(pw.ANNOTATION_NAME_IID, self.annotation_iid("#args"))
             self.annotation_value(inner, args)
-            return self.ev.field_msg(4, inner)
+            return self.ev.field_msg(pw.EVENT_DEBUG_ANNOTATIONS, inner)
         for k, v in (<dict>args).items():
-            inner.field_varint(1, self.annotation_iid(str(k)))
+            inner.field_varint(pw.ANNOTATION_NAME_IID, self.annotation_iid(str(k)))
             self.annotation_value(inner, v)
-            self.ev.field_msg(4, inner)
+            self.ev.field_msg(pw.EVENT_DEBUG_ANNOTATIONS, inner)
         return 0
 
     cdef int event(self, int64_t ts, int type_, uint64_t cat, uint64_t name_iid,
                    uint64_t track, object args) except -1:
         """A TrackEvent packet on the main sequence (on a named track)."""
         if cat:
-            self.ev.field_varint(3, cat)
-        self.ev.field_varint(9, type_)
+            self.ev.field_varint(pw.EVENT_CATEGORY_IIDS, cat)
+        self.ev.field_varint(pw.EVENT_TYPE, type_)
         if name_iid:
-            self.ev.field_varint(10, name_iid)
-        self.ev.field_varint(11, track)
+            self.ev.field_varint(pw.EVENT_NAME_IID, name_iid)
+        self.ev.field_varint(pw.EVENT_TRACK_UUID, track)
         if args is not None:
             self.annotations(args)
-        self.pkt.field_msg(11, self.ev)
+        self.pkt.field_msg(pw.PACKET_TRACK_EVENT, self.ev)
         return self.emit_packet(ts, True)
 
     # -- slices ---------------------------------------------------------------------------------
@@ -610,29 +615,30 @@ cdef class PerfettoWriter:
         if r.args != NULL:
             with gil:
                 iid = self.name_iid(r.name, r.kind)
-                self.ev.field_varint(9, TYPE_SLICE_BEGIN)
-                self.ev.field_varint(10, iid)
+                self.ev.field_varint(pw.EVENT_TYPE, pw.TYPE_SLICE_BEGIN)
+                self.ev.field_varint(pw.EVENT_NAME_IID, iid)
                 self.annotations(<object>r.args)
-                self.pkt.field_msg(11, self.ev)
+                self.pkt.field_msg(pw.PACKET_TRACK_EVENT, self.ev)
                 return self.emit_packet(r.start, True)
         iid = self.known_iid(self.names.find(<void*>r.name))
         if self.interned.n:
-            self.ev.field_varint(9, TYPE_SLICE_BEGIN)
-            self.ev.field_varint(10, iid)
-            self.pkt.field_msg(11, self.ev)
+            self.ev.field_varint(pw.EVENT_TYPE, pw.TYPE_SLICE_BEGIN)
+            self.ev.field_varint(pw.EVENT_NAME_IID, iid)
+            self.pkt.field_msg(pw.PACKET_TRACK_EVENT, self.ev)
             return self.emit_packet(r.start, True)
-        # the common case, encoded in one go: {timestamp delta, sequence, {type, name_iid}}
-        te[0] = <char>0x48
-        te[1] = TYPE_SLICE_BEGIN
-        te[2] = <char>0x50
-        te_len = 3 + varint_into(te + 3, iid)
+        # the common case, encoded in one go: {timestamp delta, sequence, {type, name_iid}};
+        # each of these fields' keys is one byte (their numbers are below 16)
+        te[0] = <char>pw.tag(pw.EVENT_TYPE, pw.WIRE_VARINT)
+        te[1] = pw.TYPE_SLICE_BEGIN
+        te[2] = <char>pw.tag(pw.EVENT_NAME_IID, pw.WIRE_VARINT)
+        te_len = 3 + put_varint(te + 3, iid)
         k = 2 + 5       # room for the packet's tag and length
-        buf[k] = <char>0x40
-        k += 1 + varint_into(buf + k + 1, <uint64_t>(r.start - self.last_ts))
+        buf[k] = <char>pw.tag(pw.PACKET_TIMESTAMP, pw.WIRE_VARINT)
+        k += 1 + put_varint(buf + k + 1, <uint64_t>(r.start - self.last_ts))
         self.last_ts = r.start
-        buf[k] = <char>0x50
-        k += 1 + varint_into(buf + k + 1, self.seq)
-        buf[k] = <char>0x5a
+        buf[k] = <char>pw.tag(pw.PACKET_SEQUENCE_ID, pw.WIRE_VARINT)
+        k += 1 + put_varint(buf + k + 1, self.seq)
+        buf[k] = <char>pw.tag(pw.PACKET_TRACK_EVENT, pw.WIRE_LEN)
         buf[k + 1] = <char>te_len
         memcpy(buf + k + 2, te, te_len)
         k += 2 + te_len
@@ -641,23 +647,23 @@ cdef class PerfettoWriter:
     cdef int slice_end(self, int64_t ts) except -1 nogil:
         cdef char buf[40]
         cdef int k = 7
-        buf[k] = <char>0x40
-        k += 1 + varint_into(buf + k + 1, <uint64_t>(ts - self.last_ts))
+        buf[k] = <char>pw.tag(pw.PACKET_TIMESTAMP, pw.WIRE_VARINT)
+        k += 1 + put_varint(buf + k + 1, <uint64_t>(ts - self.last_ts))
         self.last_ts = ts
-        buf[k] = <char>0x50
-        k += 1 + varint_into(buf + k + 1, self.seq)
-        buf[k] = <char>0x5a
-        buf[k + 1] = 2
-        buf[k + 2] = <char>0x48
-        buf[k + 3] = TYPE_SLICE_END
+        buf[k] = <char>pw.tag(pw.PACKET_SEQUENCE_ID, pw.WIRE_VARINT)
+        k += 1 + put_varint(buf + k + 1, self.seq)
+        buf[k] = <char>pw.tag(pw.PACKET_TRACK_EVENT, pw.WIRE_LEN)
+        buf[k + 1] = 2      # the TrackEvent: {type: SLICE_END}
+        buf[k + 2] = <char>pw.tag(pw.EVENT_TYPE, pw.WIRE_VARINT)
+        buf[k + 3] = pw.TYPE_SLICE_END
         return self.put_packet(buf, k + 4)
 
     cdef inline int put_packet(self, char* buf, int end) except -1 nogil:
         """``buf[7:end]`` is a packet's body: prefix its tag and length and append it."""
         cdef char head[6]
         cdef int h = 1
-        head[0] = b'\x0a'
-        h += varint_into(head + 1, <uint64_t>(end - 7))
+        head[0] = <char>pw.tag(pw.TRACE_PACKET, pw.WIRE_LEN)
+        h += put_varint(head + 1, <uint64_t>(end - 7))
         memcpy(buf + 7 - h, head, h)
         self.out.put(buf + 7 - h, end - 7 + h)
         return self.maybe_flush()
@@ -676,36 +682,36 @@ cdef class PerfettoWriter:
             track = self.process(pid, None)
         else:
             track = self.thread_uuids[thread]
-        self.ev.field_varint(3, CAT_INSTANT)
-        self.ev.field_varint(9, TYPE_INSTANT)
-        self.ev.field_varint(10, self.name_iid(name, kind))
-        self.ev.field_varint(11, track)
+        self.ev.field_varint(pw.EVENT_CATEGORY_IIDS, CAT_INSTANT)
+        self.ev.field_varint(pw.EVENT_TYPE, pw.TYPE_INSTANT)
+        self.ev.field_varint(pw.EVENT_NAME_IID, self.name_iid(name, kind))
+        self.ev.field_varint(pw.EVENT_TRACK_UUID, track)
         tid = self.thread_tids[thread]
         if scope != "t" and tid != pid:
             # a process or global track does not say which thread recorded the instant
             inner = ProtoBuffer(None)
-            inner.field_varint(1, self.annotation_iid("#tid"))
-            inner.field_varint(4, <uint64_t>(<int64_t>tid))
-            self.ev.field_msg(4, inner)
+            inner.field_varint(pw.ANNOTATION_NAME_IID, self.annotation_iid("#tid"))
+            inner.field_varint(pw.ANNOTATION_INT, <uint64_t>(<int64_t>tid))
+            self.ev.field_msg(pw.EVENT_DEBUG_ANNOTATIONS, inner)
         if has_args:
             self.annotations(args)
-        self.pkt.field_msg(11, self.ev)
+        self.pkt.field_msg(pw.PACKET_TRACK_EVENT, self.ev)
         return self.emit_packet(ts, True)
 
     cdef int counter(self, int64_t ts, long pid, str name, values) except -1:
         for key, value in values.items():
             track = self.counter_track(pid, name, str(key))
-            self.ev.field_varint(9, TYPE_COUNTER)
-            self.ev.field_varint(11, track)
+            self.ev.field_varint(pw.EVENT_TYPE, pw.TYPE_COUNTER)
+            self.ev.field_varint(pw.EVENT_TRACK_UUID, track)
             if isinstance(value, float):
-                self.ev.field_double(44, value)
+                self.ev.field_double(pw.EVENT_DOUBLE_COUNTER_VALUE, value)
             elif isinstance(value, int) and -(1 << 63) <= value < (1 << 63):
-                self.ev.field_varint(30, <uint64_t>(<int64_t>value))
+                self.ev.field_varint(pw.EVENT_COUNTER_VALUE, <uint64_t>(<int64_t>value))
             elif isinstance(value, int):    # beyond 64 bits: the graph needs the size, not every digit
-                self.ev.field_double(44, float(value))
+                self.ev.field_double(pw.EVENT_DOUBLE_COUNTER_VALUE, float(value))
             else:
                 raise ValueError(f"counter {name!r} has a value that is not a number: {key}={value!r}")
-            self.pkt.field_msg(11, self.ev)
+            self.pkt.field_msg(pw.PACKET_TRACK_EVENT, self.ev)
             self.emit_packet(ts, True)
         return 0
 
@@ -714,19 +720,19 @@ cdef class PerfettoWriter:
         payload = {"ph": ph, "id": obj_id}
         if args is not None:
             payload["args"] = args
-        return self.event(ts, TYPE_INSTANT, CAT_OBJECT, self.name_iid(name, kind),
+        return self.event(ts, pw.TYPE_INSTANT, CAT_OBJECT, self.name_iid(name, kind),
                           self.thread_uuids[thread], payload)
 
     cdef int raw(self, int64_t ts, uint64_t track, dict raw) except -1:
         """Any other event, kept whole as JSON in an annotation the reader gives back."""
-        self.ev.field_varint(3, CAT_RAW)
-        self.ev.field_varint(9, TYPE_INSTANT)
-        self.ev.field_str(23, str(raw.get("name", "raw")))
-        self.ev.field_varint(11, track)
-        self.tmp.field_varint(1, self.annotation_iid("event"))
-        self.tmp.field_str(9, self.encoder.encode(raw))
-        self.ev.field_msg(4, self.tmp)
-        self.pkt.field_msg(11, self.ev)
+        self.ev.field_varint(pw.EVENT_CATEGORY_IIDS, CAT_RAW)
+        self.ev.field_varint(pw.EVENT_TYPE, pw.TYPE_INSTANT)
+        self.ev.field_str(pw.EVENT_NAME, str(raw.get("name", "raw")))
+        self.ev.field_varint(pw.EVENT_TRACK_UUID, track)
+        self.tmp.field_varint(pw.ANNOTATION_NAME_IID, self.annotation_iid("event"))
+        self.tmp.field_str(pw.ANNOTATION_LEGACY_JSON, json_text(raw))
+        self.ev.field_msg(pw.EVENT_DEBUG_ANNOTATIONS, self.tmp)
+        self.pkt.field_msg(pw.PACKET_TRACK_EVENT, self.ev)
         return self.emit_packet(ts, True)
 
     def finish(self, dict metadata, bint close=True):
@@ -735,10 +741,10 @@ cdef class PerfettoWriter:
         cdef ProtoBuffer bundle = ProtoBuffer(None)
         self.switch_to_main()
         for name, value in metadata.items():
-            self.tmp.field_str(1, name)
-            self.tmp.field_str(5, self.encoder.encode(value))
-            bundle.field_msg(2, self.tmp)
-        self.pkt.field_msg(5, bundle)
+            self.tmp.field_str(pw.METADATA_NAME, name)
+            self.tmp.field_str(pw.METADATA_JSON, json_text(value))
+            bundle.field_msg(pw.BUNDLE_METADATA, self.tmp)
+        self.pkt.field_msg(pw.PACKET_CHROME_EVENTS, bundle)
         self.emit_packet(0, False)
         self.out.flush()
         if close:

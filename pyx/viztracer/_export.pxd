@@ -1,0 +1,91 @@
+# What the two encoders share, defined in export.pyx (the Chrome JSON encoder) and cimported by
+# perfetto.pyx (the Perfetto writer): the growing output buffer, the pointer-keyed name table,
+# the clock mapping, and reading a Recording's ring.
+from cpython.ref cimport PyObject
+from libc.math cimport llround
+from libc.stdint cimport int64_t, uint64_t, uintptr_t
+from libc.string cimport memcpy
+
+from ring cimport Ring
+
+cdef enum:
+    CHUNK = 1 << 20     # an OutBuffer with a ``write`` hands it its bytes past this size
+
+
+cdef class OutBuffer:
+    cdef char* data
+    cdef Py_ssize_t n
+    cdef Py_ssize_t cap
+    cdef object write
+
+    cdef int reserve(self, Py_ssize_t extra) except -1 nogil
+    cdef int put_bytes(self, bytes b) except -1
+    cdef int put_us(self, int64_t ns) except -1 nogil
+    cdef int maybe_flush(self) except -1
+    cdef int flush(self) except -1
+
+    # inline: every byte of a report goes through here
+    cdef inline int put(self, const char* s, Py_ssize_t n) except -1 nogil:
+        if self.n + n > self.cap:
+            self.reserve(n)
+        memcpy(self.data + self.n, s, n)
+        self.n += n
+        return 0
+
+
+ctypedef struct NameSlot:
+    void* key
+    const char* text
+    Py_ssize_t n
+    uint64_t iid            # 1-based, in order of first use
+
+
+cdef class NameTable:
+    cdef NameSlot* slots
+    cdef size_t cap
+    cdef size_t used
+    cdef list keep          # the bytes objects the slots point into
+    cdef public bint raw    # UTF-8 text instead of JSON string literals
+    cdef public bint sanitize   # characters UTF-8 can't encode (lone surrogates) become U+FFFD
+    cdef public bint fresh  # whether the last lookup added the name
+    cdef public list functions   # (name, filename, first line) of every Python function seen
+
+    cdef NameSlot* lookup(self, PyObject* obj, int kind) except NULL
+    cdef int grow(self) except -1
+
+    # inline: the writers look a name up per event, without the GIL
+    cdef inline NameSlot* find(self, void* key) noexcept nogil:
+        cdef size_t i = ((<uintptr_t>key) >> 4) * <size_t>11400714819323198485ULL >> 20
+        i &= self.cap - 1
+        while self.slots[i].key != NULL and self.slots[i].key != key:
+            i = (i + 1) & (self.cap - 1)
+        return &self.slots[i]
+
+
+cdef struct Clock:
+    int64_t t0_ticks
+    int64_t t0_ns
+    double ns_per_tick
+    bint identity
+
+
+cdef inline int64_t ts_ns(Clock* c, int64_t ticks) noexcept nogil:
+    """A tick count of the ring as nanoseconds on the report's clock."""
+    if c.identity:
+        return ticks
+    return c.t0_ns + llround(<double>(ticks - c.t0_ticks) * c.ns_per_tick)
+
+
+cdef inline int64_t dur_ns(Clock* c, int64_t ticks) noexcept nogil:
+    """A duration in ticks as nanoseconds."""
+    if c.identity:
+        return ticks
+    return llround(<double>ticks * c.ns_per_tick)
+
+
+cdef bytes utf8(str text)
+cdef str json_text(obj)
+cdef Ring* ring_of(recording) except NULL
+cdef uint64_t span_of(recording, Ring* ring, uint64_t* first) except? 0xFFFFFFFFFFFFFFFF
+cdef Clock clock_of(recording) except *
+cdef int write_all(int fd, const char* data, Py_ssize_t n) noexcept nogil

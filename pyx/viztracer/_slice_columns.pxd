@@ -1,0 +1,17 @@
+# The slice columns the viewer's three scanners fill (columns.pyx from report dicts, json_scan.pyx
+# from JSON text, pftrace_scan.pyx from a .pftrace), defined in slice_columns.pyx: one builder,
+# so that the three number names and tracks the same way by construction.
+from cpython cimport array
+
+
+cdef class SliceColumns:
+    cdef array.array ts, dur, name, track, args
+    cdef Py_ssize_t k, cap
+    cdef dict name_ids, track_ids
+    cdef list names, tracks, arg_values
+    cdef double first, last
+    cdef object last_pid, last_tid
+    cdef int last_track
+
+    cdef int add(self, double t, double d, object name, object pid, object tid, object args) except -1
+    cdef tuple result(self, list others)
