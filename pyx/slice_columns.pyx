@@ -7,7 +7,7 @@ through ``SliceColumns`` (cimported: ``pyx/viztracer/_slice_columns.pxd``), so t
 names and tracks the same way by construction.
 """
 from cpython cimport array
-from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
+from cpython.dict cimport PyDict_GetItemWithError, PyDict_SetItem
 from cpython.object cimport PyObject
 
 import array as pyarray
@@ -45,7 +45,7 @@ cdef class SliceColumns:
             self.last = t + d
         self.ts.data.as_doubles[k] = t
         self.dur.data.as_doubles[k] = d
-        found = PyDict_GetItem(self.name_ids, name)
+        found = PyDict_GetItemWithError(self.name_ids, name)   # an unhashable name raises
         if found == NULL:
             self.name.data.as_ints[k] = len(self.names)
             PyDict_SetItem(self.name_ids, name, len(self.names))
@@ -55,7 +55,7 @@ cdef class SliceColumns:
         if self.last_track < 0 or not (pid is self.last_pid or pid == self.last_pid) or \
                 not (tid is self.last_tid or tid == self.last_tid):
             key = (pid, tid)
-            found = PyDict_GetItem(self.track_ids, key)
+            found = PyDict_GetItemWithError(self.track_ids, key)
             if found == NULL:
                 self.last_track = len(self.tracks)
                 PyDict_SetItem(self.track_ids, key, self.last_track)
