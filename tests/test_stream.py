@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest_cli_helpers import COMMANDS, check_one_line_error, clean_env, write
+from conftest_cli_helpers import COMMANDS, check_one_line_error, clean_env, run, write
 
 from viztracer import VizTracer
 from viztracer.report.loader import load_report
@@ -40,12 +40,18 @@ def bursts(n_bursts: int, per_burst: int, tracer: VizTracer | None = None) -> No
         for i in range(per_burst):
             leaf(i)
         time.sleep(0.003)
-        deadline = time.monotonic() + 10
-        while tracer is not None and time.monotonic() < deadline:
-            first, end = tracer._core.stream_span()
-            if end - first < per_burst:
-                break
-            time.sleep(0.001)
+        if tracer is not None:
+            wait_for_the_writer(tracer, below=per_burst)
+
+
+def wait_for_the_writer(tracer: VizTracer, below: int = 1) -> None:
+    """Wait (10 s at most) until fewer than ``below`` entries wait for the stream's writer."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        first, end = tracer._core.stream_span()
+        if end - first < below:
+            return
+        time.sleep(0.001)
 
 
 def assert_nested(report: dict) -> None:
@@ -241,12 +247,13 @@ if how == "wait":
 """
 
 
-def start(tmp_path: Path, fmt: str, how: str, *extra: str) -> tuple[subprocess.Popen, Path]:
+def start(tmp_path: Path, fmt: str, how: str, *options: str) -> tuple[subprocess.Popen, Path]:
+    """PROGRAM under ``viztracer OPTIONS -o r.<fmt>`` (default options: streaming), running."""
     prog = write(tmp_path / "prog.py", PROGRAM)
     out = tmp_path / f"r.{fmt}"
-    proc = subprocess.Popen([*VIZTRACER, "--stream", "--tracer_entries", "20000", *extra, "-o", str(out),
-                             str(prog), how], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=clean_env())
+    options = options or ("--stream", "--tracer_entries", "20000")
+    proc = subprocess.Popen([*VIZTRACER, *options, "-o", str(out), str(prog), how], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env())
     return proc, out
 
 
@@ -308,11 +315,7 @@ def test_kill_9_or_os_exit_leaves_what_was_flushed(tmp_path, fmt, how, capsys):
 
 
 def test_dump_on_writes_the_ring_to_new_files_and_tracing_goes_on(tmp_path):
-    prog = write(tmp_path / "prog.py", PROGRAM)
-    out = tmp_path / "r.json"
-    proc = subprocess.Popen([*VIZTRACER, "--dump_on", "SIGUSR2", "-o", str(out), str(prog), "wait"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=clean_env())
+    proc, out = start(tmp_path, "json", "wait", "--dump_on", "SIGUSR2")
     wait_for(proc, "ready")
     proc.send_signal(signal.SIGUSR2)
     time.sleep(0.5)
@@ -335,8 +338,7 @@ def test_dump_on_writes_the_ring_to_new_files_and_tracing_goes_on(tmp_path):
 def test_stream_from_the_rcfile(tmp_path):
     prog = write(tmp_path / "prog.py", PROGRAM)
     (tmp_path / ".viztracerrc").write_text("[default]\nstream = True\ntracer_entries = 20000\n")
-    res = subprocess.run([*VIZTRACER, "-o", "r.pftrace", str(prog), "normal"], cwd=tmp_path,
-                         capture_output=True, text=True, env=clean_env(), timeout=60)
+    res = run(VIZTRACER, "-o", "r.pftrace", str(prog), "normal", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     report = load_report(str(tmp_path / "r.pftrace"))
     assert report["viztracer_metadata"]["stream"] is True
@@ -350,16 +352,14 @@ def test_stream_from_the_rcfile(tmp_path):
 ])
 def test_bad_stream_options_are_one_line_errors(tmp_path, args, message):
     prog = write(tmp_path / "prog.py", "print('ran')\n")
-    res = subprocess.run([*VIZTRACER, *args, str(prog)], cwd=tmp_path, capture_output=True, text=True,
-                         env=clean_env(), timeout=60)
+    res = run(VIZTRACER, *args, str(prog), cwd=tmp_path)
     check_one_line_error(res, message, status=2)
     assert "ran" not in res.stdout
 
 
 def test_unique_output_and_output_dir_work_with_stream(tmp_path):
     prog = write(tmp_path / "prog.py", PROGRAM)
-    res = subprocess.run([*VIZTRACER, "--stream", "-u", "--output_dir", "out", str(prog), "normal"],
-                         cwd=tmp_path, capture_output=True, text=True, env=clean_env(), timeout=60)
+    res = run(VIZTRACER, "--stream", "-u", "--output_dir", "out", str(prog), "normal", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     files = list((tmp_path / "out").glob("prog_*.json"))
     assert len(files) == 1
@@ -389,8 +389,7 @@ def test_a_forked_child_leaves_the_parents_stream_alone(tmp_path, fmt):
         phase(2000)
     """)
     out = tmp_path / f"r.{fmt}"
-    res = subprocess.run([*VIZTRACER, "--stream", "--tracer_entries", "20000", "-o", str(out), str(prog)],
-                         cwd=tmp_path, capture_output=True, text=True, env=clean_env(), timeout=60)
+    res = run(VIZTRACER, "--stream", "--tracer_entries", "20000", "-o", str(out), str(prog), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "its own calls are not saved there" in res.stderr
     report = load_report(str(out))
@@ -405,9 +404,7 @@ def test_dump_on_while_streaming_flushes(tmp_path):
     tracer.start()
     bursts(2, 100)
     assert tracer.dump_ring() == str(out)       # wakes the writer
-    deadline = time.monotonic() + 10
-    while tracer._core.stream_span()[0] < tracer._core.stream_span()[1] and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for_the_writer(tracer)
     before_stop = load_report(str(out))         # not complete yet: read as cut short
     assert before_stop["viztracer_metadata"]["cut_short"] is True
     assert len(calls_named(before_stop, "bursts.<locals>.leaf")) == 200
@@ -480,6 +477,5 @@ def test_options_record_the_same_calls_as_without_streaming(tmp_path, options, f
 def test_a_full_disk_is_one_line_and_a_non_zero_exit(tmp_path, fmt):
     prog = write(tmp_path / "prog.py", PROGRAM)
     (tmp_path / f"r.{fmt}").symlink_to("/dev/full")     # every write fails: no space left
-    res = subprocess.run([*VIZTRACER, "--stream", "-o", f"r.{fmt}", str(prog), "normal"], cwd=tmp_path,
-                         capture_output=True, text=True, env=clean_env(), timeout=60)
+    res = run(VIZTRACER, "--stream", "-o", f"r.{fmt}", str(prog), "normal", cwd=tmp_path)
     check_one_line_error(res, "cannot write", "No space left on device", status=1)

@@ -114,8 +114,9 @@ class StreamWriter:
     def flush(self) -> None:
         """Write the entries recorded until now, and a marker for refused ones.
 
-        A part at a time: encoded into memory while holding the GIL (the program waits),
-        then written while the program runs. Parts bound the memory a flush takes."""
+        A part at a time: the format resolves its names with the GIL (the program waits),
+        then encodes and writes without it (the program runs on). Parts bound the memory a
+        flush takes."""
         while self._flush_part():
             pass
 
@@ -130,7 +131,6 @@ class StreamWriter:
                 self.written += self.out.part(self.recording_for((first, end)), hurry)
                 self.core.stream_release(end)
             self._mark_refused(end)
-            self.out.flush()
         return more
 
     def _mark_refused(self, end: int) -> None:

@@ -355,11 +355,7 @@ class VizTracer:
         # nest exactly: the first part's (the rate is measured from the start until then).
         if self._stream_clock is None:
             self._stream_clock = self._core.clock()
-        core = self._core
-        return Recording(ring=core.ring_capsule(), threads=[(tid, name) for tid, name in core.thread_table()],
-                         clock=self._stream_clock, metadata={}, pid=os.getpid(),
-                         process_name=self.process_name or "MainProcess",
-                         sanitize_names=bool(self.sanitize_function_name), owner=core, span=span)
+        return self._recording(self._stream_clock, {}, span)
 
     def _finish_stream_at_exit(self) -> None:
         """A program that never stopped its streaming tracer: complete the file at exit."""
@@ -782,11 +778,15 @@ class VizTracer:
 
     def recording(self) -> Recording:
         """What was recorded, as the report writers take it (they never see the tracer)."""
+        return self._recording(self._core.clock(), self.metadata())
+
+    def _recording(self, clock: tuple[int, int, float], metadata: dict[str, Any],
+                   span: tuple[int, int] | None = None) -> Recording:
         core = self._core
         return Recording(ring=core.ring_capsule(), threads=[(tid, name) for tid, name in core.thread_table()],
-                         clock=core.clock(), metadata=self.metadata(), pid=os.getpid(),
+                         clock=clock, metadata=metadata, pid=os.getpid(),
                          process_name=self.process_name or "MainProcess",
-                         sanitize_names=bool(self.sanitize_function_name), owner=core)
+                         sanitize_names=bool(self.sanitize_function_name), owner=core, span=span)
 
     def metadata(self) -> dict[str, Any]:
         """The ``viztracer_metadata`` object written into every report."""

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .. import _export
+from .stream_file import StreamFile
 
 if TYPE_CHECKING:
     from ..recording import Recording
@@ -72,29 +73,22 @@ class Stream:
     time. Each event is a line of its own and the closing comes last, so a file cut short by
     a kill is read back up to its last whole line (``load_report`` says it was cut).
 
-    The file is unbuffered: what ``part`` returns from is in the system's hands, and the
-    compiled encoder writes to its descriptor without the GIL."""
+    The compiled encoder writes the events to the file's descriptor without the GIL."""
 
     def __init__(self, path: str, pid: int, process_name: str) -> None:
         self.pid = pid
-        self.file = open(path, "wb", buffering=0)
+        self.file = StreamFile(path)
         self.threads = 0            # thread slots described so far
         self.functions: set[tuple[str, str, int]] = set()
-        self.tail_at: int | None = None     # where the closing starts, once written
         process = {"ph": "M", "pid": pid, "tid": pid, "name": "process_name", "args": {"name": process_name}}
-        self._write(b'{"traceEvents":[\n' + _dumps(process))
-
-    def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[self.file.write(view):]
+        self.file.write(b'{"traceEvents":[\n' + _dumps(process))
 
     def part(self, recording: Recording, hurry: bool = False) -> int:
         """Write the entries of a recording's span; returns how many (``hurry`` changes
         nothing for JSON: there is no cheaper way to write it)."""
-        self._reopen()
+        self.file.going_on()
         for tid, name in recording.threads[self.threads:]:
-            self._write(b",\n" + _dumps({"ph": "M", "pid": self.pid, "tid": tid, "name": "thread_name",
+            self.file.write(b",\n" + _dumps({"ph": "M", "pid": self.pid, "tid": tid, "name": "thread_name",
                                          "args": {"name": name}}))
         self.threads = max(self.threads, len(recording.threads))
         count, functions = _export.stream_chrome_part(recording, self.file.fileno())
@@ -103,25 +97,14 @@ class Stream:
 
     def marker(self, ts_ns: int, tid: int, name: str, args: dict) -> None:
         """An instant on the process's track: where entries were dropped, and why."""
-        self._reopen()
-        self._write(b",\n" + _dumps({"pid": self.pid, "tid": tid, "ts": ts_ns / 1000, "ph": "i",
+        self.file.going_on()
+        self.file.write(b",\n" + _dumps({"pid": self.pid, "tid": tid, "ts": ts_ns / 1000, "ph": "i",
                                      "cat": "INSTANT", "name": name, "s": "p", "args": args}))
-
-    def flush(self) -> None:
-        """Nothing is held back: every write went to the file already."""
 
     def finish(self, metadata: dict, with_file_info: bool) -> None:
         """Close the report: it is a complete JSON file from here on."""
-        self._reopen()
-        self.tail_at = self.file.tell()
-        self._write(_tail(metadata, sorted(self.functions) if with_file_info else None))
-
-    def _reopen(self) -> None:
-        """Writing again after ``finish`` (the tracer started again): cut the closing off."""
-        if self.tail_at is not None:
-            self.file.seek(self.tail_at)
-            self.file.truncate()
-            self.tail_at = None
+        self.file.closing()
+        self.file.write(_tail(metadata, sorted(self.functions) if with_file_info else None))
 
     def close(self) -> None:
         self.file.close()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _perfetto
 from .chrome_json import file_info
+from .stream_file import StreamFile
 
 if TYPE_CHECKING:
     from ..recording import Recording
@@ -41,44 +42,33 @@ def write_from_report(report: dict, path: str, compress: bool = True) -> int:
 
 class Stream:
     """A Perfetto trace written while the program runs (``--stream``): each part of the ring
-    is encoded with every sequence started afresh, deflated, and written to the (unbuffered)
-    file, so a file cut short is valid up to its last whole packet. The metadata comes last."""
+    is encoded with every sequence started afresh, deflated, and written to the file's
+    descriptor, so a file cut short is valid up to its last whole packet. The metadata comes
+    last."""
 
     def __init__(self, path: str, pid: int, process_name: str, compress: bool = True) -> None:
         self.pid = pid
-        self.file = open(path, "wb", buffering=0)
+        self.file = StreamFile(path)
         self.encoder = _perfetto.PerfettoStream(self.file.fileno(), compress)
-        self.tail_at: int | None = None
 
     def part(self, recording: Recording, hurry: bool = False) -> int:
         """Write the entries of a recording's span; returns how many. In a ``hurry`` (the
         writer far behind), without deflating them."""
-        self._reopen()
+        self.file.going_on()
         return self.encoder.part(recording, hurry)
 
     def marker(self, ts_ns: int, tid: int, name: str, args: dict) -> None:
         """An instant on the process's track: where entries were dropped, and why."""
-        self._reopen()
+        self.file.going_on()
         self.encoder.marker(ts_ns, self.pid, name, args)
-
-    def flush(self) -> None:
-        """Nothing is held back: every part went to the file already."""
 
     def finish(self, metadata: dict[str, Any], with_file_info: bool) -> None:
         """The metadata packet: the trace is complete from here on."""
-        self._reopen()
-        self.tail_at = self.file.tell()
+        self.file.closing()
         entries = {"viztracer_metadata": metadata, "viztracer_counter_tracks": self.encoder.counter_tracks}
         if with_file_info:
             entries["file_info"] = file_info(self.encoder.function_list())
         self.encoder.finish(entries)
-
-    def _reopen(self) -> None:
-        """Writing again after ``finish`` (the tracer started again): cut the metadata off."""
-        if self.tail_at is not None:
-            self.file.seek(self.tail_at)
-            self.file.truncate()
-            self.tail_at = None
 
     def close(self) -> None:
         self.file.close()
