@@ -10,11 +10,13 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from cpython.ref cimport PyObject
 from libc.errno cimport EINTR, errno
-from libc.stdint cimport int64_t, uint64_t
-from libc.stdlib cimport calloc, free, realloc
+from libc.stdint cimport int64_t, uint64_t, uintptr_t
+from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.string cimport memset
 
 from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION,
-                   KIND_INSTANT, KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring)
+                   KIND_INSTANT, KIND_OBJECT, KIND_PY, KIND_RAW, Entry, RefRun, Ring,
+                   drop_refs, take_refs)
 
 import json
 import os
@@ -167,6 +169,7 @@ cdef class NameTable:
         # protobuf strings are UTF-8; JSON can escape a lone surrogate (when not sanitized)
         text = utf8(name) if self.raw else json.dumps(name).encode()
         self.keep.append(text)
+        self.keep.append(<object>obj)
         s.key = <void*>obj
         s.text = PyBytes_AS_STRING(text)
         s.n = PyBytes_GET_SIZE(text)
@@ -176,6 +179,45 @@ cdef class NameTable:
             self.grow()
             s = self.find(<void*>obj)
         return s
+
+    cdef Py_ssize_t scan_part(self, Ring* ring, uint64_t first, uint64_t count, uint64_t* special,
+                              uint64_t* missing, Py_ssize_t* n_missing) noexcept nogil:
+        """A streamed part's first pass, which needs no GIL: the slots of the calls whose
+        names the table lacks go into ``missing`` (for ``add_missing``; an object recurring
+        nearby only once), and the positions in the part of the entries that need Python to
+        be written (custom events, calls with args) into ``special``; returns how many of
+        those. Both arrays have room for ``count``."""
+        cdef void* recent[64]
+        cdef Py_ssize_t n_special = 0
+        cdef uint64_t i, slot
+        cdef size_t h
+        cdef Entry* e
+        memset(recent, 0, sizeof(recent))
+        n_missing[0] = 0
+        for i in range(count):
+            slot = (first + i) % ring.capacity
+            e = &ring.entries[slot]
+            if e.kind == KIND_PY or e.kind == KIND_C or e.kind == KIND_DURATION:
+                h = ((<uintptr_t>e.obj) >> 4) & 63
+                if recent[h] != <void*>e.obj:
+                    recent[h] = <void*>e.obj
+                    if self.find(<void*>e.obj).key == NULL:
+                        missing[n_missing[0]] = slot
+                        n_missing[0] += 1
+                if not (e.flags & FLAG_EXTRA):
+                    continue
+            special[n_special] = i
+            n_special += 1
+        return n_special
+
+    cdef int add_missing(self, Ring* ring, uint64_t* missing, Py_ssize_t n) except -1:
+        """Resolve the names ``scan_part`` found missing (with the GIL)."""
+        cdef Py_ssize_t i
+        cdef Entry* e
+        for i in range(n):
+            e = &ring.entries[missing[i]]
+            self.lookup(e.obj, e.kind)
+        return 0
 
     cdef int grow(self) except -1:
         cdef NameSlot* old = self.slots
@@ -332,55 +374,72 @@ cdef int write_all(int fd, const char* data, Py_ssize_t n) noexcept nogil:
     return 0
 
 
-def stream_chrome_part(recording, int fd):
+def stream_chrome_part(recording, int fd, NameTable names):
     """Write a streamed part (a recording's span) to the file descriptor ``fd``, as
     ``write_chrome_events`` would, for a writer thread that should hold the GIL as briefly as
-    it can: names and anything that needs Python (args, custom events) are prepared with the
-    GIL, then every event is encoded and written without it, while the program runs on.
-    Returns ``(events written, functions seen)``."""
+    it can. ``names`` is the stream's name table, kept from part to part.
+
+    Without the GIL: the pass that finds what needs Python, the encoding, the write, and
+    moving the entries' references out of their slots. With it, in one go in the middle:
+    names not seen before and whole events that need Python (args, custom events); then,
+    after the write, dropping the references. Returns the number of entries written; the
+    slots are empty afterwards (``stream_release`` need not visit them)."""
     cdef Ring* ring = ring_of(recording)
     cdef Clock clock = clock_of(recording)
     cdef OutBuffer out = OutBuffer(None)
     cdef OutBuffer side = OutBuffer(None)
-    cdef NameTable names = NameTable()
     cdef Prefixes prefixes = Prefixes(recording.pid, recording.threads)
     cdef uint64_t start, i, slot
     cdef uint64_t count = span_of(recording, ring, &start)
-    cdef Py_ssize_t* side_end
-    cdef Py_ssize_t before, from_side = 0
+    cdef uint64_t* special = NULL
+    cdef uint64_t* missing = NULL
+    cdef Py_ssize_t* side_end = NULL
+    cdef RefRun* runs = NULL
+    cdef Py_ssize_t n_special, n_missing, j = 0, before, from_side = 0
+    cdef size_t n_runs = 0
     cdef Entry* e
     cdef int failed = 0
     names.sanitize = recording.sanitize_names
     if ring.entries == NULL or count == 0:
-        return 0, []
-    side_end = <Py_ssize_t*>calloc(count, sizeof(Py_ssize_t))    # 0: a plain call
-    if side_end == NULL:
-        raise MemoryError()
+        return 0
+    special = <uint64_t*>malloc(count * sizeof(uint64_t))
+    missing = <uint64_t*>malloc(count * sizeof(uint64_t))
+    side_end = <Py_ssize_t*>malloc(count * sizeof(Py_ssize_t))
+    runs = <RefRun*>malloc(2 * count * sizeof(RefRun))
     try:
-        for i in range(count):          # with the GIL: names, and whole events that need it
-            slot = (start + i) % ring.capacity
-            e = &ring.entries[slot]
-            if plain_call(e):
-                names.lookup(e.obj, e.kind)
-            else:
-                before = side.n
-                put_event(side, ring, slot, &clock, prefixes, names)
-                side_end[i] = side.n if side.n > before else -1
+        if special == NULL or missing == NULL or side_end == NULL or runs == NULL:
+            raise MemoryError()
+        out.reserve(<Py_ssize_t>count * 96)
         with nogil:
-            out.reserve(<Py_ssize_t>count * 96)
+            n_special = names.scan_part(ring, start, count, special, missing, &n_missing)
+            if n_missing or n_special:
+                with gil:       # the program waits: names, and the events that need Python
+                    names.add_missing(ring, missing, n_missing)
+                    for j in range(n_special):
+                        before = side.n
+                        put_event(side, ring, (start + special[j]) % ring.capacity, &clock, prefixes, names)
+                        side_end[j] = side.n if side.n > before else -1
+            j = 0
             for i in range(count):
-                if side_end[i] != 0:
-                    if side_end[i] > 0:
-                        out.put(side.data + from_side, side_end[i] - from_side)
-                        from_side = side_end[i]
+                if j < n_special and special[j] == i:
+                    if side_end[j] > 0:
+                        out.put(side.data + from_side, side_end[j] - from_side)
+                        from_side = side_end[j]
+                    j += 1
                     continue
                 e = &ring.entries[(start + i) % ring.capacity]
                 put_call(out, e, &clock, prefixes, names.find(<void*>e.obj))
                 out.put(b'}', 1)
             failed = write_all(fd, out.data, out.n)
+            if not failed:
+                n_runs = take_refs(ring, start, count, runs)
     finally:
+        drop_refs(runs, n_runs)
+        free(special)
+        free(missing)
         free(side_end)
+        free(runs)
     if failed:
         raise OSError(failed, os.strerror(failed))
-    return count, names.functions
+    return count
 

@@ -27,8 +27,8 @@ cimport cython
 
 cimport protowire as pw
 from protowire cimport put_varint
-from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION,
-                   KIND_INSTANT, KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring)
+from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION, KIND_INSTANT,
+                   KIND_OBJECT, KIND_PY, KIND_RAW, Entry, RefRun, Ring, drop_refs, take_refs)
 from viztracer._export cimport (CHUNK, Clock, NameSlot, NameTable, OutBuffer, clock_of, json_text,
                                 ring_of, span_of, ts_ns, utf8, write_all)
 
@@ -331,12 +331,17 @@ cdef class PerfettoWriter:
         return 0
 
     cdef int new_part(self) except -1:
-        """Start every sequence afresh: names are interned again, in a new table (a code
-        object of an earlier part may be gone, and its address reused)."""
+        """Start every sequence afresh: every name is interned again in the part that uses
+        it (the table lives on: it keeps its objects alive, so no address is reused)."""
+        memset(self.name_seq, 0, self.name_seq_cap * sizeof(uint32_t))
+        return self.start_main()
+
+    cdef int fresh_names(self) except -1:
+        """A new name table (the old one keeps too many objects alive)."""
         self.names = NameTable()
         self.names.raw = True
         memset(self.name_seq, 0, self.name_seq_cap * sizeof(uint32_t))
-        return self.start_main()
+        return 0
 
     def drain(self):
         """Hand every packet deflated so far to ``write``."""
@@ -569,7 +574,10 @@ cdef class PerfettoWriter:
         cdef uint32_t thread = 0xFFFFFFFF
         if n == 0:
             return 0
-        qsort(recs, n, sizeof(SliceRec), slice_cmp)
+        for j in range(1, n):   # a part of one thread comes in order already: no sort then
+            if slice_cmp(&recs[j - 1], &recs[j]) > 0:
+                qsort(recs, n, sizeof(SliceRec), slice_cmp)
+                break
         stack = <SliceRec**>calloc(n, sizeof(SliceRec*))
         if stack == NULL:
             with gil:
@@ -783,9 +791,8 @@ cdef object ring_into(PerfettoWriter w, recording, metadata_for):
 cdef uint64_t ring_part(PerfettoWriter w, recording, int fd=-1) except? 0xFFFFFFFFFFFFFFFF:
     """Write a recording's entries (its ``span``): tracks first seen, slices, other events.
 
-    With ``fd`` (a stream's writer thread, ``w.hold`` set) the other events come first, and
-    the slices are encoded, deflated and written to ``fd`` in one go without the GIL: the
-    thread then takes the GIL back once per part, and each time costs it a switch interval."""
+    With ``fd``, a streamed part (``stream_part``): written to ``fd`` at once, holding the GIL
+    as little as it can."""
     cdef Ring* ring = ring_of(recording)
     cdef Clock clock = clock_of(recording)
     cdef long pid = recording.pid
@@ -794,8 +801,6 @@ cdef uint64_t ring_part(PerfettoWriter w, recording, int fd=-1) except? 0xFFFFFF
     cdef uint64_t i, n = 0
     cdef Entry* e
     cdef SliceRec* recs
-    cdef bint with_args = False
-    cdef int failed = 0
     w.process(pid, recording.process_name)
     for tid, tname in recording.threads[len(w.thread_uuids):]:
         w.add_thread(pid, tid, tname)       # indices are the ring's thread slots
@@ -804,33 +809,79 @@ cdef uint64_t ring_part(PerfettoWriter w, recording, int fd=-1) except? 0xFFFFFF
             w.write_compressed(fd)
         return 0
     if fd >= 0:
-        ring_others(w, ring, &clock, first, count, pid)
-    for i in range(count):      # with the GIL: every name into the table (slices() finds them)
+        return stream_part(w, ring, &clock, first, count, pid, fd)
+    for i in range(count):      # every name into the table (slices() finds them)
         e = &ring.entries[(first + i) % ring.capacity]
         if e.kind == KIND_PY or e.kind == KIND_C or e.kind == KIND_DURATION:
             w.room_for_iid(w.names.lookup(e.obj, e.kind).iid)
-            if e.flags & FLAG_EXTRA:
-                with_args = True
     recs = <SliceRec*>calloc(count, sizeof(SliceRec))
     if recs == NULL:
         raise MemoryError()
     try:
-        if fd >= 0 and not with_args:
-            with nogil:     # the program runs on meanwhile
-                n = slice_recs(recs, ring, &clock, first, count)
-                w.slices(recs, n)
-                failed = w.write_compressed(fd)
-        else:
-            n = slice_recs(recs, ring, &clock, first, count)
-            w.slices(recs, n)
-            if fd >= 0:
-                failed = w.write_compressed(fd)
+        n = slice_recs(recs, ring, &clock, first, count)
+        w.slices(recs, n)
     finally:
         free(recs)
+    ring_others(w, ring, &clock, first, count, pid)
+    return count
+
+
+cdef uint64_t stream_part(PerfettoWriter w, Ring* ring, Clock* clock, uint64_t first, uint64_t count,
+                          long pid, int fd) except? 0xFFFFFFFFFFFFFFFF:
+    """A streamed part, for a writer thread that should hold the GIL as briefly as it can.
+
+    Without the GIL: the pass that finds what needs Python, the slices (encoded, deflated and
+    written to ``fd``), and moving the entries' references out of their slots. With it, in
+    one go before the slices: names not seen before and the other events (instants, counters,
+    ...), which come first in the part; then, after the write, dropping the references. A
+    part with args is written with the GIL throughout (each needs Python). The slots are
+    empty afterwards (``stream_release`` need not visit them)."""
+    cdef uint64_t* special = <uint64_t*>malloc(count * sizeof(uint64_t))
+    cdef uint64_t* missing = <uint64_t*>malloc(count * sizeof(uint64_t))
+    cdef SliceRec* recs = <SliceRec*>malloc(count * sizeof(SliceRec))
+    cdef RefRun* runs = <RefRun*>malloc(2 * count * sizeof(RefRun))
+    cdef Py_ssize_t n_special = 0, n_missing = 0, j
+    cdef size_t n_runs = 0
+    cdef uint64_t n, slot
+    cdef bint with_args = False
+    cdef int failed = 0
+    cdef Entry* e
+    try:
+        if special == NULL or missing == NULL or recs == NULL or runs == NULL:
+            raise MemoryError()
+        with nogil:     # the program runs on meanwhile
+            n_special = w.names.scan_part(ring, first, count, special, missing, &n_missing)
+            if n_missing or n_special:
+                with gil:
+                    w.names.add_missing(ring, missing, n_missing)
+                    w.room_for_iid(w.names.used)
+                    for j in range(n_special):
+                        slot = (first + special[j]) % ring.capacity
+                        e = &ring.entries[slot]
+                        if e.kind >= KIND_INSTANT:
+                            ring_other(w, ring, e, slot, ts_ns(clock, e.ts), pid)
+                        else:
+                            with_args = True
+            if not with_args:
+                n = slice_recs(recs, ring, clock, first, count)
+                w.slices(recs, n)
+                failed = w.write_compressed(fd)
+                if not failed:
+                    n_runs = take_refs(ring, first, count, runs)
+        if with_args:
+            n = slice_recs(recs, ring, clock, first, count)
+            w.slices(recs, n)
+            failed = w.write_compressed(fd)
+            if not failed:
+                n_runs = take_refs(ring, first, count, runs)
+    finally:
+        drop_refs(runs, n_runs)
+        free(special)
+        free(missing)
+        free(recs)
+        free(runs)
     if failed:
         raise OSError(failed, os.strerror(failed))
-    if fd < 0:
-        ring_others(w, ring, &clock, first, count, pid)
     return count
 
 
@@ -917,7 +968,15 @@ cdef class PerfettoStream:
             return ring_part(self.w, recording, self.fd)
         finally:
             self.w.compress = self.compress
-            self.functions.update(self.w.names.functions)
+
+    @property
+    def names_used(self):
+        return self.w.names.used
+
+    def fresh_names(self):
+        """Start the name table afresh before the next part (see ``NAMES_KEPT``)."""
+        self.functions.update(self.w.names.functions)
+        self.w.fresh_names()
 
     def marker(self, int64_t ts_ns, long pid, str name, dict args):
         """A process-scoped instant (the report says where entries were dropped), after a part
@@ -944,7 +1003,7 @@ cdef class PerfettoStream:
         self.flush()
 
     def function_list(self):
-        return sorted(self.functions)
+        return sorted(self.functions.union(self.w.names.functions))
 
 
 cdef int ring_other(PerfettoWriter w, Ring* ring, Entry* e, uint64_t slot, int64_t ts,

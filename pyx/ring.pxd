@@ -3,6 +3,10 @@
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
+
+cdef extern from "Python.h":
+    void decref_ptr "Py_DECREF"(PyObject* o)
+
 cdef enum:
     KIND_PY = 1         # a Python call; obj is its code object
     KIND_C = 2          # a C call; obj is its name (str), resolved when the call was recorded
@@ -45,3 +49,57 @@ ctypedef struct Ring:
     void* wake              # streaming: the semaphore the writer waits on
     int streaming
     int frozen
+
+
+# -- handing a streamed part's references back -----------------------------------------------
+# Every entry owns a reference (its code object or name, and its extra). A streamed part's
+# writer moves them out of the slots without the GIL, folding repeats of one object into a
+# count, and drops them with the GIL afterwards: a handful of objects instead of a decref
+# per entry while the program waits for the GIL.
+
+ctypedef struct RefRun:
+    PyObject* obj
+    uint64_t n          # references to drop
+
+
+cdef inline size_t take_refs(Ring* ring, uint64_t first, uint64_t count, RefRun* runs) noexcept nogil:
+    """Move the references of the ``count`` entries from slot ``first`` into ``runs`` (room
+    for ``2 * count``), leaving the slots empty; returns how many runs were filled."""
+    cdef size_t recent[64]      # hash of an object -> its run, for objects that recur
+    cdef size_t n = 0, h
+    cdef uint64_t i, slot
+    cdef Entry* e
+    cdef PyObject* extra
+    for i in range(64):
+        recent[i] = 0
+    for i in range(count):
+        slot = (first + i) % ring.capacity
+        e = &ring.entries[slot]
+        if e.obj != NULL:
+            h = ((<size_t>e.obj) >> 4) & 63
+            if recent[h] < n and runs[recent[h]].obj == e.obj:
+                runs[recent[h]].n += 1
+            else:
+                runs[n].obj = e.obj
+                runs[n].n = 1
+                recent[h] = n
+                n += 1
+            e.obj = NULL
+        if e.flags & FLAG_EXTRA:
+            extra = ring.extras[slot]
+            ring.extras[slot] = NULL
+            if extra != NULL:
+                runs[n].obj = extra
+                runs[n].n = 1
+                n += 1
+        e.flags = 0
+    return n
+
+
+cdef inline void drop_refs(RefRun* runs, size_t n) noexcept:
+    """Drop what ``take_refs`` took (with the GIL)."""
+    cdef size_t i
+    cdef uint64_t k
+    for i in range(n):
+        for k in range(runs[i].n):
+            decref_ptr(runs[i].obj)

@@ -111,7 +111,7 @@ def now_ticks():
     return vt_ticks()
 
 
-cdef void read_pair(int64_t* ticks, int64_t* ns) noexcept:
+cdef void read_pair(int64_t* ticks, int64_t* ns) noexcept nogil:
     """A (ticks, ns) pair read as close together as the two clocks allow."""
     cdef int64_t a = vt_ticks()
     ns[0] = vt_now_ns()
@@ -126,10 +126,11 @@ def nominal_ns_per_tick():
     if not USE_TSC:
         return 1.0
     if nominal_factor == 0.0:
-        read_pair(&t0, &n0)
-        n1 = n0
-        while n1 - n0 < 5000000:
-            read_pair(&t1, &n1)
+        with nogil:     # a streaming writer may ask while the program runs: let it run on
+            read_pair(&t0, &n0)
+            n1 = n0
+            while n1 - n0 < 5000000:
+                read_pair(&t1, &n1)
         nominal_factor = <double>(n1 - n0) / <double>(t1 - t0)
     return nominal_factor
 
@@ -451,9 +452,13 @@ cdef class Tracer:
         cdef uint64_t i, n
         if ring.entries == NULL:
             return
-        n = ring.written if ring.written < ring.capacity else ring.capacity
-        for i in range(n):
-            release_slot(ring, i)
+        if ring.streaming:      # the writer freed every slot but those it has not written
+            for i in range(ring.flushed, ring.written):
+                release_slot(ring, i % ring.capacity)
+        else:
+            n = ring.written if ring.written < ring.capacity else ring.capacity
+            for i in range(n):
+                release_slot(ring, i)
         ring.written = 0
         ring.head = 0
         ring.flushed = 0
@@ -773,21 +778,25 @@ cdef class Tracer:
     def stream_end(self):
         """Back to keeping the latest ``capacity`` entries; whatever was not written is dropped."""
         cdef Ring* ring = &self.cfg.ring
-        ring.streaming = 0
         self.clear_ring()
+        ring.streaming = 0
+        set_limit(ring)
+        self.cfg.t0_ticks = 0
 
     def stream_span(self):
         """``(first, end)``: the entries written since the writer last released, by number."""
         return self.cfg.ring.flushed, self.cfg.ring.written
 
-    def stream_release(self, uint64_t end):
-        """The writer has written the entries before ``end``: free their slots for new ones."""
+    def stream_release(self, uint64_t end, bint emptied=False):
+        """The writer has written the entries before ``end``: free their slots for new ones
+        (``emptied``: the writer took their references already, see ring.pxd's take_refs)."""
         cdef Ring* ring = &self.cfg.ring
         cdef uint64_t i
         if end > ring.written:
             end = ring.written
-        for i in range(ring.flushed, end):
-            release_slot(ring, i % ring.capacity)
+        if not emptied:
+            for i in range(ring.flushed, end):
+                release_slot(ring, i % ring.capacity)
         ring.flushed = end
         set_limit(ring)
 

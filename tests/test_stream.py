@@ -7,12 +7,14 @@ back by our loader and, for ``.pftrace``, parsed with the ``perfetto`` package's
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import weakref
 from collections import Counter
 from pathlib import Path
 
@@ -162,7 +164,6 @@ def test_a_streamed_pftrace_parses_with_perfettos_protos(tmp_path):
                 assert depth[seq] >= 0
     assert begins >= 9000
     assert max(cleared.values()) > 5        # many parts were written
-    assert any(p.HasField("chrome_metadata") or p.HasField("chrome_events") for p in packets) or True
     report = load_report(str(out))
     assert len(calls_named(report, "bursts.<locals>.leaf")) == 9000
 
@@ -425,18 +426,93 @@ def test_clear_while_streaming_drops_only_what_is_not_written(tmp_path):
     assert len(calls_named(load_report(str(out)), "bursts.<locals>.leaf")) == 110
 
 
-def test_a_writer_far_behind_writes_parts_without_deflating_them(tmp_path):
-    out = tmp_path / "r.pftrace"
+def top_level_slices(path: Path) -> tuple[int, int]:
+    """(slice packets written plain, slice packets inside deflated chunks) of a .pftrace."""
+    from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import Trace
+    top = Trace.FromString(path.read_bytes()).packet
+    plain = sum(p.HasField("track_event") for p in top)
+    return plain, sum(p.HasField("track_event") for p in pftrace_packets(path)) - plain
+
+
+def test_a_writer_keeping_pace_deflates_and_one_behind_does_not(tmp_path, monkeypatch):
+    import viztracer.stream
+    out = tmp_path / "pace.pftrace"
     tracer = VizTracer(tracer_entries=2000, stream=True, output_file=str(out), verbose=0)
     tracer.start()
-    tracer._stream.capacity = 0         # every part finds the writer "far behind"
+    bursts(5, 300, tracer)          # the writer catches up after every burst
+    tracer.stop()
+    plain, deflated = top_level_slices(out)
+    assert deflated >= 2 * 1500     # the bursts' slices, begin and end
+    assert plain < 50               # the few calls left at the stop: not deflated, not waited for
+
+    monkeypatch.setattr(viztracer.stream, "HURRY_PARTS", -1)    # every part finds it behind
+    out = tmp_path / "behind.pftrace"
+    tracer = VizTracer(tracer_entries=2000, stream=True, output_file=str(out), verbose=0)
+    tracer.start()
     bursts(5, 300, tracer)
     tracer.stop()
-    from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import Trace
-    top = Trace.FromString(out.read_bytes()).packet
-    assert any(p.HasField("track_event") for p in top)         # slices written plain
-    report = load_report(str(out))
-    assert len(calls_named(report, "bursts.<locals>.leaf")) == 1500
+    plain, deflated = top_level_slices(out)
+    assert plain >= 2 * 1500 and deflated == 0
+    assert len(calls_named(load_report(str(out)), "bursts.<locals>.leaf")) == 1500
+
+
+@pytest.mark.parametrize("names_kept", [None, 7])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_names_stay_right_when_code_objects_die_between_parts(tmp_path, fmt, names_kept, monkeypatch):
+    # Each burst's function is freed after it, so a new one may get a dead one's address;
+    # the stream's name table (kept from part to part, and started afresh past NAMES_KEPT
+    # names) must never give a call the name of another.
+    import viztracer.report.chrome_json
+    import viztracer.report.perfetto
+    if names_kept is not None:
+        for module in (viztracer.report.chrome_json, viztracer.report.perfetto):
+            monkeypatch.setattr(module, "NAMES_KEPT", names_kept)
+    out = tmp_path / f"r.{fmt}"
+    tracer = VizTracer(tracer_entries=400, stream=True, output_file=str(out), verbose=0)
+    tracer.start()
+    for k in range(40):
+        scope: dict = {}
+        exec(f"def made_{k}(x):\n    return x\n", scope)
+        for i in range(30):
+            scope[f"made_{k}"](i)
+        del scope
+        tracer._stream.flush()      # the writer lets go of the function,
+        gc.collect()                # and its cycle with its globals is freed
+    tracer.stop()
+    made = Counter(e["name"].split(" ")[0] for e in calls_named(load_report(str(out)), "made_"))
+    assert made == {f"made_{k}": 30 for k in range(40)}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_streaming_leaves_every_reference_count_as_it_was(tmp_path, fmt):
+    # The writer takes the entries' references out of their slots and drops them afterwards:
+    # not one too many, not one too few (args included).
+    def leaf(i):
+        return i
+    args = ("an arg",)
+    before = sys.getrefcount(leaf.__code__), sys.getrefcount(args[0])
+    out = tmp_path / f"r.{fmt}"
+    tracer = VizTracer(tracer_entries=1000, stream=True, output_file=str(out), verbose=0,
+                       log_func_args=True)
+    tracer.start()
+    for _ in range(20):
+        for i in range(200):
+            leaf(i)
+        tracer.log_instant("burst", args={"arg": args[0]})
+        wait_for_the_writer(tracer, below=250)      # a part: the writer had its turn
+    tracer.stop()
+    # the stream's name table holds one reference to each function it named, until it goes
+    assert (sys.getrefcount(leaf.__code__) - 1, sys.getrefcount(args[0])) == before
+    # and nothing keeps a streaming tracer alive once the program lets go of it (the global
+    # tracer is the newest one)
+    gone = weakref.ref(tracer)
+    del tracer
+    VizTracer(verbose=0)
+    gc.collect()
+    assert gone() is None
+    assert (sys.getrefcount(leaf.__code__), sys.getrefcount(args[0])) == before
+    leaves = calls_named(load_report(str(out)), "test_streaming_leaves_every_reference_count_as_it_was")
+    assert len(leaves) == 4000
 
 
 @pytest.mark.parametrize("options", [

@@ -27,6 +27,10 @@ INTERVAL = 0.25             # seconds between flushes at the latest, while event
 # left to write at the stop.
 PARTS = 4
 PART_MAX = 1 << 14
+# A format's hurry skips the costliest step (deflating a .pftrace part: more than a third of
+# the writer's work): taken when more than this many parts wait, so that the writer keeps pace
+# with a program making calls as fast as it can, and uses no more of a core than it must.
+HURRY_PARTS = 2
 SWITCH_INTERVAL = 0.001     # seconds: sys.setswitchinterval while streaming (at most)
 STREAM_EXTENSIONS = (".json", ".pftrace", ".perfetto-trace")
 # Seconds the writer sleeps before each flush: tests use it to starve the writer.
@@ -94,7 +98,9 @@ class StreamWriter:
             if self.delay:
                 time.sleep(self.delay)
             try:
-                self.flush()
+                # part by part, until the stop: what is left then, the stop writes in a hurry
+                while not self.stopping and self._flush_part(False):
+                    pass
             except BaseException as e:  # noqa: BLE001 - said at stop, never in the program's face
                 self.error = e
                 return
@@ -107,29 +113,30 @@ class StreamWriter:
             self.core.wake_writer()
             thread.join()
             sys.setswitchinterval(self.switch_interval)
-        self.flush()
+        self.flush(waited_for=True)
 
     # -- writing -------------------------------------------------------------------------------
 
-    def flush(self) -> None:
+    def flush(self, waited_for: bool = False) -> None:
         """Write the entries recorded until now, and a marker for refused ones.
 
         A part at a time: the format resolves its names with the GIL (the program waits),
         then encodes and writes without it (the program runs on). Parts bound the memory a
-        flush takes."""
-        while self._flush_part():
+        flush takes. What the program is ``waited_for`` to go on (the stop) is written in a
+        hurry, as is everything while the writer is behind (see ``HURRY_PARTS``)."""
+        while self._flush_part(waited_for):
             pass
 
-    def _flush_part(self) -> bool:
+    def _flush_part(self, waited_for: bool) -> bool:
         """Write up to a part of the ring; True when there is more to write."""
         with self.lock:
             first, end = self.core.stream_span()
             more = end - first > self.part
-            hurry = end - first > self.capacity // 2     # half the ring waits: skip deflating
+            hurry = waited_for or end - first > HURRY_PARTS * self.part
             end = min(end, first + self.part)
             if end > first:
                 self.written += self.out.part(self.recording_for((first, end)), hurry)
-                self.core.stream_release(end)
+                self.core.stream_release(end, True)     # part() emptied the slots
             self._mark_refused(end)
         return more
 

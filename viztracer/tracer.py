@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
@@ -83,6 +84,17 @@ def _paths(files: Sequence[str] | str | None) -> list[str]:
             if cand not in out:
                 out.append(cand)
     return out
+
+
+def _call_weakly(method: Callable[[], None]) -> Callable[[], None]:
+    """A callable that calls ``method`` while its object lives, and does nothing after."""
+    ref = weakref.WeakMethod(method)
+
+    def call() -> None:
+        bound = ref()
+        if bound is not None:
+            bound()
+    return call
 
 
 def _with_pid(path: str) -> str:
@@ -346,8 +358,9 @@ class VizTracer:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             self._stream = StreamWriter(self._core, path, self._stream_recording, os.getpid(),
                                         self.process_name or "MainProcess", self.tracer_entries)
-            atexit.register(self._finish_stream_at_exit)
-            os.register_at_fork(after_in_child=self._forget_stream_in_child)
+            # weakly: neither hook keeps a tracer the program let go of alive
+            atexit.register(_call_weakly(self._finish_stream_at_exit))
+            os.register_at_fork(after_in_child=_call_weakly(self._forget_stream_in_child))
         self._stream.start()
 
     def _stream_recording(self, span: tuple[int, int]) -> Recording:
@@ -429,7 +442,7 @@ class VizTracer:
             raise failed
         if error is None:
             try:
-                stream.flush()
+                stream.flush(waited_for=True)
                 stream.finish(self.metadata(), self.file_info)
             except OSError as e:
                 error = e

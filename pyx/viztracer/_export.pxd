@@ -6,7 +6,7 @@ from libc.math cimport llround
 from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from libc.string cimport memcpy
 
-from ring cimport Ring
+from ring cimport Entry, Ring
 
 cdef enum:
     CHUNK = 1 << 20     # an OutBuffer with a ``write`` hands it its bytes past this size
@@ -43,8 +43,9 @@ ctypedef struct NameSlot:
 cdef class NameTable:
     cdef NameSlot* slots
     cdef size_t cap
-    cdef size_t used
-    cdef list keep          # the bytes objects the slots point into
+    cdef readonly size_t used
+    cdef list keep          # the bytes objects the slots point into, and the keys: a key kept
+                            # alive can't be freed and its address reused by another object
     cdef public bint raw    # UTF-8 text instead of JSON string literals
     cdef public bint sanitize   # characters UTF-8 can't encode (lone surrogates) become U+FFFD
     cdef public bint fresh  # whether the last lookup added the name
@@ -52,6 +53,9 @@ cdef class NameTable:
 
     cdef NameSlot* lookup(self, PyObject* obj, int kind) except NULL
     cdef int grow(self) except -1
+    cdef Py_ssize_t scan_part(self, Ring* ring, uint64_t first, uint64_t count, uint64_t* special,
+                              uint64_t* missing, Py_ssize_t* n_missing) noexcept nogil
+    cdef int add_missing(self, Ring* ring, uint64_t* missing, Py_ssize_t n) except -1
 
     # inline: the writers look a name up per event, without the GIL
     cdef inline NameSlot* find(self, void* key) noexcept nogil:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .. import _export
-from .stream_file import StreamFile
+from .stream_file import NAMES_KEPT, StreamFile
 
 if TYPE_CHECKING:
     from ..recording import Recording
@@ -80,6 +80,7 @@ class Stream:
         self.file = StreamFile(path)
         self.threads = 0            # thread slots described so far
         self.functions: set[tuple[str, str, int]] = set()
+        self.names = _export.NameTable()    # kept from part to part: each name resolved once
         process = {"ph": "M", "pid": pid, "tid": pid, "name": "process_name", "args": {"name": process_name}}
         self.file.write(b'{"traceEvents":[\n' + _dumps(process))
 
@@ -91,9 +92,10 @@ class Stream:
             self.file.write(b",\n" + _dumps({"ph": "M", "pid": self.pid, "tid": tid, "name": "thread_name",
                                          "args": {"name": name}}))
         self.threads = max(self.threads, len(recording.threads))
-        count, functions = _export.stream_chrome_part(recording, self.file.fileno())
-        self.functions.update(functions)
-        return count
+        if self.names.used > NAMES_KEPT:     # it keeps every key alive: start afresh
+            self.functions.update(self.names.functions)
+            self.names = _export.NameTable()
+        return _export.stream_chrome_part(recording, self.file.fileno(), self.names)
 
     def marker(self, ts_ns: int, tid: int, name: str, args: dict) -> None:
         """An instant on the process's track: where entries were dropped, and why."""
@@ -104,6 +106,7 @@ class Stream:
     def finish(self, metadata: dict, with_file_info: bool) -> None:
         """Close the report: it is a complete JSON file from here on."""
         self.file.closing()
+        self.functions.update(self.names.functions)
         self.file.write(_tail(metadata, sorted(self.functions) if with_file_info else None))
 
     def close(self) -> None:

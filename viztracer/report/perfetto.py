@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _perfetto
 from .chrome_json import file_info
-from .stream_file import StreamFile
+from .stream_file import NAMES_KEPT, StreamFile
 
 if TYPE_CHECKING:
     from ..recording import Recording
@@ -55,6 +55,8 @@ class Stream:
         """Write the entries of a recording's span; returns how many. In a ``hurry`` (the
         writer far behind), without deflating them."""
         self.file.going_on()
+        if self.encoder.names_used > NAMES_KEPT:   # it keeps every key alive: start afresh
+            self.encoder.fresh_names()
         return self.encoder.part(recording, hurry)
 
     def marker(self, ts_ns: int, tid: int, name: str, args: dict) -> None:

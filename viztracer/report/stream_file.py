@@ -7,6 +7,11 @@ tracer starts again, so the file is complete after every ``stop()`` and goes on 
 """
 from __future__ import annotations
 
+# A stream's name table lives from part to part, so that each name is resolved once (with the
+# GIL, which the program then waits for). It keeps the objects it names alive, so that no
+# address is reused for another; past this many names it is started afresh.
+NAMES_KEPT = 1 << 16
+
 
 class StreamFile:
     """An appended report file whose closing can be taken back."""
