@@ -319,6 +319,29 @@ def test_sigterm_does_not_wait_for_threads(cmd, tmp_path, case):
     assert f"forever ({prog}:{line_of(prog, 'def forever')})" in names(load_report(tmp_path / "result.json"))
 
 
+@both_commands
+def test_a_forked_child_dies_of_sigterm_as_without_the_tracer(cmd, tmp_path):
+    # The command's SIGTERM handler (SystemExit, so the report is saved) is the parent's own:
+    # a forked child, such as a multiprocessing worker its pool terminates, must not inherit it.
+    write(tmp_path / "prog.py", """
+        import os, signal, time
+        pid = os.fork()
+        if pid == 0:
+            print("child handler is default:", signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, flush=True)
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        print("child exit:", os.waitstatus_to_exitcode(status))
+        print("parent handler is default:", signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)
+    """)
+    proc = run(cmd, "prog.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "child handler is default: True" in proc.stdout
+    assert f"child exit: {-signal.SIGTERM}" in proc.stdout
+    assert "parent handler is default: False" in proc.stdout
+
+
 # -- threads -------------------------------------------------------------------------------------------
 
 @both_commands

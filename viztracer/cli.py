@@ -142,7 +142,9 @@ class _Termination:
 
     @contextmanager
     def installed(self) -> Iterator[None]:
+        global _installed_handlers
         previous: dict[int, Any] = {}
+        _installed_handlers = previous
         try:
             for signum in ENDING_SIGNALS:
                 if signum != self.dump_signal:
@@ -154,8 +156,24 @@ class _Termination:
         try:
             yield
         finally:
+            _installed_handlers = None
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+
+# The handlers a _Termination replaced, while it is installed. A forked child (a multiprocessing
+# worker) gets them back: ours change how a process dies (SIGTERM raising SystemExit), and a
+# worker that inherited them could hang its pool when terminated.
+_installed_handlers: dict[int, Any] | None = None
+
+
+def _restore_handlers_in_child() -> None:
+    if _installed_handlers:
+        for signum, handler in _installed_handlers.items():
+            signal.signal(signum, handler)
+
+
+os.register_at_fork(after_in_child=_restore_handlers_in_child)
 
 
 def parse_signal(text: str) -> int:
