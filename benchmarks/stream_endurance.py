@@ -66,6 +66,9 @@ def peak_rss_kb(cmd: list[str], cwd: str) -> int:
     return int(re.findall(r"PEAK (\d+)", out.stderr)[-1])
 
 
+WINDOW = 16 << 20     # bytes of packets parsed at a time
+
+
 def count_slices(path: str) -> tuple[int, dict]:
     """BEGIN slices in a .pftrace, and its viztracer_metadata (empty when cut short)."""
     from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import Trace
@@ -83,21 +86,20 @@ def count_slices(path: str) -> tuple[int, dict]:
                     if m.name == "viztracer_metadata":
                         metadata = json.loads(m.json_value)
 
-    data = open(path, "rb").read()
-    good, pos = 0, 0
-    while pos < len(data):      # whole top-level records only: a killed writer may cut the last
-        length, shift, i = 0, 0, pos + 1
-        while i < len(data):
-            b = data[i]
-            length |= (b & 0x7F) << shift
-            shift += 7
-            i += 1
-            if b < 0x80:
+    from viztracer._pftrace_scan import framing
+    data = memoryview(open(path, "rb").read())
+    pos = 0
+    while pos < len(data):  # a window of whole top-level records at a time (bounded memory);
+        window = WINDOW     # a killed writer may have cut the last record short: it is left out
+        while True:
+            whole, _ = framing(data[pos:pos + window])
+            if whole or pos + window >= len(data):
                 break
-        if i + length > len(data):
+            window *= 2     # a record larger than the window
+        if not whole:
             break
-        pos = good = i + length
-    visit(Trace.FromString(data[:good]).packet)
+        visit(Trace.FromString(bytes(data[pos:pos + whole])).packet)
+        pos += whole
     return begins, metadata
 
 
