@@ -180,20 +180,17 @@ cdef class NameTable:
             s = self.find(<void*>obj)
         return s
 
-    cdef Py_ssize_t scan_part(self, Ring* ring, uint64_t first, uint64_t count, uint64_t* special,
-                              uint64_t* missing, Py_ssize_t* n_missing) noexcept nogil:
+    cdef void scan_part(self, Ring* ring, uint64_t first, uint64_t count, PartWork* p) noexcept nogil:
         """A streamed part's first pass, which needs no GIL: the slots of the calls whose
-        names the table lacks go into ``missing`` (for ``add_missing``; an object recurring
+        names the table lacks go into ``p.missing`` (for ``add_missing``; an object recurring
         nearby only once), and the positions in the part of the entries that need Python to
-        be written (custom events, calls with args) into ``special``; returns how many of
-        those. Both arrays have room for ``count``."""
+        be written (custom events, calls with args) into ``p.special``."""
         cdef void* recent[64]
-        cdef Py_ssize_t n_special = 0
         cdef uint64_t i, slot
         cdef size_t h
         cdef Entry* e
         memset(recent, 0, sizeof(recent))
-        n_missing[0] = 0
+        p.n_special = p.n_missing = 0
         for i in range(count):
             slot = (first + i) % ring.capacity
             e = &ring.entries[slot]
@@ -202,20 +199,19 @@ cdef class NameTable:
                 if recent[h] != <void*>e.obj:
                     recent[h] = <void*>e.obj
                     if self.find(<void*>e.obj).key == NULL:
-                        missing[n_missing[0]] = slot
-                        n_missing[0] += 1
+                        p.missing[p.n_missing] = slot
+                        p.n_missing += 1
                 if not (e.flags & FLAG_EXTRA):
                     continue
-            special[n_special] = i
-            n_special += 1
-        return n_special
+            p.special[p.n_special] = i
+            p.n_special += 1
 
-    cdef int add_missing(self, Ring* ring, uint64_t* missing, Py_ssize_t n) except -1:
+    cdef int add_missing(self, Ring* ring, PartWork* p) except -1:
         """Resolve the names ``scan_part`` found missing (with the GIL)."""
         cdef Py_ssize_t i
         cdef Entry* e
-        for i in range(n):
-            e = &ring.entries[missing[i]]
+        for i in range(p.n_missing):
+            e = &ring.entries[p.missing[i]]
             self.lookup(e.obj, e.kind)
         return 0
 
@@ -389,39 +385,34 @@ def stream_chrome_part(recording, int fd, NameTable names):
     cdef OutBuffer out = OutBuffer(None)
     cdef OutBuffer side = OutBuffer(None)
     cdef Prefixes prefixes = Prefixes(recording.pid, recording.threads)
-    cdef uint64_t start, i, slot
+    cdef uint64_t start, i
     cdef uint64_t count = span_of(recording, ring, &start)
-    cdef uint64_t* special = NULL
-    cdef uint64_t* missing = NULL
+    cdef PartWork p
     cdef Py_ssize_t* side_end = NULL
-    cdef RefRun* runs = NULL
-    cdef Py_ssize_t n_special, n_missing, j = 0, before, from_side = 0
-    cdef size_t n_runs = 0
+    cdef Py_ssize_t j = 0, before, from_side = 0
     cdef Entry* e
     cdef int failed = 0
     names.sanitize = recording.sanitize_names
     if ring.entries == NULL or count == 0:
         return 0
-    special = <uint64_t*>malloc(count * sizeof(uint64_t))
-    missing = <uint64_t*>malloc(count * sizeof(uint64_t))
-    side_end = <Py_ssize_t*>malloc(count * sizeof(Py_ssize_t))
-    runs = <RefRun*>malloc(2 * count * sizeof(RefRun))
+    begin_part_work(&p, count)
     try:
-        if special == NULL or missing == NULL or side_end == NULL or runs == NULL:
+        side_end = <Py_ssize_t*>malloc(count * sizeof(Py_ssize_t))
+        if side_end == NULL:
             raise MemoryError()
         out.reserve(<Py_ssize_t>count * 96)
         with nogil:
-            n_special = names.scan_part(ring, start, count, special, missing, &n_missing)
-            if n_missing or n_special:
+            names.scan_part(ring, start, count, &p)
+            if p.n_missing or p.n_special:
                 with gil:       # the program waits: names, and the events that need Python
-                    names.add_missing(ring, missing, n_missing)
-                    for j in range(n_special):
+                    names.add_missing(ring, &p)
+                    for j in range(p.n_special):
                         before = side.n
-                        put_event(side, ring, (start + special[j]) % ring.capacity, &clock, prefixes, names)
+                        put_event(side, ring, (start + p.special[j]) % ring.capacity, &clock, prefixes, names)
                         side_end[j] = side.n if side.n > before else -1
             j = 0
             for i in range(count):
-                if j < n_special and special[j] == i:
+                if j < p.n_special and p.special[j] == i:
                     if side_end[j] > 0:
                         out.put(side.data + from_side, side_end[j] - from_side)
                         from_side = side_end[j]
@@ -432,14 +423,34 @@ def stream_chrome_part(recording, int fd, NameTable names):
                 out.put(b'}', 1)
             failed = write_all(fd, out.data, out.n)
             if not failed:
-                n_runs = take_refs(ring, start, count, runs)
+                p.n_runs = take_refs(ring, start, count, p.runs)
     finally:
-        drop_refs(runs, n_runs)
-        free(special)
-        free(missing)
         free(side_end)
-        free(runs)
+        end_part_work(&p)
     if failed:
         raise OSError(failed, os.strerror(failed))
     return count
+
+
+cdef int begin_part_work(PartWork* p, uint64_t count) except -1:
+    """Room for a streamed part of ``count`` entries; ``end_part_work`` frees it."""
+    p.special = <uint64_t*>malloc(count * sizeof(uint64_t))
+    p.missing = <uint64_t*>malloc(count * sizeof(uint64_t))
+    p.runs = <RefRun*>malloc(2 * count * sizeof(RefRun))     # an object and an extra an entry
+    p.n_special = p.n_missing = p.n_runs = 0
+    if p.special == NULL or p.missing == NULL or p.runs == NULL:
+        end_part_work(p)
+        raise MemoryError()
+    return 0
+
+
+cdef void end_part_work(PartWork* p) noexcept:
+    """Drop the references the part took (with the GIL), and free its arrays."""
+    drop_refs(p.runs, p.n_runs)
+    p.n_runs = 0
+    free(p.special)
+    free(p.missing)
+    free(p.runs)
+    p.special = p.missing = NULL
+    p.runs = NULL
 

@@ -28,9 +28,10 @@ cimport cython
 cimport protowire as pw
 from protowire cimport put_varint
 from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION, KIND_INSTANT,
-                   KIND_OBJECT, KIND_PY, KIND_RAW, Entry, RefRun, Ring, drop_refs, take_refs)
-from viztracer._export cimport (CHUNK, Clock, NameSlot, NameTable, OutBuffer, clock_of, json_text,
-                                ring_of, span_of, ts_ns, utf8, write_all)
+                   KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring, take_refs)
+from viztracer._export cimport (CHUNK, Clock, NameSlot, NameTable, OutBuffer, PartWork,
+                                begin_part_work, clock_of, end_part_work, json_text, ring_of,
+                                span_of, ts_ns, utf8, write_all)
 
 import collections
 import concurrent.futures
@@ -342,6 +343,17 @@ cdef class PerfettoWriter:
         self.names.raw = True
         memset(self.name_seq, 0, self.name_seq_cap * sizeof(uint32_t))
         return 0
+
+    cdef int write_slices(self, SliceRec* recs, Ring* ring, Clock* clock, uint64_t first,
+                          uint64_t count, int fd, PartWork* p) except -1 nogil:
+        """A streamed part's slices, encoded and written to ``fd`` (see ``write_compressed``);
+        then its entries' references taken into ``p``. The errno of a failed write, or 0."""
+        cdef int failed
+        self.slices(recs, slice_recs(recs, ring, clock, first, count))
+        failed = self.write_compressed(fd)
+        if not failed:
+            p.n_runs = take_refs(ring, first, count, p.runs)
+        return failed
 
     def drain(self):
         """Hand every packet deflated so far to ``write``."""
@@ -830,56 +842,44 @@ cdef uint64_t stream_part(PerfettoWriter w, Ring* ring, Clock* clock, uint64_t f
                           long pid, int fd) except? 0xFFFFFFFFFFFFFFFF:
     """A streamed part, for a writer thread that should hold the GIL as briefly as it can.
 
-    Without the GIL: the pass that finds what needs Python, the slices (encoded, deflated and
-    written to ``fd``), and moving the entries' references out of their slots. With it, in
-    one go before the slices: names not seen before and the other events (instants, counters,
-    ...), which come first in the part; then, after the write, dropping the references. A
-    part with args is written with the GIL throughout (each needs Python). The slots are
-    empty afterwards (``stream_release`` need not visit them)."""
-    cdef uint64_t* special = <uint64_t*>malloc(count * sizeof(uint64_t))
-    cdef uint64_t* missing = <uint64_t*>malloc(count * sizeof(uint64_t))
-    cdef SliceRec* recs = <SliceRec*>malloc(count * sizeof(SliceRec))
-    cdef RefRun* runs = <RefRun*>malloc(2 * count * sizeof(RefRun))
-    cdef Py_ssize_t n_special = 0, n_missing = 0, j
-    cdef size_t n_runs = 0
-    cdef uint64_t n, slot
+    Without the GIL: the pass that finds what needs Python, the slices (``write_slices``),
+    and moving the entries' references out of their slots. With it, in one go before the
+    slices: names not seen before and the other events (instants, counters, ...), which come
+    first in the part; then, after the write, dropping the references. A part with args is
+    written with the GIL throughout (each needs Python). The slots are empty afterwards
+    (``stream_release`` need not visit them)."""
+    cdef PartWork p
+    cdef SliceRec* recs = NULL
+    cdef Py_ssize_t j
+    cdef uint64_t slot
     cdef bint with_args = False
     cdef int failed = 0
     cdef Entry* e
+    begin_part_work(&p, count)
     try:
-        if special == NULL or missing == NULL or recs == NULL or runs == NULL:
+        recs = <SliceRec*>malloc(count * sizeof(SliceRec))
+        if recs == NULL:
             raise MemoryError()
         with nogil:     # the program runs on meanwhile
-            n_special = w.names.scan_part(ring, first, count, special, missing, &n_missing)
-            if n_missing or n_special:
+            w.names.scan_part(ring, first, count, &p)
+            if p.n_missing or p.n_special:
                 with gil:
-                    w.names.add_missing(ring, missing, n_missing)
+                    w.names.add_missing(ring, &p)
                     w.room_for_iid(w.names.used)
-                    for j in range(n_special):
-                        slot = (first + special[j]) % ring.capacity
+                    for j in range(p.n_special):
+                        slot = (first + p.special[j]) % ring.capacity
                         e = &ring.entries[slot]
                         if e.kind >= KIND_INSTANT:
                             ring_other(w, ring, e, slot, ts_ns(clock, e.ts), pid)
                         else:
                             with_args = True
             if not with_args:
-                n = slice_recs(recs, ring, clock, first, count)
-                w.slices(recs, n)
-                failed = w.write_compressed(fd)
-                if not failed:
-                    n_runs = take_refs(ring, first, count, runs)
+                failed = w.write_slices(recs, ring, clock, first, count, fd, &p)
         if with_args:
-            n = slice_recs(recs, ring, clock, first, count)
-            w.slices(recs, n)
-            failed = w.write_compressed(fd)
-            if not failed:
-                n_runs = take_refs(ring, first, count, runs)
+            failed = w.write_slices(recs, ring, clock, first, count, fd, &p)
     finally:
-        drop_refs(runs, n_runs)
-        free(special)
-        free(missing)
         free(recs)
-        free(runs)
+        end_part_work(&p)
     if failed:
         raise OSError(failed, os.strerror(failed))
     return count

@@ -6,7 +6,7 @@ from libc.math cimport llround
 from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from libc.string cimport memcpy
 
-from ring cimport Entry, Ring
+from ring cimport Entry, RefRun, Ring
 
 cdef enum:
     CHUNK = 1 << 20     # an OutBuffer with a ``write`` hands it its bytes past this size
@@ -40,6 +40,17 @@ ctypedef struct NameSlot:
     uint64_t iid            # 1-based, in order of first use
 
 
+ctypedef struct PartWork:
+    # What the writer of a streamed part works with, from begin_part_work until end_part_work
+    # drops the references it took (ring.pxd's take_refs) and frees it.
+    uint64_t* special       # positions in the part of the entries that need Python
+    uint64_t* missing       # slots of the calls whose names the table lacks
+    RefRun* runs            # the references taken out of the part's slots
+    Py_ssize_t n_special
+    Py_ssize_t n_missing
+    size_t n_runs
+
+
 cdef class NameTable:
     cdef NameSlot* slots
     cdef size_t cap
@@ -53,9 +64,8 @@ cdef class NameTable:
 
     cdef NameSlot* lookup(self, PyObject* obj, int kind) except NULL
     cdef int grow(self) except -1
-    cdef Py_ssize_t scan_part(self, Ring* ring, uint64_t first, uint64_t count, uint64_t* special,
-                              uint64_t* missing, Py_ssize_t* n_missing) noexcept nogil
-    cdef int add_missing(self, Ring* ring, uint64_t* missing, Py_ssize_t n) except -1
+    cdef void scan_part(self, Ring* ring, uint64_t first, uint64_t count, PartWork* p) noexcept nogil
+    cdef int add_missing(self, Ring* ring, PartWork* p) except -1
 
     # inline: the writers look a name up per event, without the GIL
     cdef inline NameSlot* find(self, void* key) noexcept nogil:
@@ -93,3 +103,5 @@ cdef Ring* ring_of(recording) except NULL
 cdef uint64_t span_of(recording, Ring* ring, uint64_t* first) except? 0xFFFFFFFFFFFFFFFF
 cdef Clock clock_of(recording) except *
 cdef int write_all(int fd, const char* data, Py_ssize_t n) noexcept nogil
+cdef int begin_part_work(PartWork* p, uint64_t count) except -1
+cdef void end_part_work(PartWork* p) noexcept
