@@ -750,6 +750,29 @@ cdef class Tracer:
         """Drop every recorded entry."""
         self.clear_ring()
 
+    def forked(self):
+        """In the child of a fork: the entries are the parent's, and so are the threads but
+        the calling one, whose native id changed. Keep the calling thread's shadow stack (its
+        calls return in the child), give it slot 0 under its new id, and drop the rest. The
+        clock's base stays: both processes read the same clock."""
+        global tracer_serials
+        cdef int64_t t0_ticks = self.cfg.t0_ticks, t0_ns = self.cfg.t0_ns
+        cdef ThreadState ts
+        self.clear_ring()
+        self.cfg.t0_ticks, self.cfg.t0_ns = t0_ticks, t0_ns
+        ident = threading.get_ident()
+        tid = PyThread_get_thread_native_id()
+        mine = self.states.get(ident)
+        self.states = {} if mine is None else {ident: mine}
+        self.threads = [[tid, threading.current_thread().name]]
+        self.thread_slots = {tid: 0}
+        if mine is not None:
+            ts = mine
+            ts.slot = 0
+            ts.max_depth = self.cfg.max_depth     # the child's options (set_afterfork) hold
+        tracer_serials += 1     # a new key for the per-thread slot cache: every cached slot is stale
+        self.serial = tracer_serials
+
     def cleanup(self):
         """Drop every recorded entry and free the ring."""
         if not self.cfg.active:

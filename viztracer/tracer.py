@@ -97,6 +97,18 @@ def _call_weakly(method: Callable[[], None]) -> Callable[[], None]:
     return call
 
 
+# Every tracer of this process, for the fork hook below.
+_tracers: weakref.WeakSet[VizTracer] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for tracer in list(_tracers):
+        tracer._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _with_pid(path: str) -> str:
     """``result.json`` -> ``result_<pid>.json`` (``a.json.gz`` -> ``a_<pid>.json.gz``)."""
     folder, name = os.path.split(path)
@@ -200,6 +212,12 @@ class VizTracer:
         self._stream: StreamWriter | None = None    # the streamed report, from the first start()
         self._stream_clock: tuple[int, int, float] | None = None
         self._parents_report: str | None = None     # a forked child's: never to be overwritten
+        self._pid = os.getpid()
+        self._afterfork: tuple[Callable[..., Any], tuple, dict] | None = None
+        # The folder of the command line's child processes (viztracer.children), when tracing
+        # under it: where init_kwargs sends a child's report.
+        self._children_folder: str | None = None
+        self._redundant = False     # register_exit() in a process the command traces already
         self.enable = False
         self.parsed = False
         self.data: dict[str, Any] = {}
@@ -218,6 +236,7 @@ class VizTracer:
         self._log_gc = False
         self.log_gc = log_gc
         self._plugin_manager = PluginManager(self, plugins)
+        _tracers.add(self)
         if register_global:     # last: a tracer whose plugins failed to load is not registered
             self.register_global()
 
@@ -264,8 +283,19 @@ class VizTracer:
 
     @property
     def init_kwargs(self) -> dict[str, Any]:
-        """The options, as keyword arguments that make the same tracer (in a child process)."""
-        return {name: getattr(self, name) for name in _INIT_KWARGS}
+        """The options, as keyword arguments that make the same tracer (in a child process).
+
+        Under the ``viztracer`` command the report goes to the folder where the command
+        collects its children's reports, one per process: ``VizTracer(**init_kwargs)`` with
+        ``register_exit()`` and ``start()`` in a process the command did not start puts that
+        process into the command's report (VizTracer 1.x's generic multi-process support)."""
+        kwargs = {name: getattr(self, name) for name in _INIT_KWARGS}
+        if self._children_folder is not None:
+            from .children import child_report_template
+
+            kwargs.update(output_file=child_report_template(self._children_folder, self.output_file),
+                          pid_suffix=True, verbose=0)
+        return kwargs
 
     @property
     def lib_file_path(self) -> str:
@@ -318,7 +348,7 @@ class VizTracer:
         With ``log_sparse`` no call is traced: only the functions decorated with
         ``@log_sparse`` and the custom events are recorded.
         """
-        if self.enable:
+        if self.enable or self._redundant:
             return
         if self.include_files and self.exclude_files:
             raise ValueError("include_files and exclude_files can't be used together; pick one")
@@ -360,7 +390,6 @@ class VizTracer:
                                         self.process_name or "MainProcess", self.tracer_entries)
             # weakly: neither hook keeps a tracer the program let go of alive
             atexit.register(_call_weakly(self._finish_stream_at_exit))
-            os.register_at_fork(after_in_child=_call_weakly(self._forget_stream_in_child))
         self._stream.start()
 
     def _stream_recording(self, span: tuple[int, int]) -> Recording:
@@ -375,6 +404,43 @@ class VizTracer:
         if self._stream is not None and self._stream.pid == os.getpid():
             self.stop()
             self._stream.close()
+
+    def _after_fork_in_child(self) -> None:
+        """In the child of a fork: what the ring holds and the stream are the parent's. The
+        child records its own calls from here on, and saves them to a file of its own."""
+        self._pid = os.getpid()
+        self._forget_stream_in_child()
+        if self._children_folder is None:
+            # a report of its own: result_<pid>.json beside the parent's result.json
+            self.pid_suffix = True
+        if self._afterfork is not None:
+            callback, args, kwargs = self._afterfork
+            callback(self, *args, **kwargs)
+        if self.enable:
+            self._configure_core()      # with what the callback changed
+            self._core.forked()
+
+    def set_afterfork(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Call ``callback(tracer, *args, **kwargs)`` in every child forked from this process
+        while it lives (``os.fork``, multiprocessing's fork and forkserver start methods)."""
+        if not callable(callback):
+            raise TypeError(f"set_afterfork needs a function, got {type(callback).__name__}")
+        self._afterfork = (callback, args, kwargs)
+
+    def register_exit(self) -> None:
+        """Save the report when this process ends: at its normal exit, at ``os._exit`` and at
+        SIGTERM (it then still dies of SIGTERM). For a child process started with
+        ``VizTracer(**get_tracer().init_kwargs)``: its report joins the command's. In a process
+        the command traces already, this tracer stands aside (``start`` does nothing)."""
+        from . import children
+
+        self.cwd = os.getcwd()
+        if children.traced_by_the_command():
+            self._redundant = True
+            return
+        self.label_file_to_write()
+        atexit.register(_call_weakly(self.exit_routine))
+        children.call_at_exit(self.exit_routine)
 
     def _forget_stream_in_child(self) -> None:
         """A forked child must never write into its parent's stream: it keeps a ring of its own,
@@ -764,7 +830,7 @@ class VizTracer:
     def exit_routine(self) -> None:
         """Stop (closing the calls still open), save once, and terminate the plugins."""
         self.stop(stop_option="flush_as_finish")
-        if self._exiting:
+        if self._exiting or self._redundant:
             return
         self._exiting = True
         try:
