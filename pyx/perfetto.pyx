@@ -402,15 +402,18 @@ cdef class PerfettoWriter:
         self.pkt.field_msg(pw.PACKET_TRACK_DESCRIPTOR, self.tmp)
         return self.emit_packet(0, False)
 
-    def process(self, long pid, str name):
-        """The track of process ``pid`` (described on first use); returns its uuid."""
+    def process(self, long pid, str name, labels=None):
+        """The track of process ``pid`` (described on first use, or again when ``labels``
+        are given: the last description of a track is the one that counts); its uuid."""
         uuid = self.process_uuids.get(pid)
-        if uuid is None:
+        if uuid is None or labels is not None:
             uuid = (<uint64_t>(pid & 0xFFFFFFFFFF)) << 24
             self.process_uuids[pid] = uuid
             self.tmp.field_varint(pw.PROCESS_PID, <uint64_t>pid)
             if name:
                 self.tmp.field_str(pw.PROCESS_NAME, name)
+            for label in labels or ():
+                self.tmp.field_str(pw.PROCESS_LABELS, label)
             self.ev.field_msg(pw.DESCRIPTOR_PROCESS, self.tmp)
             self.descriptor(uuid, 0, None)
         return uuid
@@ -1029,6 +1032,18 @@ _OBJECT_KEYS = frozenset(("pid", "tid", "ts", "ph", "id", "name", "args"))
 
 cdef inline int64_t us_to_ns(ts) except? -1:
     return <int64_t>llround(<double>ts * 1000.0)
+
+
+def closing_packets(processes, dict metadata):
+    """The packets that close a trace put together from several processes' traces (each a
+    whole trace of its own, one after the other): every process described once more, with
+    its final name and its labels (``cut short``, ``lost``), then the metadata packet."""
+    out = bytearray()
+    cdef PerfettoWriter w = PerfettoWriter(out.extend, False, False)
+    for pid, name, labels in processes:
+        w.process(pid, name, list(labels))
+    w.finish(metadata)
+    return bytes(out)
 
 
 def write_perfetto_report(dict report, write, bint compress=True):

@@ -1031,3 +1031,13 @@ def scan_pftrace(bytes data):
     ``data``; ``whole`` is False when the file was cut short (read up to the cut)."""
     scanner, metadata, whole = _scan(data, False)
     return scanner.result(), metadata, whole
+
+
+def metadata_of(const uint8_t[::1] data):
+    """The metadata entries (``viztracer_metadata``, ``file_info``, ...) of the Perfetto trace
+    ``data`` (any buffer), read from its last ChromeEventBundle; None when it has none."""
+    cdef Py_ssize_t packets
+    cdef Py_ssize_t stray
+    if data.shape[0] == 0:
+        return None
+    return read_metadata(&data[0], walk_records(&data[0], data.shape[0], &stray), &packets)
