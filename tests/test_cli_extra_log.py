@@ -740,7 +740,7 @@ def test_rcfile_log_gc_and_command_line_output(cmd, tmp_path):
 
 HELP_GROUPS = {
     "output": ["-o", "-u", "--output_dir", "--quiet", "--open", "--stream", "--dump_on", "--minimize_memory",
-               "--pid_suffix"],
+               "--pid_suffix", "--ignore_multiprocess"],
     "what to record": ["--tracer_entries", "--max_stack_depth", "--min_duration", "--include_files",
                        "--exclude_files", "--ignore_c_function", "--ignore_frozen", "--log_func_args",
                        "--log_func_retval", "--log_func_with_objprint", "--log_sparse",

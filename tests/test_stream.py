@@ -301,7 +301,10 @@ def test_a_signal_ends_the_program_and_completes_the_file(tmp_path, fmt, signum)
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("how", ["kill", "os_exit"])
 def test_kill_9_or_os_exit_leaves_what_was_flushed(tmp_path, fmt, how, capsys):
-    proc, out = start(tmp_path, fmt, "wait" if how == "kill" else "os_exit")
+    # os._exit: without the command's children support, which saves the report at os._exit
+    untracked = () if how == "kill" else ("--ignore_multiprocess",)
+    proc, out = start(tmp_path, fmt, "wait" if how == "kill" else "os_exit",
+                      "--stream", "--tracer_entries", "20000", *untracked)
     if how == "kill":
         wait_for(proc, "ready")
         time.sleep(0.3)
@@ -392,11 +395,37 @@ def test_a_forked_child_leaves_the_parents_stream_alone(tmp_path, fmt):
     out = tmp_path / f"r.{fmt}"
     res = run(VIZTRACER, "--stream", "--tracer_entries", "20000", "-o", str(out), str(prog), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert "its own calls are not saved there" in res.stderr
     report = load_report(str(out))
     assert "cut_short" not in report["viztracer_metadata"]
-    assert {e["pid"] for e in calls_named(report, "leaf")} == {report["traceEvents"][0]["pid"]}
-    assert len(calls_named(report, "leaf")) == 5000
+    parent = report["traceEvents"][0]["pid"]
+    leaves = calls_named(report, "leaf")
+    # the parent's stream holds its own 5,000 calls; the child streamed its 500 to a file of its
+    # own, added to the report as a process of its own
+    assert len([e for e in leaves if e["pid"] == parent]) == 5000
+    assert len([e for e in leaves if e["pid"] != parent]) == 500
+    assert [c["state"] for c in report["viztracer_metadata"]["child_processes"]] == ["complete"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_without_children_a_forked_child_saves_beside_the_parents_stream(tmp_path, fmt):
+    prog = write(tmp_path / "prog.py", """
+        import os, sys
+        def leaf(i):
+            return i
+        leaf(0)
+        pid = os.fork()
+        if pid == 0:
+            leaf(1)
+            print("child", os.getpid(), flush=True)
+            sys.exit(0)
+        os.waitpid(pid, 0)
+    """)
+    out = tmp_path / f"r.{fmt}"
+    res = run(VIZTRACER, "--stream", "--ignore_multiprocess", "-o", str(out), str(prog), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    child = res.stdout.split("child ")[1].split()[0]
+    assert len(calls_named(load_report(str(out)), "leaf")) == 1
+    assert len(calls_named(load_report(str(tmp_path / f"r_{child}.{fmt}")), "leaf")) == 1
 
 
 def test_dump_on_while_streaming_flushes(tmp_path):

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from . import children as child_processes
 from .cli_options import (
     PROG,
     USAGE_ERROR,
@@ -126,8 +127,15 @@ class _Termination:
         self.signum = signal.SIGTERM
         self.dump_signal = dump_signal
         self.dump = dump
+        self.pid = os.getpid()
 
     def handler(self, signum: int, frame: object) -> None:
+        if os.getpid() != self.pid:
+            # a forked child, before the fork hooks gave it its own handlers back: die of
+            # the signal, as without the tracer
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         self.received = True
         self.signum = signum
         if not self.deferring:
@@ -282,11 +290,16 @@ def run_traced(tracer: VizTracer, program: Program, termination: _Termination,
     return status
 
 
-def save_report(tracer: VizTracer, path: str, quiet: bool) -> tuple[int, str]:
-    """Save the report and tell where it went; return 0 (or an exit status on failure) and
-    the report's path (with the pid in it under --pid_suffix)."""
+def save_report(tracer: VizTracer, path: str, quiet: bool,
+                children: child_processes.Parent | None = None, wait: float | None = None) -> tuple[int, str]:
+    """Save the report, with the child processes' reports in it, and tell where it went;
+    return 0 (or an exit status on failure) and the report's path (with the pid in it under
+    --pid_suffix). ``wait``: at most that many seconds for the children still running."""
     try:
-        saved = os.path.abspath(tracer.save(path, verbose=0) or path)
+        if children is None:
+            saved = os.path.abspath(tracer.save(path, verbose=0) or path)
+        else:
+            saved = _save_with_children(tracer, path, quiet, children, wait)
     except VizPluginError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1, path
@@ -305,6 +318,39 @@ def save_report(tracer: VizTracer, path: str, quiet: bool) -> tuple[int, str]:
         print(f"Report saved to {saved}")
         print(open_hint(shlex.quote(saved)))
     return 0, saved
+
+
+def _save_with_children(tracer: VizTracer, path: str, quiet: bool,
+                        children: child_processes.Parent, wait: float | None) -> str:
+    """Save the parent's report, wait for the children and append theirs. A report in a format
+    that can't be appended to (.html, .json.gz) is made from a JSON one put together first."""
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None:
+        # What python does at exit, now: pools and managers stop their processes, and
+        # non-daemonic children are joined (their reports are then whole).
+        mp_util._exit_function()
+    if path.lower().endswith((".json", ".pftrace", ".perfetto-trace")):
+        saved = os.path.abspath(tracer.save(path, verbose=0) or path)
+        if children.collect(saved, quiet, wait):
+            raise ReportError("the child processes' reports could not be added")
+        return saved
+    children.wait(quiet, wait)
+    if not children.children():
+        children.cleanup()
+        return os.path.abspath(tracer.save(path, verbose=0) or path)
+    own = tracer.save(os.path.join(children.folder, "parent.json"), verbose=0)
+    assert own is not None
+    if children.collect(own, quiet, 0, cleanup=False):
+        raise ReportError("the child processes' reports could not be added")
+    from .report.loader import load_report
+    from .tracer import _with_pid
+
+    final = _with_pid(os.path.abspath(path)) if tracer.pid_suffix else os.path.abspath(path)
+    try:
+        write_report_dict(load_report(own), final)
+    finally:
+        children.cleanup()
+    return final
 
 
 def terminate_plugins(tracer: VizTracer) -> int:
@@ -466,6 +512,11 @@ def run_command(argv: list[str]) -> Outcome:
         _error(exc)
         return Outcome(USAGE_ERROR)
     termination = _Termination(run.dump_signal, tracer.dump_ring)
+    children = None if run.settings.ignore_multiprocess else child_processes.Parent(tracer, run.output_path)
+    if children is not None:
+        children.arm()
+        child_processes.call_at_exit(lambda: _ended_by_os_exit(tracer, run.output_path, children, quiet),
+                                     sigterm=False)
     try:
         status = run_traced(tracer, run.program, termination, run.settings.log_exit)
     except NotStarted as exc:  # a plugin failed at pre-start: nothing ran, nothing to save
@@ -480,8 +531,14 @@ def run_command(argv: list[str]) -> Outcome:
         _error(exc)
         tracer.stop()
         status = 1
+    if children is not None:
+        if children.in_child():     # a forked child, back here at the end of its program
+            child_processes.finish_forked_child()
+            return Outcome(status, termination.received)
+        children.disarm()
     try:
-        save_status, saved = save_report(tracer, run.output_path, quiet)
+        save_status, saved = save_report(tracer, run.output_path, quiet, children,
+                                         2.0 if termination.received else None)
     finally:  # the plugins are told even when the save failed, or a plugin's handler raised
         terminate_status = terminate_plugins(tracer)
     save_status = save_status or terminate_status
@@ -490,6 +547,17 @@ def run_command(argv: list[str]) -> Outcome:
     if termination.received and status == 0:
         status = 128 + termination.signum
     return Outcome(status or save_status, termination.received)
+
+
+def _ended_by_os_exit(tracer: VizTracer, path: str, children: child_processes.Parent, quiet: bool) -> None:
+    """The program called os._exit: save the report, with the children done so far."""
+    if children.in_child():
+        return
+    children.disarm()
+    tracer.stop(stop_option="flush_as_finish")
+    save_report(tracer, path, quiet, children, 0)
+    sys.stdout.flush()      # os._exit would drop what is buffered: where the report went
+    sys.stderr.flush()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -149,8 +149,11 @@ OPTIONS: tuple[Option, ...] = (
     _opt("--pid_suffix", group="output",
          help="put the process id in the report's file name: result_<pid>.json"),
     # Options of VizTracer 1.x whose features come later: accepted, with a warning.
+    _opt("--ignore_multiprocess", group="output",
+         help="trace this process only: child processes (subprocess, multiprocessing, os.fork, "
+              "...) are left alone, instead of joining the report"),
     *(_opt(f"--{name}", group="later", status=NOT_YET, help=argparse.SUPPRESS) for name in (
-        "log_async", "ignore_multiprocess", "magic_comment")),
+        "log_async", "magic_comment")),
     *(_opt(f"--{name}", kind="list", group="later", status=NOT_YET, help=argparse.SUPPRESS)
       for name in ("log_var", "log_number", "log_attr", "log_func_exec", "log_func_entry")),
     _opt("-t", kind="optional", type=float, group="later", status=NOT_YET,
@@ -159,8 +162,9 @@ OPTIONS: tuple[Option, ...] = (
     # A hidden option of 1.x: its raw dump, what this version always writes.
     _opt("--dump_raw", group="later", status=SILENT, help=argparse.SUPPRESS),
     # Hidden options of 1.x, used between its own processes.
-    *(_opt(f"--{name}", group="later", status=NOT_YET, help=argparse.SUPPRESS)
-      for name in ("subprocess_child", "patch_only")),
+    _opt("--patch_only", group="later", status=NOT_YET, help=argparse.SUPPRESS),
+    # 1.x's own, between its processes: child processes join the report without it here.
+    _opt("--subprocess_child", group="later", status=SILENT, help=argparse.SUPPRESS),
     *(_opt(f"--{name}", group="later", status=OBSOLETE, help=argparse.SUPPRESS)
       for name in ("log_subprocess", "log_multiprocess")),
     _opt("--file_info", group="later", status=SILENT, help=argparse.SUPPRESS),
