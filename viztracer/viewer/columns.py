@@ -28,6 +28,9 @@ lane, a process's lane, a thread's lane), then by time; ``meta["instant_lanes"]`
 lane's run (see ``_instants``).
 Counters: ``meta["counters"]`` lists one counter track per (pid, name), each with one series
 per key; a series is the run ``first .. first+count`` of ``cnt_time`` / ``cnt_value``.
+Processes: ``meta["processes"]``, in the order the page shows them (see ``_ProcessInfo``),
+each ``{"pid", "name", "labels", "first", "sort_index"}``; ``meta["track_order"]`` lists the
+tracks process by process, in the order of their lanes.
 """
 from __future__ import annotations
 
