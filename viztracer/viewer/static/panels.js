@@ -303,7 +303,7 @@ VT.panels = (function () {
     box.appendChild(el("p", { class: "hint", text: "Click a slice, an instant or a counter to see its details; Shift+drag selects a time range." }));
   }
 
-  // --- objects ----------------------------------------------------------------------------
+  // --- processes --------------------------------------------------------------------------
   // The processes in the timeline's order, each with its mark ("cut short", "lost — no
   // data"); a click scrolls the timeline to its group. Listed when there is more than one, or
   // when one is marked.
@@ -325,6 +325,7 @@ VT.panels = (function () {
     });
   }
 
+  // --- objects ----------------------------------------------------------------------------
   function initObjects() {
     const objs = m.meta.objects || [];
     if (!objs.length) return;

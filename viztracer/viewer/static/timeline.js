@@ -857,7 +857,7 @@ VT.timeline = (function () {
 
   return {
     init: init, draw: draw, requestDraw: requestDraw, setView: setView, zoomAt: zoomAt, pan: pan,
-    reveal: reveal, revealProcess: revealProcess, hitTest: hitTest, resize: resize, laneBoxes: laneBoxes, plotWidth: plotWidth,
-    drawnList: drawnList, timeAt: timeAt,
+    reveal: reveal, revealProcess: revealProcess, hitTest: hitTest, resize: resize, laneBoxes: laneBoxes,
+    plotWidth: plotWidth, drawnList: drawnList, timeAt: timeAt,
   };
 })();
