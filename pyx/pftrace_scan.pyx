@@ -483,7 +483,8 @@ cdef class Scanner:
         return t.stack
 
     cdef int describe(self, Field* f) except -1:
-        """Record what a track descriptor describes; process and thread names become M events.
+        """Record what a track descriptor describes; process and thread names, and a process's
+        labels (comma-joined, as JSON's ``process_labels`` holds them), become M events.
         A uuid described again adds nothing (and its open slices stay open)."""
         cdef Cursor c, d
         cdef Field g, h
@@ -493,6 +494,7 @@ cdef class Scanner:
         cdef bint has_process = False, has_thread = False, has_counter = False
         cdef Track t
         name = process_name = thread_name = ""
+        labels = []     # ProcessDescriptor.process_labels: "cut short", "lost", ...
         enter(&c, f)
         while fields(&c, &g):
             if g.wire == pw.WIRE_VARINT:
@@ -514,6 +516,8 @@ cdef class Scanner:
                         process_pid = <int32_t>h.value
                     elif h.number == pw.PROCESS_NAME and h.wire == pw.WIRE_LEN:
                         process_name = text_of(&h)
+                    elif h.number == pw.PROCESS_LABELS and h.wire == pw.WIRE_LEN:
+                        labels.append(text_of(&h))
             elif g.number == pw.DESCRIPTOR_THREAD:
                 has_thread = True
                 enter(&d, &g)
@@ -538,6 +542,9 @@ cdef class Scanner:
             if process_name:
                 self.name_events.append({"ph": "M", "pid": t.pid, "tid": t.pid, "name": "process_name",
                                          "args": {"name": process_name}})
+            if labels:  # one string, as Chrome JSON's process_labels has them
+                self.name_events.append({"ph": "M", "pid": t.pid, "tid": t.pid, "name": "process_labels",
+                                         "args": {"labels": ",".join(labels)}})
         elif has_counter:
             parent = self.tracks.get(parent_uuid)
             if parent is None:

@@ -45,6 +45,7 @@ cdef enum:
     DESCRIPTOR_COUNTER = 8                  # TrackDescriptor.counter
     PROCESS_PID = 1                         # ProcessDescriptor.pid
     PROCESS_NAME = 6                        # ProcessDescriptor.process_name
+    PROCESS_LABELS = 8                      # ProcessDescriptor.process_labels
     THREAD_PID = 1                          # ThreadDescriptor.pid
     THREAD_TID = 2                          # ThreadDescriptor.tid
     THREAD_NAME = 5                         # ThreadDescriptor.thread_name

@@ -229,6 +229,27 @@ def test_timestamps_are_the_json_writers_microseconds(tmp_path):
     assert event["dur"] == json.loads("1.001")
 
 
+def test_process_labels_become_a_process_labels_event(tmp_path):
+    """ProcessDescriptor.process_labels (repeated) are one comma-joined string, as Chrome
+    JSON's process_labels M event holds them; a process with labels and no name has them too."""
+    b = Builder(with_tracks=False)
+    d = b.packet().track_descriptor
+    d.uuid = PROCESS
+    d.process.pid, d.process.process_name = PID, "Child"
+    d.process.process_labels.extend(["cut short", "gpu"])
+    d = b.packet().track_descriptor
+    d.uuid = 7 << 24
+    d.process.pid = 7
+    d.process.process_labels.append("lost")
+    b.metadata(META)
+    report = read_pftrace(b.write(tmp_path / "t.pftrace"))
+    assert report["traceEvents"] == [
+        {"ph": "M", "pid": PID, "tid": PID, "name": "process_name", "args": {"name": "Child"}},
+        {"ph": "M", "pid": PID, "tid": PID, "name": "process_labels", "args": {"labels": "cut short,gpu"}},
+        {"ph": "M", "pid": 7, "tid": 7, "name": "process_labels", "args": {"labels": "lost"}},
+    ]
+
+
 def test_deep_nesting_and_repeated_calls_each_get_their_own_event(tmp_path):
     b = Builder()
     for depth in range(50):

@@ -143,7 +143,8 @@ def test_track_and_process_names_come_from_metadata_events():
     ordered = [meta["tracks"][k] for k in meta["track_order"]]
     assert [(t["pid"], t["tid"], t["name"]) for t in ordered] == [
         (3, 9, "Thread 9"), (7, 7, "MainThread"), (7, 8, "io")]
-    assert meta["processes"] == [{"pid": 3, "name": "Process 3"}, {"pid": 7, "name": "Worker"}]
+    assert [(p["pid"], p["name"], p["labels"]) for p in meta["processes"]] == [
+        (3, "Process 3", []), (7, "Worker", [])]
 
 
 def test_counters_instants_objects():

@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18viztracer_perfetto.proto\x12\x12viztracer_perfetto\"8\n\x05Trace\x12/\n\x06packet\x18\x01 \x03(\x0b\x32\x1f.viztracer_perfetto.TracePacket\"\xec\x05\n\x0bTracePacket\x12\x11\n\ttimestamp\x18\x08 \x01(\x04\x12\x1a\n\x12timestamp_clock_id\x18: \x01(\r\x12>\n\rchrome_events\x18\x05 \x01(\x0b\x32%.viztracer_perfetto.ChromeEventBundleH\x00\x12;\n\x0e\x63lock_snapshot\x18\x06 \x01(\x0b\x32!.viztracer_perfetto.ClockSnapshotH\x00\x12\x1c\n\x12\x63ompressed_packets\x18\x32 \x01(\x0cH\x00\x12\x35\n\x0btrack_event\x18\x0b \x01(\x0b\x32\x1e.viztracer_perfetto.TrackEventH\x00\x12?\n\x10track_descriptor\x18< \x01(\x0b\x32#.viztracer_perfetto.TrackDescriptorH\x00\x12$\n\x1atrusted_packet_sequence_id\x18\n \x01(\rH\x01\x12\x37\n\rinterned_data\x18\x0c \x01(\x0b\x32 .viztracer_perfetto.InternedData\x12\x16\n\x0esequence_flags\x18\r \x01(\r\x12!\n\x19incremental_state_cleared\x18) \x01(\x08\x12\x46\n\x15trace_packet_defaults\x18; \x01(\x0b\x32\'.viztracer_perfetto.TracePacketDefaults\x12 \n\x18\x66irst_packet_on_sequence\x18W \x01(\x08\"h\n\rSequenceFlags\x12\x13\n\x0fSEQ_UNSPECIFIED\x10\x00\x12!\n\x1dSEQ_INCREMENTAL_STATE_CLEARED\x10\x01\x12\x1f\n\x1bSEQ_NEEDS_INCREMENTAL_STATE\x10\x02\x42\x06\n\x04\x64\x61taB%\n#optional_trusted_packet_sequence_id\"\x84\x02\n\x0fTrackDescriptor\x12\x0c\n\x04uuid\x18\x01 \x01(\x04\x12\x13\n\x0bparent_uuid\x18\x05 \x01(\x04\x12\x0e\n\x04name\x18\x02 \x01(\tH\x00\x12\x36\n\x07process\x18\x03 \x01(\x0b\x32%.viztracer_perfetto.ProcessDescriptor\x12\x34\n\x06thread\x18\x04 \x01(\x0b\x32$.viztracer_perfetto.ThreadDescriptor\x12\x36\n\x07\x63ounter\x18\x08 \x01(\x0b\x32%.viztracer_perfetto.CounterDescriptorB\x18\n\x16static_or_dynamic_name\"G\n\x11ProcessDescriptor\x12\x0b\n\x03pid\x18\x01 \x01(\x05\x12\x0f\n\x07\x63mdline\x18\x02 \x03(\t\x12\x14\n\x0cprocess_name\x18\x06 \x01(\t\"A\n\x10ThreadDescriptor\x12\x0b\n\x03pid\x18\x01 \x01(\x05\x12\x0b\n\x03tid\x18\x02 \x01(\x03\x12\x13\n\x0bthread_name\x18\x05 \x01(\t\"\xcd\x01\n\x11\x43ounterDescriptor\x12\x38\n\x04unit\x18\x03 \x01(\x0e\x32*.viztracer_perfetto.CounterDescriptor.Unit\x12\x16\n\x0eis_incremental\x18\x05 \x01(\x08\x12\x11\n\tunit_name\x18\x06 \x01(\t\"S\n\x04Unit\x12\x14\n\x10UNIT_UNSPECIFIED\x10\x00\x12\x10\n\x0cUNIT_TIME_NS\x10\x01\x12\x0e\n\nUNIT_COUNT\x10\x02\x12\x13\n\x0fUNIT_SIZE_BYTES\x10\x03\"\xac\x03\n\nTrackEvent\x12\x15\n\rcategory_iids\x18\x03 \x03(\x04\x12\x12\n\ncategories\x18\x16 \x03(\t\x12\x12\n\x08name_iid\x18\n \x01(\x04H\x00\x12\x0e\n\x04name\x18\x17 \x01(\tH\x00\x12\x31\n\x04type\x18\t \x01(\x0e\x32#.viztracer_perfetto.TrackEvent.Type\x12\x12\n\ntrack_uuid\x18\x0b \x01(\x04\x12\x17\n\rcounter_value\x18\x1e \x01(\x03H\x01\x12\x1e\n\x14\x64ouble_counter_value\x18, \x01(\x01H\x01\x12>\n\x11\x64\x65\x62ug_annotations\x18\x04 \x03(\x0b\x32#.viztracer_perfetto.DebugAnnotation\"j\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10TYPE_SLICE_BEGIN\x10\x01\x12\x12\n\x0eTYPE_SLICE_END\x10\x02\x12\x10\n\x0cTYPE_INSTANT\x10\x03\x12\x10\n\x0cTYPE_COUNTER\x10\x04\x42\x0c\n\nname_fieldB\x15\n\x13\x63ounter_value_field\"\xd0\x02\n\x0f\x44\x65\x62ugAnnotation\x12\x12\n\x08name_iid\x18\x01 \x01(\x04H\x00\x12\x0e\n\x04name\x18\n \x01(\tH\x00\x12\x14\n\nbool_value\x18\x02 \x01(\x08H\x01\x12\x14\n\nuint_value\x18\x03 \x01(\x04H\x01\x12\x13\n\tint_value\x18\x04 \x01(\x03H\x01\x12\x16\n\x0c\x64ouble_value\x18\x05 \x01(\x01H\x01\x12\x16\n\x0cstring_value\x18\x06 \x01(\tH\x01\x12\x1b\n\x11legacy_json_value\x18\t \x01(\tH\x01\x12\x39\n\x0c\x64ict_entries\x18\x0b \x03(\x0b\x32#.viztracer_perfetto.DebugAnnotation\x12\x39\n\x0c\x61rray_values\x18\x0c \x03(\x0b\x32#.viztracer_perfetto.DebugAnnotationB\x0c\n\nname_fieldB\x07\n\x05value\"\xc8\x01\n\x0cInternedData\x12;\n\x10\x65vent_categories\x18\x01 \x03(\x0b\x32!.viztracer_perfetto.EventCategory\x12\x32\n\x0b\x65vent_names\x18\x02 \x03(\x0b\x32\x1d.viztracer_perfetto.EventName\x12G\n\x16\x64\x65\x62ug_annotation_names\x18\x03 \x03(\x0b\x32\'.viztracer_perfetto.DebugAnnotationName\"*\n\rEventCategory\x12\x0b\n\x03iid\x18\x01 \x01(\x04\x12\x0c\n\x04name\x18\x02 \x01(\t\"&\n\tEventName\x12\x0b\n\x03iid\x18\x01 \x01(\x04\x12\x0c\n\x04name\x18\x02 \x01(\t\"0\n\x13\x44\x65\x62ugAnnotationName\x12\x0b\n\x03iid\x18\x01 \x01(\x04\x12\x0c\n\x04name\x18\x02 \x01(\t\"\xe9\x01\n\rClockSnapshot\x12\x37\n\x06\x63locks\x18\x01 \x03(\x0b\x32\'.viztracer_perfetto.ClockSnapshot.Clock\x12=\n\x13primary_trace_clock\x18\x02 \x01(\x0e\x32 .viztracer_perfetto.BuiltinClock\x1a`\n\x05\x43lock\x12\x10\n\x08\x63lock_id\x18\x01 \x01(\r\x12\x11\n\ttimestamp\x18\x02 \x01(\x04\x12\x16\n\x0eis_incremental\x18\x03 \x01(\x08\x12\x1a\n\x12unit_multiplier_ns\x18\x04 \x01(\x04\"w\n\x13TracePacketDefaults\x12\x1a\n\x12timestamp_clock_id\x18: \x01(\r\x12\x44\n\x14track_event_defaults\x18\x0b \x01(\x0b\x32&.viztracer_perfetto.TrackEventDefaults\"(\n\x12TrackEventDefaults\x12\x12\n\ntrack_uuid\x18\x0b \x01(\x04\"I\n\x11\x43hromeEventBundle\x12\x34\n\x08metadata\x18\x02 \x03(\x0b\x32\".viztracer_perfetto.ChromeMetadata\"\x80\x01\n\x0e\x43hromeMetadata\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0cstring_value\x18\x02 \x01(\tH\x00\x12\x14\n\nbool_value\x18\x03 \x01(\x08H\x00\x12\x13\n\tint_value\x18\x04 \x01(\x03H\x00\x12\x14\n\njson_value\x18\x05 \x01(\tH\x00\x42\x07\n\x05value*\xe6\x01\n\x0c\x42uiltinClock\x12\x19\n\x15\x42UILTIN_CLOCK_UNKNOWN\x10\x00\x12\x1a\n\x16\x42UILTIN_CLOCK_REALTIME\x10\x01\x12!\n\x1d\x42UILTIN_CLOCK_REALTIME_COARSE\x10\x02\x12\x1b\n\x17\x42UILTIN_CLOCK_MONOTONIC\x10\x03\x12\"\n\x1e\x42UILTIN_CLOCK_MONOTONIC_COARSE\x10\x04\x12\x1f\n\x1b\x42UILTIN_CLOCK_MONOTONIC_RAW\x10\x05\x12\x1a\n\x16\x42UILTIN_CLOCK_BOOTTIME\x10\x06')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18viztracer_perfetto.proto\x12\x12viztracer_perfetto\"8\n\x05Trace\x12/\n\x06packet\x18\x01 \x03(\x0b\x32\x1f.viztracer_perfetto.TracePacket\"\xec\x05\n\x0bTracePacket\x12\x11\n\ttimestamp\x18\x08 \x01(\x04\x12\x1a\n\x12timestamp_clock_id\x18: \x01(\r\x12>\n\rchrome_events\x18\x05 \x01(\x0b\x32%.viztracer_perfetto.ChromeEventBundleH\x00\x12;\n\x0e\x63lock_snapshot\x18\x06 \x01(\x0b\x32!.viztracer_perfetto.ClockSnapshotH\x00\x12\x1c\n\x12\x63ompressed_packets\x18\x32 \x01(\x0cH\x00\x12\x35\n\x0btrack_event\x18\x0b \x01(\x0b\x32\x1e.viztracer_perfetto.TrackEventH\x00\x12?\n\x10track_descriptor\x18< \x01(\x0b\x32#.viztracer_perfetto.TrackDescriptorH\x00\x12$\n\x1atrusted_packet_sequence_id\x18\n \x01(\rH\x01\x12\x37\n\rinterned_data\x18\x0c \x01(\x0b\x32 .viztracer_perfetto.InternedData\x12\x16\n\x0esequence_flags\x18\r \x01(\r\x12!\n\x19incremental_state_cleared\x18) \x01(\x08\x12\x46\n\x15trace_packet_defaults\x18; \x01(\x0b\x32\'.viztracer_perfetto.TracePacketDefaults\x12 \n\x18\x66irst_packet_on_sequence\x18W \x01(\x08\"h\n\rSequenceFlags\x12\x13\n\x0fSEQ_UNSPECIFIED\x10\x00\x12!\n\x1dSEQ_INCREMENTAL_STATE_CLEARED\x10\x01\x12\x1f\n\x1bSEQ_NEEDS_INCREMENTAL_STATE\x10\x02\x42\x06\n\x04\x64\x61taB%\n#optional_trusted_packet_sequence_id\"\x84\x02\n\x0fTrackDescriptor\x12\x0c\n\x04uuid\x18\x01 \x01(\x04\x12\x13\n\x0bparent_uuid\x18\x05 \x01(\x04\x12\x0e\n\x04name\x18\x02 \x01(\tH\x00\x12\x36\n\x07process\x18\x03 \x01(\x0b\x32%.viztracer_perfetto.ProcessDescriptor\x12\x34\n\x06thread\x18\x04 \x01(\x0b\x32$.viztracer_perfetto.ThreadDescriptor\x12\x36\n\x07\x63ounter\x18\x08 \x01(\x0b\x32%.viztracer_perfetto.CounterDescriptorB\x18\n\x16static_or_dynamic_name\"_\n\x11ProcessDescriptor\x12\x0b\n\x03pid\x18\x01 \x01(\x05\x12\x0f\n\x07\x63mdline\x18\x02 \x03(\t\x12\x14\n\x0cprocess_name\x18\x06 \x01(\t\x12\x16\n\x0eprocess_labels\x18\x08 \x03(\t\"A\n\x10ThreadDescriptor\x12\x0b\n\x03pid\x18\x01 \x01(\x05\x12\x0b\n\x03tid\x18\x02 \x01(\x03\x12\x13\n\x0bthread_name\x18\x05 \x01(\t\"\xcd\x01\n\x11\x43ounterDescriptor\x12\x38\n\x04unit\x18\x03 \x01(\x0e\x32*.viztracer_perfetto.CounterDescriptor.Unit\x12\x16\n\x0eis_incremental\x18\x05 \x01(\x08\x12\x11\n\tunit_name\x18\x06 \x01(\t\"S\n\x04Unit\x12\x14\n\x10UNIT_UNSPECIFIED\x10\x00\x12\x10\n\x0cUNIT_TIME_NS\x10\x01\x12\x0e\n\nUNIT_COUNT\x10\x02\x12\x13\n\x0fUNIT_SIZE_BYTES\x10\x03\"\xac\x03\n\nTrackEvent\x12\x15\n\rcategory_iids\x18\x03 \x03(\x04\x12\x12\n\ncategories\x18\x16 \x03(\t\x12\x12\n\x08name_iid\x18\n \x01(\x04H\x00\x12\x0e\n\x04name\x18\x17 \x01(\tH\x00\x12\x31\n\x04type\x18\t \x01(\x0e\x32#.viztracer_perfetto.TrackEvent.Type\x12\x12\n\ntrack_uuid\x18\x0b \x01(\x04\x12\x17\n\rcounter_value\x18\x1e \x01(\x03H\x01\x12\x1e\n\x14\x64ouble_counter_value\x18, \x01(\x01H\x01\x12>\n\x11\x64\x65\x62ug_annotations\x18\x04 \x03(\x0b\x32#.viztracer_perfetto.DebugAnnotation\"j\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10TYPE_SLICE_BEGIN\x10\x01\x12\x12\n\x0eTYPE_SLICE_END\x10\x02\x12\x10\n\x0cTYPE_INSTANT\x10\x03\x12\x10\n\x0cTYPE_COUNTER\x10\x04\x42\x0c\n\nname_fieldB\x15\n\x13\x63ounter_value_field\"\xd0\x02\n\x0f\x44\x65\x62ugAnnotation\x12\x12\n\x08name_iid\x18\x01 \x01(\x04H\x00\x12\x0e\n\x04name\x18\n \x01(\tH\x00\x12\x14\n\nbool_value\x18\x02 \x01(\x08H\x01\x12\x14\n\nuint_value\x18\x03 \x01(\x04H\x01\x12\x13\n\tint_value\x18\x04 \x01(\x03H\x01\x12\x16\n\x0c\x64ouble_value\x18\x05 \x01(\x01H\x01\x12\x16\n\x0cstring_value\x18\x06 \x01(\tH\x01\x12\x1b\n\x11legacy_json_value\x18\t \x01(\tH\x01\x12\x39\n\x0c\x64ict_entries\x18\x0b \x03(\x0b\x32#.viztracer_perfetto.DebugAnnotation\x12\x39\n\x0c\x61rray_values\x18\x0c \x03(\x0b\x32#.viztracer_perfetto.DebugAnnotationB\x0c\n\nname_fieldB\x07\n\x05value\"\xc8\x01\n\x0cInternedData\x12;\n\x10\x65vent_categories\x18\x01 \x03(\x0b\x32!.viztracer_perfetto.EventCategory\x12\x32\n\x0b\x65vent_names\x18\x02 \x03(\x0b\x32\x1d.viztracer_perfetto.EventName\x12G\n\x16\x64\x65\x62ug_annotation_names\x18\x03 \x03(\x0b\x32\'.viztracer_perfetto.DebugAnnotationName\"*\n\rEventCategory\x12\x0b\n\x03iid\x18\x01 \x01(\x04\x12\x0c\n\x04name\x18\x02 \x01(\t\"&\n\tEventName\x12\x0b\n\x03iid\x18\x01 \x01(\x04\x12\x0c\n\x04name\x18\x02 \x01(\t\"0\n\x13\x44\x65\x62ugAnnotationName\x12\x0b\n\x03iid\x18\x01 \x01(\x04\x12\x0c\n\x04name\x18\x02 \x01(\t\"\xe9\x01\n\rClockSnapshot\x12\x37\n\x06\x63locks\x18\x01 \x03(\x0b\x32\'.viztracer_perfetto.ClockSnapshot.Clock\x12=\n\x13primary_trace_clock\x18\x02 \x01(\x0e\x32 .viztracer_perfetto.BuiltinClock\x1a`\n\x05\x43lock\x12\x10\n\x08\x63lock_id\x18\x01 \x01(\r\x12\x11\n\ttimestamp\x18\x02 \x01(\x04\x12\x16\n\x0eis_incremental\x18\x03 \x01(\x08\x12\x1a\n\x12unit_multiplier_ns\x18\x04 \x01(\x04\"w\n\x13TracePacketDefaults\x12\x1a\n\x12timestamp_clock_id\x18: \x01(\r\x12\x44\n\x14track_event_defaults\x18\x0b \x01(\x0b\x32&.viztracer_perfetto.TrackEventDefaults\"(\n\x12TrackEventDefaults\x12\x12\n\ntrack_uuid\x18\x0b \x01(\x04\"I\n\x11\x43hromeEventBundle\x12\x34\n\x08metadata\x18\x02 \x03(\x0b\x32\".viztracer_perfetto.ChromeMetadata\"\x80\x01\n\x0e\x43hromeMetadata\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0cstring_value\x18\x02 \x01(\tH\x00\x12\x14\n\nbool_value\x18\x03 \x01(\x08H\x00\x12\x13\n\tint_value\x18\x04 \x01(\x03H\x00\x12\x14\n\njson_value\x18\x05 \x01(\tH\x00\x42\x07\n\x05value*\xe6\x01\n\x0c\x42uiltinClock\x12\x19\n\x15\x42UILTIN_CLOCK_UNKNOWN\x10\x00\x12\x1a\n\x16\x42UILTIN_CLOCK_REALTIME\x10\x01\x12!\n\x1d\x42UILTIN_CLOCK_REALTIME_COARSE\x10\x02\x12\x1b\n\x17\x42UILTIN_CLOCK_MONOTONIC\x10\x03\x12\"\n\x1e\x42UILTIN_CLOCK_MONOTONIC_COARSE\x10\x04\x12\x1f\n\x1b\x42UILTIN_CLOCK_MONOTONIC_RAW\x10\x05\x12\x1a\n\x16\x42UILTIN_CLOCK_BOOTTIME\x10\x06')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'viztracer.report.perfetto_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BUILTINCLOCK']._serialized_start=3181
-  _globals['_BUILTINCLOCK']._serialized_end=3411
+  _globals['_BUILTINCLOCK']._serialized_start=3205
+  _globals['_BUILTINCLOCK']._serialized_end=3435
   _globals['_TRACE']._serialized_start=48
   _globals['_TRACE']._serialized_end=104
   _globals['_TRACEPACKET']._serialized_start=107
@@ -42,37 +42,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRACKDESCRIPTOR']._serialized_start=858
   _globals['_TRACKDESCRIPTOR']._serialized_end=1118
   _globals['_PROCESSDESCRIPTOR']._serialized_start=1120
-  _globals['_PROCESSDESCRIPTOR']._serialized_end=1191
-  _globals['_THREADDESCRIPTOR']._serialized_start=1193
-  _globals['_THREADDESCRIPTOR']._serialized_end=1258
-  _globals['_COUNTERDESCRIPTOR']._serialized_start=1261
-  _globals['_COUNTERDESCRIPTOR']._serialized_end=1466
-  _globals['_COUNTERDESCRIPTOR_UNIT']._serialized_start=1383
-  _globals['_COUNTERDESCRIPTOR_UNIT']._serialized_end=1466
-  _globals['_TRACKEVENT']._serialized_start=1469
-  _globals['_TRACKEVENT']._serialized_end=1897
-  _globals['_TRACKEVENT_TYPE']._serialized_start=1754
-  _globals['_TRACKEVENT_TYPE']._serialized_end=1860
-  _globals['_DEBUGANNOTATION']._serialized_start=1900
-  _globals['_DEBUGANNOTATION']._serialized_end=2236
-  _globals['_INTERNEDDATA']._serialized_start=2239
-  _globals['_INTERNEDDATA']._serialized_end=2439
-  _globals['_EVENTCATEGORY']._serialized_start=2441
-  _globals['_EVENTCATEGORY']._serialized_end=2483
-  _globals['_EVENTNAME']._serialized_start=2485
-  _globals['_EVENTNAME']._serialized_end=2523
-  _globals['_DEBUGANNOTATIONNAME']._serialized_start=2525
-  _globals['_DEBUGANNOTATIONNAME']._serialized_end=2573
-  _globals['_CLOCKSNAPSHOT']._serialized_start=2576
-  _globals['_CLOCKSNAPSHOT']._serialized_end=2809
-  _globals['_CLOCKSNAPSHOT_CLOCK']._serialized_start=2713
-  _globals['_CLOCKSNAPSHOT_CLOCK']._serialized_end=2809
-  _globals['_TRACEPACKETDEFAULTS']._serialized_start=2811
-  _globals['_TRACEPACKETDEFAULTS']._serialized_end=2930
-  _globals['_TRACKEVENTDEFAULTS']._serialized_start=2932
-  _globals['_TRACKEVENTDEFAULTS']._serialized_end=2972
-  _globals['_CHROMEEVENTBUNDLE']._serialized_start=2974
-  _globals['_CHROMEEVENTBUNDLE']._serialized_end=3047
-  _globals['_CHROMEMETADATA']._serialized_start=3050
-  _globals['_CHROMEMETADATA']._serialized_end=3178
+  _globals['_PROCESSDESCRIPTOR']._serialized_end=1215
+  _globals['_THREADDESCRIPTOR']._serialized_start=1217
+  _globals['_THREADDESCRIPTOR']._serialized_end=1282
+  _globals['_COUNTERDESCRIPTOR']._serialized_start=1285
+  _globals['_COUNTERDESCRIPTOR']._serialized_end=1490
+  _globals['_COUNTERDESCRIPTOR_UNIT']._serialized_start=1407
+  _globals['_COUNTERDESCRIPTOR_UNIT']._serialized_end=1490
+  _globals['_TRACKEVENT']._serialized_start=1493
+  _globals['_TRACKEVENT']._serialized_end=1921
+  _globals['_TRACKEVENT_TYPE']._serialized_start=1778
+  _globals['_TRACKEVENT_TYPE']._serialized_end=1884
+  _globals['_DEBUGANNOTATION']._serialized_start=1924
+  _globals['_DEBUGANNOTATION']._serialized_end=2260
+  _globals['_INTERNEDDATA']._serialized_start=2263
+  _globals['_INTERNEDDATA']._serialized_end=2463
+  _globals['_EVENTCATEGORY']._serialized_start=2465
+  _globals['_EVENTCATEGORY']._serialized_end=2507
+  _globals['_EVENTNAME']._serialized_start=2509
+  _globals['_EVENTNAME']._serialized_end=2547
+  _globals['_DEBUGANNOTATIONNAME']._serialized_start=2549
+  _globals['_DEBUGANNOTATIONNAME']._serialized_end=2597
+  _globals['_CLOCKSNAPSHOT']._serialized_start=2600
+  _globals['_CLOCKSNAPSHOT']._serialized_end=2833
+  _globals['_CLOCKSNAPSHOT_CLOCK']._serialized_start=2737
+  _globals['_CLOCKSNAPSHOT_CLOCK']._serialized_end=2833
+  _globals['_TRACEPACKETDEFAULTS']._serialized_start=2835
+  _globals['_TRACEPACKETDEFAULTS']._serialized_end=2954
+  _globals['_TRACKEVENTDEFAULTS']._serialized_start=2956
+  _globals['_TRACKEVENTDEFAULTS']._serialized_end=2996
+  _globals['_CHROMEEVENTBUNDLE']._serialized_start=2998
+  _globals['_CHROMEEVENTBUNDLE']._serialized_end=3071
+  _globals['_CHROMEMETADATA']._serialized_start=3074
+  _globals['_CHROMEMETADATA']._serialized_end=3202
 # @@protoc_insertion_point(module_scope)

@@ -28,6 +28,9 @@ lane, a process's lane, a thread's lane), then by time; ``meta["instant_lanes"]`
 lane's run (see ``_instants``).
 Counters: ``meta["counters"]`` lists one counter track per (pid, name), each with one series
 per key; a series is the run ``first .. first+count`` of ``cnt_time`` / ``cnt_value``.
+Processes: ``meta["processes"]``, in the order the page shows them (see ``_ProcessInfo``),
+each ``{"pid", "name", "labels", "first", "sort_index"}``; ``meta["track_order"]`` lists the
+tracks process by process, in the order of their lanes.
 """
 from __future__ import annotations
 
@@ -195,7 +198,7 @@ def _blob(scanned: tuple, report: dict, title: str | None = None) -> bytes:
         return len(arg_values) - 1
 
     begins, instants, counters, objects = [], [], [], []
-    process_names: dict[Any, str] = {}
+    procs = _ProcessInfo()
     thread_names: dict[tuple[Any, Any], str] = {}
     sort_index: dict[tuple[Any, Any], float] = {}
     for e in others:
@@ -203,13 +206,14 @@ def _blob(scanned: tuple, report: dict, title: str | None = None) -> bytes:
             continue
         ph = e.get("ph")
         if ph == "M":
-            what, margs = e.get("name"), e.get("args") or {}
-            if what == "process_name":
-                process_names[e.get("pid")] = str(margs.get("name", ""))
-            elif what == "thread_name":
+            what, margs = e.get("name"), e.get("args")
+            margs = margs if isinstance(margs, dict) else {}
+            if what == "thread_name":
                 thread_names[(e.get("pid"), e.get("tid"))] = str(margs.get("name", ""))
             elif what == "thread_sort_index" and _number(margs.get("sort_index")) is not None:
                 sort_index[(e.get("pid"), e.get("tid"))] = float(margs["sort_index"])
+            else:
+                procs.metadata(what, e.get("pid"), margs)
             continue
         t = _number(e.get("ts"))
         if t is None:
@@ -270,14 +274,32 @@ def _blob(scanned: tuple, report: dict, title: str | None = None) -> bytes:
     for pid, tid in tracks.keys:
         label = thread_names.get((pid, tid))
         track_meta.append({"pid": pid, "tid": tid, "name": label if label is not None else f"Thread {tid}"})
-    pids = {pid for pid, _ in tracks.keys} | {c["pid"] for c in counter_meta} | set(instant_pids)
-    processes = [{"pid": pid, "name": process_names.get(pid, f"Process {pid}")}
-                 for pid in sorted(pids, key=_sort_key)]
+    # When each track and process begins (ns after `first`), which orders them.
+    track_first = _track_starts(len(tracks.keys), rows, start_ns, instant_lanes, columns["inst_time"])
+    for k, (pid, _tid) in enumerate(tracks.keys):
+        procs.saw(pid, track_first[k])
+    for lane in instant_lanes:
+        if lane["scope"] == "p":
+            procs.saw(lane["pid"], columns["inst_time"][lane["first"]])
+    for c in counter_meta:
+        procs.saw(c["pid"], min((cnt_time[s["first"]] for s in c["series"]), default=None))
+    for o in object_meta:   # objects are listed apart, so they make no process of their own
+        if o["pid"] in procs.first:
+            procs.saw(o["pid"], o["events"][0]["time"])
+    for pid in instant_pids:
+        procs.saw(pid, None)
+    processes = procs.ordered()
     process_index = {p["pid"]: k for k, p in enumerate(processes)}
     columns["inst_proc"] = array("i", [process_index[pid] for pid in instant_pids])
-    track_order = sorted(range(len(tracks.keys)), key=lambda i: (
-        _sort_key(tracks.keys[i][0]), sort_index.get(tracks.keys[i], 0.0),
-        tracks.keys[i][1] != tracks.keys[i][0], _sort_key(tracks.keys[i][1])))
+    # Process by process; in a process by thread_sort_index, else its main thread (tid == pid)
+    # first, then by the first event, the tid breaking ties (a lane without any event last).
+
+    def track_key(i: int) -> tuple:
+        pid, tid = tracks.keys[i]
+        return (process_index[pid], sort_index.get((pid, tid), 0.0), tid != pid,
+                _time_key(track_first[i]), _sort_key(tid))
+
+    track_order = sorted(range(len(tracks.keys)), key=track_key)
 
     meta = {
         "version": 1,
@@ -298,6 +320,78 @@ def _blob(scanned: tuple, report: dict, title: str | None = None) -> bytes:
         "file_info": report.get("file_info") or {"files": {}, "functions": {}},
     }
     return _pack(meta, columns)
+
+
+def _time_key(t: float | None) -> float:
+    return math.inf if t is None else t
+
+
+class _ProcessInfo:
+    """What the report says of each process: ``process_name``, ``process_sort_index`` and
+    ``process_labels`` (M events), and the first time one of its events was seen.
+
+    A process is listed when it has events or any of those M events: a child process whose
+    data never arrived (labelled ``lost``) may have nothing else. ``ordered`` gives them by
+    sort index when the report has one (lower first, 0 when not given, as for threads), then
+    by their first event, so a parent, which starts before its children, comes before them;
+    the pid breaks ties, and a process with no event at all comes after those with some.
+    """
+
+    def __init__(self) -> None:
+        self.names: dict[Any, str] = {}
+        self.sort_index: dict[Any, float] = {}
+        self.labels: dict[Any, list[str]] = {}
+        self.first: dict[Any, float | None] = {}
+
+    def metadata(self, what: Any, pid: Any, margs: dict) -> None:
+        if what == "process_name":
+            self.names[pid] = str(margs.get("name", ""))
+        elif what == "process_sort_index":
+            if _number(margs.get("sort_index")) is not None:
+                self.sort_index[pid] = float(margs["sort_index"])
+        elif what == "process_labels":
+            labels = margs.get("labels")
+            found = labels.split(",") if isinstance(labels, str) else [
+                str(v) for v in labels] if isinstance(labels, list) else []
+            known = self.labels.setdefault(pid, [])
+            known.extend(k for k in (v.strip() for v in found) if k and k not in known)
+        else:
+            return
+        self.first.setdefault(pid, None)
+
+    def saw(self, pid: Any, t: float | None) -> None:
+        """An event of ``pid`` at ``t`` (ns), or only that it has events when ``t`` is None."""
+        known = self.first.get(pid)
+        if known is None or (t is not None and t < known):
+            self.first[pid] = t if t is not None else known
+
+    def ordered(self) -> list[dict]:
+        pids = sorted(self.first, key=lambda pid: (
+            self.sort_index.get(pid, 0.0), _time_key(self.first[pid]), _sort_key(pid)))
+        out = []
+        for pid in pids:
+            name = self.names.get(pid)
+            out.append({"pid": pid, "name": name if name else f"Process {pid}",
+                        "labels": self.labels.get(pid, []), "first": self.first[pid],
+                        "sort_index": self.sort_index.get(pid)})
+        return out
+
+
+def _track_starts(n: int, rows: Any, start_ns: array, instant_lanes: list[dict],
+                  inst_time: array) -> list[float | None]:
+    """The time of each track's first slice or thread instant (ns), None when it has neither.
+
+    A track's earliest slice is the first of its depth-0 row (rows are start-sorted, and a
+    child starts within its parent), so this costs the rows, not the slices."""
+    first: list[float | None] = [None] * n
+    for k in range(0, len(rows), 4):
+        if rows[k + 1] == 0 and rows[k + 3]:
+            first[rows[k]] = start_ns[rows[k + 2]]
+    for lane in instant_lanes:
+        if lane["scope"] == "t" and lane["count"]:
+            t, known = inst_time[lane["first"]], first[lane["track"]]
+            first[lane["track"]] = t if known is None or t < known else known
+    return first
 
 
 def _has_non_finite(text: str) -> bool:

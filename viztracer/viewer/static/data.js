@@ -73,6 +73,32 @@ VT.buildModel = function (meta, c) {
   return m;
 };
 
+// What a process's header says besides its name, from the report's process_labels: a child
+// process whose data ended early is "cut short", one whose data never arrived is "lost" (and
+// has no events at all, only its name). {state: "lost" | "cut" | null, text}, text "" when
+// there is nothing to say; labels other than those two are shown as they are.
+VT.processMark = function (proc) {
+  const labels = proc.labels || [];
+  const lower = labels.map(function (l) { return l.toLowerCase(); });
+  const others = labels.filter(function (l, k) { return lower[k] !== "lost" && lower[k] !== "cut short"; });
+  let state = null, text = "";
+  if (lower.indexOf("lost") >= 0) {
+    state = "lost";
+    text = proc.first === null || proc.first === undefined ? "lost \u2014 no data" : "lost";
+  } else if (lower.indexOf("cut short") >= 0) {
+    state = "cut";
+    text = "cut short";
+  }
+  if (others.length) text = (text ? text + ", " : "") + others.join(", ");
+  return { state: state, text: text };
+};
+
+// A thread's (or an asyncio task's) lane label: its name and tid, or "Thread <tid>" when the
+// report gives it no name.
+VT.threadLabel = function (t) {
+  return t.name === "Thread " + t.tid ? t.name : t.name + " (" + t.tid + ")";
+};
+
 // An instant's scope ("t" thread, "p" process, "g" global) is m.inst.scope[i], an index here.
 VT.SCOPES = ["t", "p", "g"];
 VT.SCOPE_NAMES = { t: "thread", p: "process", g: "global" };

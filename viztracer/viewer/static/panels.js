@@ -19,6 +19,7 @@ VT.panels = (function () {
     m = model;
     st = state;
     initSearch();
+    initProcesses();
     initObjects();
     const md = m.meta.metadata || {};
     if (md.overflow) {
@@ -33,6 +34,17 @@ VT.panels = (function () {
       // set by the server's reader: the file ends where its writer was killed (or still writes)
       notes.push("This report was cut short: its writer stopped before finishing it, so it ends early.");
     }
+    const cut = [], lost = [];
+    for (const p of m.meta.processes) {
+      const state = VT.processMark(p).state;
+      if (state === "cut") cut.push(p.pid);
+      else if (state === "lost") lost.push(p.pid);
+    }
+    const who = function (pids) {
+      return pids.length > 1 ? "Processes " + pids.join(", ") + " were" : "Process " + pids[0] + " was";
+    };
+    if (cut.length) notes.push(who(cut) + " cut short: the data ends early.");
+    if (lost.length) notes.push(who(lost) + " lost: no data arrived.");
     if (m.meta.unfinished) {
       notes.push(m.meta.unfinished + " slice(s) had no end event; they are drawn up to the end of the trace.");
     }
@@ -289,6 +301,28 @@ VT.panels = (function () {
     const box = document.getElementById("details");
     box.textContent = "";
     box.appendChild(el("p", { class: "hint", text: "Click a slice, an instant or a counter to see its details; Shift+drag selects a time range." }));
+  }
+
+  // --- processes --------------------------------------------------------------------------
+  // The processes in the timeline's order, each with its mark ("cut short", "lost — no
+  // data"); a click scrolls the timeline to its group. Listed when there is more than one, or
+  // when one is marked.
+  function initProcesses() {
+    const procs = m.meta.processes;
+    const marks = procs.map(VT.processMark);
+    if (procs.length < 2 && !marks.some(function (k) { return k.text; })) return;
+    document.getElementById("processes-box").hidden = false;
+    const list = document.getElementById("processes");
+    procs.forEach(function (p, k) {
+      const a = el("a", { href: "#", "data-pid": String(p.pid), text: p.name + " (pid " + p.pid + ")" });
+      a.addEventListener("click", function (ev) {
+        ev.preventDefault();
+        VT.timeline.revealProcess(p.pid);
+      });
+      const li = el("li", marks[k].state ? { class: marks[k].state } : {},
+        marks[k].text ? [a, " ", el("span", { class: "mark", text: marks[k].text })] : [a]);
+      list.appendChild(li);
+    });
   }
 
   // --- objects ----------------------------------------------------------------------------

@@ -31,9 +31,12 @@ VT.timeline = (function () {
     resize();
   }
 
-  // Lanes from the top: global instants (when there are any), then per process its band (with
-  // its process-scope instants), its threads (thread-scope instants over the slices) and its
-  // counters (a graph per series). A lane's `inst` is its run of instants, {first, count}.
+  // Lanes from the top: global instants (when there are any), then per process (in the order
+  // of meta.processes: by sort index, else parent first) its header band (with its
+  // process-scope instants, and its mark when it was cut short or lost), its threads and task
+  // lanes (thread-scope instants over the slices; in meta.track_order) and its counters (a
+  // graph per series); a process with none of those gets one empty lane saying so. A lane's
+  // `inst` is its run of instants, {first, count}.
   function layoutLanes() {
     lanes = [];
     let y = 0;
@@ -44,24 +47,32 @@ VT.timeline = (function () {
     }
     for (const proc of meta.processes) {
       const pinst = m.processInst[proc.pid] || null;
+      const mark = VT.processMark(proc);
       lanes.push({ kind: "process", pid: proc.pid, label: proc.name + " (pid " + proc.pid + ")", y: y, h: L.PROC_H,
-        inst: pinst, instH: pinst ? L.PROC_H : 0 });
+        inst: pinst, instH: pinst ? L.PROC_H : 0, mark: mark.text, state: mark.state });
       y += L.PROC_H;
+      const first = lanes.length;
       for (const ti of meta.track_order) {
         const t = m.tracks[ti];
         if (t.pid !== proc.pid) continue;
         const instH = t.instCount ? L.INST_H : 0;
         const h = instH + Math.max(1, t.rows.length) * L.ROW_H + L.GAP;
-        lanes.push({ kind: "thread", track: ti, label: t.name + " (" + t.tid + ")", y: y, h: h, instH: instH,
+        lanes.push({ kind: "thread", track: ti, pid: proc.pid, label: VT.threadLabel(t), y: y, h: h, instH: instH,
           inst: t.instCount ? { first: t.instFirst, count: t.instCount } : null });
         y += h;
       }
       meta.counters.forEach(function (c, ci) {
         if (c.pid !== proc.pid) return;
         const h = Math.max(1, c.series.length) * L.COUNTER_H + L.GAP;
-        lanes.push({ kind: "counter", counter: ci, label: c.name, y: y, h: h });
+        lanes.push({ kind: "counter", counter: ci, pid: proc.pid, label: c.name, y: y, h: h });
         y += h;
       });
+      if (lanes.length === first) {
+        const text = mark.state === "lost" ? "no data arrived from this process" : "no events";
+        lanes.push({ kind: "empty", pid: proc.pid, label: "", text: text, state: mark.state, y: y,
+          h: L.ROW_H + L.GAP, instH: 0 });
+        y += L.ROW_H + L.GAP;
+      }
     }
     contentH = y;
   }
@@ -109,6 +120,16 @@ VT.timeline = (function () {
   }
   const WHITE = rgba32([255, 255, 255]), GRID = rgba32([0xee, 0xf0, 0xf3]), BAND = rgba32([0xe8, 0xeb, 0xf0]);
   const COUNTER_BG = rgba32([0xf7, 0xf9, 0xfc]);
+  // A process header's band, its label cell and its mark's text, by the process's state: a
+  // child cut short is amber, a lost one red, so they stand out of a long list of processes.
+  const HEADER = {
+    normal: { band: BAND, cell: "#e8ebf0", text: "#222", mark: "#555" },
+    cut: { band: rgba32([0xfc, 0xe8, 0xc0]), cell: "#fce8c0", text: "#5c3d00", mark: "#8a5300" },
+    lost: { band: rgba32([0xf8, 0xd7, 0xd5]), cell: "#f8d7d5", text: "#6e1510", mark: "#a3211a" },
+  };
+  function headerStyle(lane) {
+    return HEADER[lane.state] || HEADER.normal;
+  }
 
   function ensureBuffer(pw, ph) {
     dpr = window.devicePixelRatio || 1;
@@ -189,7 +210,9 @@ VT.timeline = (function () {
       if (y + lane.h < L.AXIS_H || y > H) continue;
       shown.push([lane, y]);
       if (lane.kind === "process" || lane.kind === "global") {
-        box(BAND, L.LABEL_W, y, pw, L.PROC_H);
+        box(headerStyle(lane).band, L.LABEL_W, y, pw, L.PROC_H);
+      } else if (lane.kind === "empty") {
+        continue;
       } else if (lane.kind === "thread") {
         const t = m.tracks[lane.track];
         for (let d = 0; d < t.rows.length; d++) {
@@ -214,6 +237,12 @@ VT.timeline = (function () {
     for (const [lane, y] of shown) {
       if (lane.inst) drawInstants(lane, y, v0, v1, scale, instants);
       else if (lane.kind === "counter") drawCounter(lane, y, v0, v1, scale, counters);
+      else if (lane.kind === "empty") {
+        ctx.font = "italic 11px sans-serif";
+        ctx.fillStyle = headerStyle(lane).mark;
+        ctx.fillText(lane.text, L.LABEL_W + 8, y + L.ROW_H / 2 + 1);
+        ctx.font = "11px sans-serif";
+      }
     }
     if (outlines.length) {
       ctx.strokeStyle = "#000";
@@ -526,16 +555,30 @@ VT.timeline = (function () {
       const y = L.AXIS_H + lane.y - st.scrollY;
       if (y + lane.h < L.AXIS_H || y > H) continue;
       const band = lane.kind === "process" || lane.kind === "global";
+      let room = L.LABEL_W - 14;
       if (band) {
-        ctx.fillStyle = "#e8ebf0";
+        const style = headerStyle(lane);
+        ctx.fillStyle = style.cell;
         ctx.fillRect(0, y, L.LABEL_W, L.PROC_H);
+        if (lane.state) {  // a bar at the left edge, as well as the colour
+          ctx.fillStyle = style.mark;
+          ctx.fillRect(0, y, 4, L.PROC_H);
+        }
+        if (lane.mark) {  // right-aligned, and never cut: the name gives way to it
+          ctx.font = "bold 10px sans-serif";
+          const mark = fitText(lane.mark, L.LABEL_W - 70);
+          const w = ctx.measureText(mark).width;
+          ctx.fillStyle = style.mark;
+          ctx.fillText(mark, L.LABEL_W - 6 - w, y + L.PROC_H / 2 + 1);
+          room -= w + 8;
+        }
         ctx.font = (lane.kind === "process" ? "bold " : "italic ") + "11px sans-serif";
-        ctx.fillStyle = "#222";
+        ctx.fillStyle = style.text;
       } else {
         ctx.font = "11px sans-serif";
         ctx.fillStyle = lane.kind === "counter" ? "#2f5d8a" : "#333";
       }
-      ctx.fillText(fitText(lane.label, L.LABEL_W - 14), 8, y + (band ? L.PROC_H : 16) / 2 + 1);
+      ctx.fillText(fitText(lane.label, room), 8, y + (band ? L.PROC_H : 16) / 2 + 1);
       if (lane.kind === "counter") drawSeriesLabels(lane, y);
       ctx.strokeStyle = "#e3e5e8";
       ctx.beginPath();
@@ -680,6 +723,15 @@ VT.timeline = (function () {
     requestDraw();
   }
 
+  // Scroll the timeline so that the header of process pid is at the top.
+  function revealProcess(pid) {
+    const lane = lanes.find(function (l) { return l.kind === "process" && l.pid === pid; });
+    if (!lane) return;
+    st.scrollY = lane.y;
+    clampScroll();
+    requestDraw();
+  }
+
   // "key: value" lines of a counter at time `at` (ns); "" before its first sample.
   function counterValues(ci, at) {
     const c = m.meta.counters[ci];
@@ -798,13 +850,14 @@ VT.timeline = (function () {
   function laneBoxes() {
     return lanes.map(function (l) {
       return { kind: l.kind, track: l.track, counter: l.counter, pid: l.pid, label: l.label,
+        mark: l.mark, state: l.state, text: l.text,
         y: L.AXIS_H + l.y - st.scrollY, height: l.h, instH: l.instH || 0, instants: l.inst ? l.inst.count : 0 };
     });
   }
 
   return {
     init: init, draw: draw, requestDraw: requestDraw, setView: setView, zoomAt: zoomAt, pan: pan,
-    reveal: reveal, hitTest: hitTest, resize: resize, laneBoxes: laneBoxes, plotWidth: plotWidth,
-    drawnList: drawnList, timeAt: timeAt,
+    reveal: reveal, revealProcess: revealProcess, hitTest: hitTest, resize: resize, laneBoxes: laneBoxes,
+    plotWidth: plotWidth, drawnList: drawnList, timeAt: timeAt,
   };
 })();
