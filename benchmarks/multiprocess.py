@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 
+HANG = 30      # seconds: a run still going then is counted as hung (1.x's pools hang now and then)
+
 POOL_PROGRAM = """
 import multiprocessing as mp
 def square(x):
@@ -64,6 +66,7 @@ print(time.perf_counter() - t0, os.path.getsize(report))
 
 
 def viztracer_command(python: str) -> list[str]:
+    python = os.path.abspath(python)
     script = os.path.join(os.path.dirname(python), "viztracer")
     return [script] if os.path.exists(script) else [python, "-m", "viztracer"]
 
@@ -77,18 +80,24 @@ def time_pool(anchor: str | None, ours: str, runs: int) -> None:
         if anchor:
             commands["1.1.1"] = viztracer_command(anchor)
         times: dict[str, list[float]] = {name: [] for name in commands}
+        hung = {name: 0 for name in commands}
         for _ in range(runs):
             for name, cmd in commands.items():
                 out = os.path.join(tmp, f"{name}.json")
                 t0 = time.perf_counter()
-                subprocess.run([*cmd, "--quiet", "-o", out, prog], cwd=tmp, check=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+                try:
+                    subprocess.run([*cmd, "--quiet", "-o", out, prog], cwd=tmp, check=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=HANG)
+                except subprocess.TimeoutExpired:   # its children may live on: killed with the group
+                    hung[name] += 1
+                    continue
                 times[name].append(time.perf_counter() - t0)
         print(f"Pool(2) over 8 tasks, whole command, median of {runs}:")
         for name, values in times.items():
-            median = statistics.median(values)
-            print(f"  {name:6} {median:.3f} s  (min {min(values):.3f}, max {max(values):.3f})")
-        if anchor:
+            median = statistics.median(values) if values else float("nan")
+            print(f"  {name:6} {median:.3f} s  (min {min(values, default=0):.3f}, max "
+                  f"{max(values, default=0):.3f}); hung past {HANG} s: {hung[name]} of {runs}")
+        if anchor and times["ours"] and times["1.1.1"]:
             ratio = statistics.median(times["ours"]) / statistics.median(times["1.1.1"])
             print(f"  ours / 1.1.1: {ratio:.2f}")
 

@@ -41,9 +41,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .report.merge import COMPLETE, CUT_SHORT, LOST, ChildReport, append_children, is_perfetto
-
 if TYPE_CHECKING:
+    from .report.merge import ChildReport
     from .tracer import VizTracer
 
 FOLDER_VARIABLE = "VIZTRACER_CHILDREN"
@@ -54,12 +53,12 @@ WAIT_NOTICE = 1.0       # seconds of waiting for children before saying so
 # Seconds a child the program started just before it ended has to get as far as saying it runs
 # (a new interpreter's start, the fork hooks): until then the parent can't know it is traced.
 STARTING_GRACE = 5.0
-POLL = 0.02
+POLL = 0.01
 
 
 def report_extension(report_path: str) -> str:
     """The format of the children's reports: the parent's when it can be appended to, else JSON."""
-    return ".pftrace" if is_perfetto(report_path) else ".json"
+    return ".pftrace" if report_path.lower().endswith((".pftrace", ".perfetto-trace")) else ".json"
 
 
 def child_report_template(folder: str, report_path: str) -> str:
@@ -495,6 +494,8 @@ class Parent:
 
     def children(self) -> list[ChildReport]:
         """Every child that left a trace in the folder, in the order they started."""
+        # here, not at the top: merging brings the Perfetto writer, which a child has no use for
+        from .report.merge import COMPLETE, CUT_SHORT, LOST, ChildReport
         found: dict[int, ChildReport] = {}
         started: dict[int, float] = {}
         running = self._running()
@@ -526,6 +527,7 @@ class Parent:
         """Wait for the children (at most ``wait`` seconds when given), put their reports into
         ``report``, say which were lost or cut short; 1 when that failed, else 0."""
         from .report import ReportError
+        from .report.merge import COMPLETE, append_children
 
         if wait is None or wait > 0:
             self.wait(quiet, wait)

@@ -17,7 +17,6 @@ import datetime
 import os
 import shlex
 import signal
-import subprocess
 import sys
 import threading
 import traceback
@@ -369,6 +368,8 @@ def open_report(path: str) -> None:
     Its own process, because the traced program may have left this one changed. Ctrl+C
     reaches the viewer too, which then stops cleanly; the exit status stays the program's.
     """
+    import subprocess
+
     from .viewer.cli import default_port_or_any  # viztracer has no --port: 9001, or any if taken
 
     port = str(default_port_or_any())
