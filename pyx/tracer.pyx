@@ -296,7 +296,9 @@ cdef void async_lane(ThreadState ts, PyObject* key, int is_c) noexcept:
     """log_async: the lane of the call just pushed. A coroutine (or async generator) frame,
     entered or resumed, is recorded on the lane of the asyncio task running now; any other call
     on its caller's lane, so what a coroutine calls stays on its task's lane and what the loop
-    runs between tasks on the thread's."""
+    runs between tasks on the thread's. Every coroutine frame looks up, even one awaited by
+    another coroutine: ``asyncio.Task(coro, eager_start=True)`` runs another task's first step
+    right under its caller's frame (calling a type is no C-call event)."""
     cdef Frame* f = &ts.stack[ts.size - 1]
     cdef uint32_t lane = ts.stack[ts.size - 2].lane if ts.size > 1 else ts.slot
     if not is_c and ts.region_depth == 0 and (<PyCodeObject*>key).co_flags & (

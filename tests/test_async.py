@@ -472,3 +472,24 @@ def test_lanes_survive_a_restart_and_tasks_are_not_kept_alive(tmp_path):
     assert short_lanes == ["short"] * 4
     # two tasks (one a run) of the same name: two lanes
     assert list(lane_names(report).values()).count("short") == 2
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks are 3.12+")
+@pytest.mark.parametrize("ignore_c_function", [False, True])
+def test_eager_tasks_start_on_their_own_lane(tmp_path, ignore_c_function):
+    async def eager_body():
+        return 1
+
+    async def creator():
+        # the task's first step runs inside these calls, on the creator's stack
+        asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)
+        by_factory = asyncio.create_task(eager_body(), name="by-factory")
+        direct = asyncio.Task(eager_body(), loop=asyncio.get_running_loop(), name="direct", eager_start=True)
+        await by_factory
+        await direct
+
+    report = traced(tmp_path, lambda _: asyncio.run(top(creator(), "creator")),
+                    ignore_c_function=ignore_c_function)
+    lanes = lanes_of(report, HERE)
+    assert sorted(lanes[eager_body.__qualname__]) == ["by-factory", "direct"]
+    assert set(lanes[creator.__qualname__]) == {"creator"}
