@@ -29,6 +29,22 @@
 #define VT_CodeSetExtra(c, i, v) _PyCode_SetExtra((c), (i), (v))
 #endif
 
+/* log_async: whether the weak reference ``ref`` still points to ``obj`` (a task's address may be
+   reused once it is freed). 3.13 deprecates the borrowed getter for PyWeakref_GetRef. */
+static inline int vt_weakref_is(PyObject *ref, PyObject *obj) {
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *target = NULL;
+    if (PyWeakref_GetRef(ref, &target) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_XDECREF(target);
+    return target == obj;
+#else
+    return PyWeakref_GET_OBJECT(ref) == obj;
+#endif
+}
+
 /* CLOCK_MONOTONIC: the clock of time.monotonic_ns(), shared by every process on the host, so
    reports from several processes line up. Every timestamp in a report is on this clock. */
 static inline int64_t vt_now_ns(void) {

@@ -21,6 +21,7 @@ import os
 import sys
 import threading
 import types
+import weakref
 
 
 cdef extern from "compat.h":
@@ -36,6 +37,7 @@ cdef extern from "compat.h":
     Py_ssize_t VT_RequestCodeExtraIndex(void* free_func)
     int VT_CodeGetExtra(PyObject* code, Py_ssize_t index, void** extra)
     int VT_CodeSetExtra(PyObject* code, Py_ssize_t index, void* extra)
+    int vt_weakref_is(PyObject* ref, PyObject* obj) noexcept
 
 cdef extern from "Python.h":
     # Reference counting on raw pointers (cpython.ref's versions take objects).
@@ -47,6 +49,16 @@ cdef extern from "Python.h":
     void PyEval_SetProfile(Py_tracefunc func, PyObject* obj)
     void PyEval_SetTrace(Py_tracefunc func, PyObject* obj)
     PyObject* PyFrame_GetCode(PyFrameObject* frame)
+    ctypedef struct PyCodeObject:
+        int co_flags
+    int CO_COROUTINE, CO_ITERABLE_COROUTINE, CO_ASYNC_GENERATOR
+    PyObject* PyObject_CallNoArgs(PyObject* func)
+    PyObject* PyObject_CallOneArg(PyObject* func, PyObject* arg)
+    PyObject* PyDict_GetItemWithError(PyObject* d, PyObject* key)
+    int PyDict_CheckExact(PyObject* o)
+    PyObject* PyImport_GetModuleDict()
+    PyObject* PyErr_Occurred()
+    PyObject* Py_None
     int PyTrace_CALL, PyTrace_RETURN, PyTrace_C_CALL, PyTrace_C_EXCEPTION, PyTrace_C_RETURN
     int PyTrace_EXCEPTION
     int PyObject_SetAttr(PyObject* o, PyObject* name, PyObject* v)
@@ -81,6 +93,12 @@ cdef enum:
     D_RECORD = 1
     D_IGNORE = 2    # left out with everything it calls (filtered files, our own code)
     D_PASS = 3      # left out itself, what it calls recorded (our decorators' wrappers)
+
+# log_async: a task's lane is a thread slot of its own, under a synthetic tid past every real
+# one (Linux thread ids stay below 2**22) that still fits Perfetto's int32 tid.
+TASK_TID_BASE = 1 << 30
+cdef uint32_t NO_LANE = 0xFFFFFFFF
+cdef object ASYNCIO = "asyncio"
 
 # "No max_stack_depth": far from PY_SSIZE_T_MAX, since each wrapper frame of ours (F_PASS)
 # raises a thread's limit by one while it runs.
@@ -145,6 +163,7 @@ cdef class ThreadState:
         self.slot = slot
         self.session = tracer.cfg.session
         self.max_depth = tracer.cfg.max_depth
+        self.lanes = tracer.cfg.log_async
         self.cap = 64
         self.stack = <Frame*>calloc(self.cap, sizeof(Frame))
         if self.stack == NULL:
@@ -273,8 +292,82 @@ cdef int decide(Tracer tracer, PyObject* code) noexcept:
     return decision
 
 
-cdef inline void push_call(ThreadState ts, PyObject* key, int is_c, PyFrameObject* frame) noexcept:
-    """Open a call on the shadow stack; ``key`` is a new reference the frame takes over."""
+cdef void async_lane(ThreadState ts, PyObject* key, int is_c) noexcept:
+    """log_async: the lane of the call just pushed. A coroutine (or async generator) frame,
+    entered or resumed, is recorded on the lane of the asyncio task running now; any other call
+    on its caller's lane, so what a coroutine calls stays on its task's lane and what the loop
+    runs between tasks on the thread's. Every coroutine frame looks up, even one awaited by
+    another coroutine: ``asyncio.Task(coro, eager_start=True)`` runs another task's first step
+    right under its caller's frame (calling a type is no C-call event)."""
+    cdef Frame* f = &ts.stack[ts.size - 1]
+    cdef uint32_t lane = ts.stack[ts.size - 2].lane if ts.size > 1 else ts.slot
+    if not is_c and ts.region_depth == 0 and (<PyCodeObject*>key).co_flags & (
+            CO_COROUTINE | CO_ITERABLE_COROUTINE | CO_ASYNC_GENERATOR):
+        lane = task_lane(ts, lane)
+        f = &ts.stack[ts.size - 1]
+    f.lane = lane
+
+
+cdef PyObject* running_task(Tracer tracer) noexcept:
+    """A new reference to the asyncio task running in this thread, or NULL (no task, no
+    running loop, asyncio not imported)."""
+    cdef PyObject* loop
+    cdef PyObject* task
+    if tracer.get_running_loop is None and not tracer.find_asyncio():
+        return NULL
+    loop = PyObject_CallNoArgs(<PyObject*>tracer.get_running_loop)
+    if loop == NULL:
+        PyErr_Clear()
+        return NULL
+    if loop == Py_None:
+        decref(loop)
+        return NULL
+    if PyDict_CheckExact(<PyObject*>tracer.current_tasks):
+        task = PyDict_GetItemWithError(<PyObject*>tracer.current_tasks, loop)
+        if task == NULL:
+            if PyErr_Occurred() != NULL:
+                PyErr_Clear()
+        else:
+            incref(task)
+    else:
+        task = PyObject_CallOneArg(<PyObject*>tracer.current_tasks, loop)
+        if task == NULL:
+            PyErr_Clear()
+        elif task == Py_None:
+            decref(task)
+            task = NULL
+    decref(loop)
+    return task
+
+
+cdef uint32_t task_lane(ThreadState ts, uint32_t inherited) noexcept:
+    """The lane of the task running now, or ``inherited`` when none runs (a coroutine driven
+    by hand, or no event loop). The thread remembers the last task it saw: a task's await
+    chain is resumed frame by frame, and all of them find it there."""
+    cdef PyObject* task = running_task(ts.tracer)
+    cdef uint32_t lane
+    if task == NULL:
+        return inherited
+    if task == ts.task and vt_weakref_is(<PyObject*>ts.task_ref, task):
+        lane = ts.task_lane
+    else:
+        lane = ts.tracer.lane_of_task(ts, <object>task)
+    decref(task)
+    return inherited if lane == NO_LANE else lane
+
+
+cdef str task_name(task):
+    """What a task's lane is called: its name (``Task-1``, or the one it was given)."""
+    try:
+        return str(task.get_name())
+    except BaseException:   # not an asyncio.Task, or its own get_name failed
+        return f"{type(task).__name__} {id(task):#x}"
+
+
+cdef inline void push_call(ThreadState ts, PyObject* key, int is_c, PyFrameObject* frame,
+                           int lanes) noexcept:
+    """Open a call on the shadow stack; ``key`` is a new reference the frame takes over.
+    ``lanes`` (log_async) is a constant in each hook, so the hook without it pays nothing."""
     cdef Config* cfg = ts.cfg
     cdef Frame* f = ts.push()
     if f == NULL:       # out of memory: stop tracing rather than disturb the program
@@ -285,6 +378,8 @@ cdef inline void push_call(ThreadState ts, PyObject* key, int is_c, PyFrameObjec
     f.key = key
     f.args = NULL
     f.flags = F_C if is_c else 0
+    if lanes:
+        async_lane(ts, key, is_c)
     if ts.region_depth > 0 or cfg.paused or ts.size > ts.max_depth:
         f.flags |= F_SKIP
         return
@@ -304,29 +399,29 @@ cdef inline void push_call(ThreadState ts, PyObject* key, int is_c, PyFrameObjec
     f.ts = vt_ticks()
 
 
-cdef inline void pop_call(ThreadState ts, int is_c, PyObject* retval) noexcept:
+cdef inline void pop_call(ThreadState ts, int is_c, PyObject* retval, int lanes) noexcept:
     cdef int64_t end = vt_ticks()
     if ts.size == 0:
         return
     if (ts.stack[ts.size - 1].flags & F_C) != (F_C if is_c else 0):
         if is_c:
             return      # a C return whose call we did not see
-        if close_c_calls(ts, end):
+        if close_c_calls(ts, end, lanes):
             return
-    pop_frame(ts, end, is_c, retval)
+    pop_frame(ts, end, is_c, retval, lanes)
 
 
-cdef int close_c_calls(ThreadState ts, int64_t end) noexcept:
+cdef int close_c_calls(ThreadState ts, int64_t end, int lanes) noexcept:
     """A Python return with C calls above it on the stack: their returns never came (a signal
     handler that raised inside time.sleep, for one). They end now, as C calls. Returns 1 when
     the stack is empty after them."""
     while ts.size and ts.stack[ts.size - 1].flags & F_C:
-        pop_frame(ts, end, 1, NULL)
+        pop_frame(ts, end, 1, NULL, lanes)
     return ts.size == 0
 
 
-cdef inline void pop_frame(ThreadState ts, int64_t end, int is_c, PyObject* retval) noexcept:
-    """Pop the top frame, and record it unless filtered out."""
+cdef inline void pop_frame(ThreadState ts, int64_t end, int is_c, PyObject* retval, int lanes) noexcept:
+    """Pop the top frame, and record it unless filtered out (on its lane with log_async)."""
     cdef Config* cfg = ts.cfg
     cdef Frame* f = &ts.stack[ts.size - 1]
     cdef Entry* e
@@ -356,7 +451,7 @@ cdef inline void pop_frame(ThreadState ts, int64_t end, int is_c, PyObject* retv
         return
     e.ts = f.ts
     e.dur = end - f.ts
-    e.thread = ts.slot
+    e.thread = f.lane if lanes else ts.slot
     e.depth = <uint16_t>(ts.size if ts.size < 65535 else 65535)
     e.flags = 0
     e.kind = KIND_C if is_c else KIND_PY
@@ -365,24 +460,34 @@ cdef inline void pop_frame(ThreadState ts, int64_t end, int is_c, PyObject* retv
         attach_extra(&cfg.ring, e, slot, payload)
 
 
-cdef int profile_hook(ThreadState ts, PyFrameObject* frame, int what, PyObject* arg) noexcept:
+cdef inline int hook(ThreadState ts, PyFrameObject* frame, int what, PyObject* arg, int lanes) noexcept:
     # ``ts`` is the object given to PyEval_SetProfile, borrowed: no reference counting here.
     cdef Config* cfg = ts.cfg
     if not cfg.active or ts.session != cfg.session:
         PyEval_SetProfile(NULL, NULL)   # tracing stopped: this thread's hook retires
         return 0
     if what == PyTrace_CALL:
-        push_call(ts, PyFrame_GetCode(frame), 0, frame)
+        push_call(ts, PyFrame_GetCode(frame), 0, frame, lanes)
     elif what == PyTrace_RETURN:
-        pop_call(ts, 0, arg)
+        pop_call(ts, 0, arg, lanes)
     elif cfg.ignore_c:
         return 0
     elif what == PyTrace_C_CALL:
         incref(<PyObject*>arg)
-        push_call(ts, arg, 1, frame)
+        push_call(ts, arg, 1, frame, lanes)
     else:   # PyTrace_C_RETURN, PyTrace_C_EXCEPTION
-        pop_call(ts, 1, NULL)
+        pop_call(ts, 1, NULL, lanes)
     return 0
+
+
+cdef int profile_hook(ThreadState ts, PyFrameObject* frame, int what, PyObject* arg) noexcept:
+    """The profile function of a traced thread."""
+    return hook(ts, frame, what, arg, 0)
+
+
+cdef int profile_hook_async(ThreadState ts, PyFrameObject* frame, int what, PyObject* arg) noexcept:
+    """The profile function with log_async: each call on a lane (its thread's or its task's)."""
+    return hook(ts, frame, what, arg, 1)
 
 
 cdef object F_TRACE_LINES = "f_trace_lines"
@@ -428,6 +533,7 @@ cdef class Tracer:
         self.states = {}
         self.threads = []
         self.thread_slots = {}
+        self.task_lanes = {}
         self.c_names = {}
         self.passthrough = set()
         self.own_dir = ""
@@ -479,11 +585,13 @@ cdef class Tracer:
 
     def configure(self, *, max_stack_depth=-1, include_files=(), exclude_files=(),
                   ignore_c_function=False, ignore_frozen=False, min_duration_ns=0,
-                  log_func_args=False, log_func_retval=False, own_dir="", repr_func=None):
+                  log_func_args=False, log_func_retval=False, own_dir="", repr_func=None,
+                  log_async=False):
         """Set the filters; each call invalidates the per-code decisions cached so far.
 
         ``repr_func`` turns arguments and return values into text (``repr`` by default);
-        ``own_dir`` is left out with everything called from it (empty: nothing is)."""
+        ``own_dir`` is left out with everything called from it (empty: nothing is);
+        ``log_async`` records each asyncio task's calls on a lane of its own."""
         global generation_counter
         if include_files and exclude_files:
             raise ValueError("include_files and exclude_files can't be used together")
@@ -496,6 +604,7 @@ cdef class Tracer:
         self.cfg.min_dur = <int64_t>(min_duration_ns / nominal_ns_per_tick()) if min_duration_ns > 0 else 0
         self.cfg.log_args = bool(log_func_args)
         self.cfg.log_retval = bool(log_func_retval)
+        self.cfg.log_async = bool(log_async)
         self.own_dir = os.path.join(str(own_dir), "") if own_dir else ""
         self.repr_func = repr_func
         generation_counter += 1
@@ -595,16 +704,77 @@ cdef class Tracer:
         tid = PyThread_get_thread_native_id()
         slot = self.thread_slots.get(tid)
         if slot is None:
+            # the name first: Python code may let another thread take a slot meanwhile
+            name = threading.current_thread().name
             slot = self.thread_slots[tid] = len(self.threads)
-            self.threads.append([tid, threading.current_thread().name])
+            self.threads.append([tid, name])
         vt_cache_slot(self.serial, slot)
         return slot
+
+    cdef bint find_asyncio(self) noexcept:
+        """Look asyncio's running loop and current tasks up once the program has imported it
+        (never imported by us: a program without asyncio has no task)."""
+        cdef PyObject* module = PyDict_GetItemWithError(PyImport_GetModuleDict(), <PyObject*>ASYNCIO)
+        if module == NULL:
+            PyErr_Clear()
+            return False
+        try:
+            asyncio = <object>module
+            get_loop = asyncio._get_running_loop
+            current = getattr(sys.modules.get("asyncio.tasks"), "_current_tasks", None)
+            if type(current) is not dict:
+                current = asyncio.current_task
+        except BaseException:   # asyncio half imported: try again at the next coroutine
+            PyErr_Clear()
+            return False
+        self.current_tasks = current
+        self.get_running_loop = get_loop
+        return True
+
+    cdef uint32_t lane_of_task(self, ThreadState ts, object task) noexcept:
+        """The lane of ``task``, a new thread slot named after it the first time it is seen;
+        NO_LANE when that fails. The thread's last task is renamed as it is left, in case it
+        called set_name."""
+        cdef uint32_t lane
+        try:
+            if ts.task_ref is not None:
+                self.rename_task(ts.task_ref, ts.task_lane)
+            key = id(task)
+            entry = self.task_lanes.get(key)
+            if entry is not None and (entry[0] is None or entry[0]() is task):
+                ref, lane = entry
+            else:   # a new task, or a new one at the address of a task gone
+                try:
+                    ref = weakref.ref(task)
+                except TypeError:   # compared by address only, then
+                    ref = None
+                name = task_name(task)     # may run Python code: before the slot is taken
+                self.task_count += 1
+                lane = len(self.threads)
+                self.threads.append([TASK_TID_BASE + self.task_count, name])
+                self.task_lanes[key] = (ref, lane)
+        except BaseException:
+            PyErr_Clear()
+            return NO_LANE
+        ts.task = <PyObject*>task if ref is not None else NULL
+        ts.task_ref = ref
+        ts.task_lane = lane
+        return lane
+
+    cdef void rename_task(self, object ref, uint32_t lane) noexcept:
+        """Give a task's lane its current name, if the task is still alive."""
+        try:
+            task = ref()
+            if task is not None:
+                self.threads[lane][1] = task_name(task)
+        except BaseException:
+            PyErr_Clear()
 
     cdef install(self):
         """Install the hook in the calling thread with a fresh shadow stack."""
         ts = ThreadState(self, self.slot_for_current_thread())
         self.states[threading.get_ident()] = ts
-        PyEval_SetProfile(<Py_tracefunc>profile_hook, <PyObject*>ts)
+        PyEval_SetProfile(<Py_tracefunc>(profile_hook_async if ts.lanes else profile_hook), <PyObject*>ts)
         return ts
 
     def thread_bootstrap(self, frame, event, arg):
@@ -621,10 +791,10 @@ cdef class Tracer:
         if event == "call":
             code = frame.f_code
             incref(<PyObject*>code)
-            push_call(ts, <PyObject*>code, 0, <PyFrameObject*>frame)
+            push_call(ts, <PyObject*>code, 0, <PyFrameObject*>frame, ts.lanes)
         elif event == "c_call" and not self.cfg.ignore_c:
             incref(<PyObject*>arg)
-            push_call(ts, <PyObject*>arg, 1, NULL)
+            push_call(ts, <PyObject*>arg, 1, NULL, ts.lanes)
         return None
 
     def trace_current_thread(self):
@@ -702,6 +872,9 @@ cdef class Tracer:
         names = {t.native_id: t.name for t in threading.enumerate()}
         for info in self.threads:
             info[1] = names.get(info[0], info[1])
+        for ref, lane in self.task_lanes.values():
+            if ref is not None:
+                self.rename_task(ref, lane)
         for ts in self.states.values():
             self.flush_open(ts, now, close_open)
         self.states = {}
@@ -728,7 +901,7 @@ cdef class Tracer:
                 continue
             e.ts = f.ts
             e.dur = now - f.ts
-            e.thread = ts.slot
+            e.thread = f.lane if ts.lanes else ts.slot
             e.depth = <uint16_t>(i if i < 65535 else 65535)
             e.flags = 0 if close_open else FLAG_OPEN
             e.kind = KIND_C if f.flags & F_C else KIND_PY
@@ -758,6 +931,7 @@ cdef class Tracer:
         global tracer_serials
         cdef int64_t t0_ticks = self.cfg.t0_ticks, t0_ns = self.cfg.t0_ns
         cdef ThreadState ts
+        cdef Py_ssize_t i
         self.clear_ring()
         self.cfg.t0_ticks, self.cfg.t0_ns = t0_ticks, t0_ns
         ident = threading.get_ident()
@@ -770,6 +944,12 @@ cdef class Tracer:
             ts = mine
             ts.slot = 0
             ts.max_depth = self.cfg.max_depth     # the child's options (set_afterfork) hold
+            for i in range(ts.size):    # the open calls' lanes (log_async) were the parent's slots
+                ts.stack[i].lane = 0
+            ts.task = NULL
+            ts.task_ref = None
+            ts.task_lane = 0
+        self.task_lanes = {}
         tracer_serials += 1     # a new key for the per-thread slot cache: every cached slot is stale
         self.serial = tracer_serials
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+import viztracer
+
 COMMANDS = {
     "console-script": [os.path.join(os.path.dirname(sys.executable), "viztracer")],
     "python-m": [sys.executable, "-m", "viztracer"],
@@ -26,10 +28,17 @@ both_commands = pytest.mark.parametrize("cmd", list(COMMANDS.values()), ids=list
 TIMEOUT = 60
 
 
+# The source tree whose viztracer the tests import: the commands run that one too (an
+# editable install may point elsewhere, e.g. from a git worktree).
+SOURCE_TREE = str(Path(viztracer.__file__).resolve().parent.parent)
+
+
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment for a run: no Python settings leaking in from the test runner."""
+    """The environment for a run: no Python settings leaking in from the test runner, but the
+    viztracer under test ahead of any installed one."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PYTHON", "COV_CORE")) and k != "VIRTUAL_ENV"}
+    env["PYTHONPATH"] = SOURCE_TREE
     env.update(extra)
     return env
 

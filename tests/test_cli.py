@@ -598,7 +598,7 @@ def test_small_tracer_entries_keeps_the_latest_and_warns(cmd, tmp_path):
 
 @both_commands
 @pytest.mark.parametrize("options", [
-    ["--log_async"], ["--log_var", "a.*", "b"], ["--magic_comment"],
+    ["--log_var", "a.*", "b"], ["--magic_comment"],
 ])
 def test_options_not_implemented_yet_warn_and_run(cmd, tmp_path, options):
     write(tmp_path / "fib.py", FIB)

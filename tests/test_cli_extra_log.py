@@ -745,8 +745,8 @@ HELP_GROUPS = {
                        "--exclude_files", "--ignore_c_function", "--ignore_frozen", "--log_func_args",
                        "--log_func_retval", "--log_func_with_objprint", "--log_sparse",
                        "--sanitize_function_name", "--trace_self"],
-    "extra logging": ["--log_print", "--log_gc", "--log_exception", "--log_exit", "--log_audit",
-                      "--log_torch", "--plugins"],
+    "extra logging": ["--log_print", "--log_gc", "--log_async", "--log_exception", "--log_exit",
+                      "--log_audit", "--log_torch", "--plugins"],
     "other modes": ["--combine", "--align_combine", "--compress", "--decompress", "--attach",
                     "--attach_installed", "--uninstall"],
 }
@@ -786,7 +786,7 @@ def test_help_lists_every_working_option_in_its_group(cmd, tmp_path):
     assert marked == NOT_AVAILABLE
     assert not [flag for flag, text in every_entry.items() if "no effect" in text]
     # options that later versions implement are accepted but not listed
-    for hidden in ("--log_var", "--log_async", "--magic_comment", "--dump_raw", "--file_info"):
+    for hidden in ("--log_var", "--magic_comment", "--dump_raw", "--file_info"):
         assert hidden not in every_entry
     assert ".pftrace" in every_entry["-o"]
 
@@ -794,7 +794,7 @@ def test_help_lists_every_working_option_in_its_group(cmd, tmp_path):
 @both_commands
 def test_working_flags_no_longer_warn(cmd, tmp_path):
     write(tmp_path / "prog.py", "import sys\n")
-    proc = run(cmd, "--log_print", "--log_gc", "--log_exception", "--log_exit", "--log_sparse",
+    proc = run(cmd, "--log_print", "--log_gc", "--log_async", "--log_exception", "--log_exit", "--log_sparse",
                "--log_func_with_objprint", "--sanitize_function_name", "--minimize_memory",
                "--pid_suffix", "--trace_self", "--log_audit", "--plugins", "--", "prog.py", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

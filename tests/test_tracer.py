@@ -6,6 +6,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 
 import pytest
 from conftest import calls, load_report, names
@@ -315,9 +316,15 @@ def test_save_prints_where_the_report_went(tmp_path, capsys):
     assert str(out) in printed and ("vizviewer" in printed or "Perfetto" in printed)
 
 
-def test_options_not_implemented_yet_warn_once():
-    with pytest.warns(UserWarning, match="no effect yet"):
-        VizTracer(verbose=0, log_async=True)
+def test_options_not_implemented_yet_warn_once(monkeypatch):
+    # no option of the constructor is left without effect: check the mechanism with one
+    monkeypatch.setattr(viztracer.tracer, "_NOT_YET", {"log_print": False})
+    monkeypatch.setattr(viztracer.tracer, "_warned_not_yet", set())
+    with pytest.warns(UserWarning, match="'log_print' has no effect yet"):
+        VizTracer(verbose=0, log_print=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        VizTracer(verbose=0, log_print=True)
 
 
 def test_no_hook_left_after_stop():

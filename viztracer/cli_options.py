@@ -133,6 +133,9 @@ OPTIONS: tuple[Option, ...] = (
          help="record every print() as an instant event with its text, instead of printing it"),
     _opt("--log_gc", group="extra",
          help="record each garbage collection: a slice, and collected / uncollectable counts"),
+    _opt("--log_async", group="extra",
+         help="show each asyncio task on a lane of its own, named after the task (its "
+              "coroutines and what they call); the event loop's own work stays on its thread"),
     _opt("--log_exception", group="extra",
          help="record every raised exception, caught or not, as an instant event"),
     _opt("--log_exit", group="extra",
@@ -148,12 +151,11 @@ OPTIONS: tuple[Option, ...] = (
          help="keep memory low while saving (this version always streams the report to the file)"),
     _opt("--pid_suffix", group="output",
          help="put the process id in the report's file name: result_<pid>.json"),
-    # Options of VizTracer 1.x whose features come later: accepted, with a warning.
     _opt("--ignore_multiprocess", group="output",
          help="trace this process only: child processes (subprocess, multiprocessing, os.fork, "
               "...) are left alone, instead of joining the report"),
-    *(_opt(f"--{name}", group="later", status=NOT_YET, help=argparse.SUPPRESS) for name in (
-        "log_async", "magic_comment")),
+    # Options of VizTracer 1.x whose features come later: accepted, with a warning.
+    _opt("--magic_comment", group="later", status=NOT_YET, help=argparse.SUPPRESS),
     *(_opt(f"--{name}", kind="list", group="later", status=NOT_YET, help=argparse.SUPPRESS)
       for name in ("log_var", "log_number", "log_attr", "log_func_exec", "log_func_entry")),
     _opt("-t", kind="optional", type=float, group="later", status=NOT_YET,
@@ -208,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "with vizviewer.",
         epilog="Everything after the program (the script, -m module or -c code) is passed to it. "
                "Default options can be set in ./.viztracerrc, under a [default] section. "
-               "The other options of VizTracer 1.x (--log_var, --log_async, --magic_comment, ...) "
+               "The other options of VizTracer 1.x (--log_var, --magic_comment, ...) "
                "are accepted and have no effect yet.",
         argument_default=argparse.SUPPRESS,
     )
@@ -440,6 +442,7 @@ def tracer_options(settings: Settings) -> dict[str, Any]:
         "log_print": settings.log_print,
         "log_gc": settings.log_gc,
         "log_exception": settings.log_exception,
+        "log_async": settings.log_async,
         "log_audit": settings.log_audit,
         "log_torch": settings.log_torch,
         "plugins": settings.plugins,

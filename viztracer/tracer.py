@@ -36,7 +36,7 @@ _global_tracer: VizTracer | None = None
 
 # Options of VizTracer 1.x that a later version implements: a value other than the default
 # warns once, and the program runs on.
-_NOT_YET = {"log_async": False}
+_NOT_YET: dict[str, Any] = {}
 _warned_not_yet: set[str] = set()
 
 # The package's own directory: calls into it are left out of the report, with all they call.
@@ -330,6 +330,7 @@ class VizTracer:
             log_func_retval=bool(self.log_func_retval),
             own_dir="" if self.trace_self else LIB_DIR,
             repr_func=self._repr_func(),
+            log_async=bool(self.log_async),
         )
         for code in PASSTHROUGH:
             self._core.add_passthrough(code)

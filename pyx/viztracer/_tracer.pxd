@@ -17,6 +17,8 @@ ctypedef struct Frame:
     PyObject* key       # owned: code object, or the C function object
     PyObject* args      # owned: dict of arguments to attach, or NULL
     int flags
+    uint32_t lane       # the thread slot the call is recorded on: its thread's, or with
+                        # log_async the slot of the asyncio task it runs in
 
 ctypedef struct Config:
     Ring ring
@@ -27,6 +29,7 @@ ctypedef struct Config:
     int ignore_c
     int log_args
     int log_retval
+    int log_async       # a coroutine's calls go to its asyncio task's lane (thread slot)
     int64_t min_dur
     Py_ssize_t max_depth
     uintptr_t generation    # tag of the per-code filter decisions made for this configuration
@@ -44,6 +47,12 @@ cdef class ThreadState:
     cdef Py_ssize_t max_depth   # calls deeper than this are skipped (max_stack_depth, log_sparse)
     cdef uint32_t slot
     cdef int session
+    cdef bint lanes             # log_async when it was installed: calls recorded on lanes
+    # log_async: the task this thread last ran a coroutine of (compared by address, checked
+    # alive through its weak reference) and its lane
+    cdef PyObject* task
+    cdef object task_ref
+    cdef uint32_t task_lane
     cdef Config* cfg
     cdef Tracer tracer
 
@@ -66,6 +75,11 @@ cdef class Tracer:
     cdef dict states            # threading ident -> ThreadState
     cdef list threads           # slot -> [native thread id, name]
     cdef dict thread_slots      # native thread id -> slot
+    cdef dict task_lanes        # log_async: id(task) -> (weak reference or None, slot)
+    cdef uint32_t task_count    # lanes of tasks so far (their synthetic tids)
+    cdef object get_running_loop    # asyncio's _get_running_loop, once asyncio is imported
+    cdef object current_tasks       # asyncio's dict loop -> current task (or the function
+                                    # current_task(loop) where there is no such dict)
     cdef dict c_names           # (id of method def, id of self type) -> name, keeps names alive
     cdef set passthrough        # code objects left out without leaving out what they call
     cdef object repr_func       # repr of arguments and return values (None: repr)
@@ -84,6 +98,9 @@ cdef class Tracer:
     cdef PyObject* func_args(self, frame) noexcept
     cdef PyObject* with_retval(self, PyObject* args, PyObject* retval) noexcept
     cdef uint32_t slot_for_current_thread(self) except? 0xFFFFFFFF
+    cdef bint find_asyncio(self) noexcept
+    cdef uint32_t lane_of_task(self, ThreadState ts, object task) noexcept
+    cdef void rename_task(self, object ref, uint32_t lane) noexcept
     cdef install(self)
     cdef void install_exception_trace(self) noexcept
     cdef void flush_open(self, ThreadState ts, int64_t now, bint close_open) noexcept
