@@ -97,12 +97,19 @@ def _call_weakly(method: Callable[[], None]) -> Callable[[], None]:
     return call
 
 
-# Every tracer of this process, for the fork hook below.
-_tracers: weakref.WeakSet[VizTracer] = weakref.WeakSet()
+# Every tracer of this process, for the fork hook below. Plain weak references: a WeakSet's
+# callback, run when a tracer dies, would be recorded by any tracer running then.
+_tracers: list[weakref.ref[VizTracer]] = []
+
+
+def _live_tracers() -> list[VizTracer]:
+    live = [t for t in (ref() for ref in _tracers) if t is not None]
+    _tracers[:] = [weakref.ref(t) for t in live]
+    return live
 
 
 def _after_fork_in_child() -> None:
-    for tracer in list(_tracers):
+    for tracer in _live_tracers():
         tracer._after_fork_in_child()
 
 
@@ -236,7 +243,9 @@ class VizTracer:
         self._log_gc = False
         self.log_gc = log_gc
         self._plugin_manager = PluginManager(self, plugins)
-        _tracers.add(self)
+        if len(_tracers) > 64:
+            _live_tracers()
+        _tracers.append(weakref.ref(self))
         if register_global:     # last: a tracer whose plugins failed to load is not registered
             self.register_global()
 
