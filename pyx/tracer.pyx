@@ -30,6 +30,7 @@ cdef extern from "compat.h":
     void vt_cache_slot(uint64_t tracer, uint32_t slot) noexcept
     int vt_init_fork_handler()
     void* vt_alloc_ring(size_t nbytes)
+    void vt_free_ring(void* p, size_t nbytes)
     void* vt_sem_new()
     void vt_sem_free(void* s)
     void vt_sem_post(void* s) noexcept nogil
@@ -576,7 +577,7 @@ cdef class Tracer:
 
     cdef void free_ring(self) noexcept:
         self.clear_ring()
-        free(self.cfg.ring.entries)
+        vt_free_ring(self.cfg.ring.entries, self.cfg.ring.capacity * sizeof(Entry))
         free(self.cfg.ring.extras)
         self.cfg.ring.entries = NULL
         self.cfg.ring.extras = NULL
