@@ -476,6 +476,7 @@ class Parent:
         known = {_pid_of(entry.name) for entry in os.scandir(self.folder)}
         starting = []
         me = os.path.realpath(sys.executable)
+        own = _read_bytes(f"/proc/{self.pid}/cmdline")
         for pid in sorted(pids - known):
             try:
                 exe = os.path.realpath(f"/proc/{pid}/exe")
@@ -487,8 +488,11 @@ class Parent:
             # forked, not exec'd: the environment shown is the one it started with
             if f"{FOLDER_VARIABLE}={self.folder}".encode() not in environ and exe != me:
                 continue
-            argv = [a.decode(errors="replace") for a in _read_bytes(f"/proc/{pid}/cmdline").split(b"\0") if a]
-            if argv and _what_runs(argv)[0] == "program" and _alive(pid):
+            cmdline = _read_bytes(f"/proc/{pid}/cmdline")
+            argv = [a.decode(errors="replace") for a in cmdline.split(b"\0") if a]
+            # a fork of this very command (not exec'd yet, or a forked child) is the program's
+            forked = cmdline == own
+            if argv and (forked or _what_runs(argv)[0] == "program") and _alive(pid):
                 starting.append(pid)
         return starting
 

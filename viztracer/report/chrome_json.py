@@ -11,6 +11,8 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+import orjson
+
 from .. import _export
 from .stream_file import NAMES_KEPT, StreamFile
 
@@ -46,7 +48,12 @@ def file_info(functions: list[tuple[str, str, int]]) -> dict:
 
 
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
+    # orjson: several times faster on file_info's sources; json for what it refuses (a name with
+    # a lone surrogate, without sanitize_function_name), which it writes as an escape
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _tail(metadata: dict, functions: list | None) -> bytes:

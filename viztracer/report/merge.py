@@ -127,6 +127,54 @@ def _json_closing(data: mmap.mmap | bytes) -> tuple[int, dict[str, Any]] | None:
     return (at, closing) if isinstance(closing, dict) else None
 
 
+FILE_INFO = b',"file_info":{"files":'
+FUNCTIONS = b',"functions":'
+
+
+def _json_child_closing(data: mmap.mmap | bytes) -> tuple[int, dict | None, dict] | None:
+    """A child's closing, read lightly: where it starts, its metadata, and its file_info's
+    functions. Its sources are not read (most are the parent's too: read from disk for the
+    others), which spares decoding a megabyte of them per child. The layout is our writer's
+    (``chrome_json._tail``); anything else is read whole."""
+    at = data.rfind(JSON_TAIL)
+    if at < 0:
+        return None
+    start = at + len(JSON_TAIL)
+    info = data.find(FILE_INFO, start)
+    try:
+        if info < 0 and data[-2:] == b"}}":
+            return at, orjson.loads(data[start:len(data) - 1]), {}
+        functions_at = data.rfind(FUNCTIONS)
+        if info >= 0 and functions_at > info and data[-3:] == b"}}}":
+            functions = orjson.loads(data[functions_at + len(FUNCTIONS):len(data) - 2])
+            return at, orjson.loads(data[start:info]), functions
+    except orjson.JSONDecodeError:
+        pass
+    found = _json_closing(data)
+    if found is None:
+        return None
+    info_of = found[1].get("file_info")
+    return found[0], found[1].get("viztracer_metadata"), (info_of or {}).get("functions") or {}
+
+
+def _with_functions(file_info: dict[str, Any], functions: dict[str, Any]) -> dict[str, Any]:
+    """The parent's file_info with the children's functions, and the sources of their files that
+    the parent did not record (read from disk, as the writer does)."""
+    from .chrome_json import file_info as read_file_info
+
+    files = file_info.setdefault("files", {})
+    known = file_info.setdefault("functions", {})
+    missing = []
+    for name, where in functions.items():
+        if name not in known and isinstance(where, list) and len(where) == 2:
+            known[name] = where
+            if where[0] not in files:
+                missing.append((name, where[0], where[1]))
+    if missing:
+        files.update(read_file_info(missing)["files"])
+    return file_info
+
+
 def _json_events_end(data: mmap.mmap | bytes) -> int:
     """A JSON report cut short: the end of its last whole event. Events are one a line, every
     line after the first begun by the separator; the last line counts when it parses."""
@@ -151,7 +199,7 @@ def _append_json(report: str, children: list[ChildReport]) -> None:
         out.truncate(at)
         out.seek(at)
         read: list[tuple[ChildReport, dict | None]] = []
-        infos = [closing.get("file_info")]
+        functions: dict[str, Any] = {}
         for child in children:
             metadata = None
             if child.path is not None and os.path.exists(child.path):
@@ -159,11 +207,10 @@ def _append_json(report: str, children: list[ChildReport]) -> None:
                     if data[:len(JSON_HEAD)] != JSON_HEAD:
                         end = 0
                     else:
-                        found = _json_closing(data)
-                        if found is not None:
-                            end = found[0]
-                            metadata = found[1].get("viztracer_metadata")
-                            infos.append(found[1].get("file_info"))
+                        light = _json_child_closing(data)
+                        if light is not None:
+                            end, metadata, child_functions = light
+                            functions.update(child_functions)
                         else:
                             end = _json_events_end(data)
                 if end > len(JSON_HEAD):
@@ -184,8 +231,8 @@ def _append_json(report: str, children: list[ChildReport]) -> None:
         for event in names:
             out.write(JSON_SEPARATOR + orjson.dumps(event))
         closing["viztracer_metadata"] = merge_metadata(closing.get("viztracer_metadata") or {}, read)
-        if "file_info" in closing:
-            closing["file_info"] = merge_file_info(infos)
+        if isinstance(closing.get("file_info"), dict):
+            closing["file_info"] = _with_functions(closing["file_info"], functions)
         out.write(b"\n]," + orjson.dumps(closing)[1:])
 
 
