@@ -467,6 +467,31 @@ def test_an_inline_tracer_in_a_forking_program_keeps_the_parents_report(tmp_path
     assert forked.total("in_child") == 1 and forked.total("in_parent") == 0
 
 
+def test_an_inline_tracer_in_a_program_that_spawns_keeps_its_report(tmp_path):
+    prog = write(tmp_path / "prog.py", """
+        import multiprocessing as mp
+        from viztracer import VizTracer
+        def square(x):
+            return x * x
+        def in_parent():
+            return 1
+        if __name__ == "__main__":
+            with VizTracer(verbose=0, output_file="inline.json"):
+                in_parent()
+                with mp.get_context("spawn").Pool(2) as pool:
+                    assert pool.map(square, range(4)) == [0, 1, 4, 9]
+                in_parent()
+    """)
+    proc = subprocess.run([sys.executable, str(prog)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, env=clean_env())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    report = Processes(tmp_path / "inline.json")
+    assert list(report.names.values()) == ["MainProcess"]     # children of an inline tracer: untraced
+    assert report.total("in_parent") == 2 and report.total("square") == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inline.json", "prog.py"]
+
+
 # -- loky / joblib ----------------------------------------------------------------------------------------
 
 def test_loky_and_joblib_workers(tmp_path):
