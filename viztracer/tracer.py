@@ -362,7 +362,6 @@ class VizTracer:
             return
         if self.include_files and self.exclude_files:
             raise ValueError("include_files and exclude_files can't be used together; pick one")
-        import objprint  # noqa: F401 - now: importing it in log_var would be traced as the program's
         self._configure_core()
         extras = self._extras_to_install()
         self._plugin_manager.event("pre-start")
