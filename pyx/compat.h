@@ -95,10 +95,12 @@ static int vt_init_fork_handler(void) {
     return pthread_atfork(NULL, NULL, vt_forget_thread_slot);
 }
 
-/* A zeroed block for the ring, fresh from the kernel (on huge pages where it allows). Its pages
-   are faulted in as the ring fills, not up front: touching all of it at creation cost every run
-   tens of milliseconds and the whole ring in memory (and a forked child copies of pages it never
-   uses), against about one fault per 65,536 entries on huge pages. */
+/* A zeroed block for the ring, fresh from the kernel. Its pages are faulted in as the ring fills,
+   not up front: touching all of it at creation cost every run tens of milliseconds and the whole
+   ring in memory. Past its first 2 MB it is on huge pages where the kernel allows (one fault per
+   65,536 entries); the first 2 MB stay on small pages, which is all a short run touches: a huge
+   page is zeroed whole when first touched, and copied whole when a forked child (which records
+   from the start of the ring again) writes to it. */
 static size_t vt_ring_bytes(size_t bytes) {
     const size_t huge = 2u << 20;
     return (bytes + huge - 1) / huge * huge;
@@ -108,7 +110,8 @@ static void *vt_alloc_ring(size_t bytes) {
     void *p = mmap(NULL, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return NULL;
 #ifdef MADV_HUGEPAGE
-    madvise(p, rounded, MADV_HUGEPAGE);
+    const size_t huge = 2u << 20;
+    if (rounded > huge) madvise((char *)p + huge, rounded - huge, MADV_HUGEPAGE);
 #endif
     return p;
 }
