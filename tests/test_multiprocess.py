@@ -331,7 +331,8 @@ def test_the_parent_waits_for_a_child_that_outlives_the_program(tmp_path):
     assert report.states() == {"python -c": "complete"}
 
 
-def test_ctrl_c_stops_the_waiting_and_saves_what_has_arrived(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_the_waiting_and_saves_what_has_arrived(tmp_path, signum):
     write(tmp_path / "prog.py", """
         import subprocess, sys
         def parent_work():
@@ -351,7 +352,7 @@ def test_ctrl_c_stops_the_waiting_and_saves_what_has_arrived(tmp_path):
     sleeper = int(waiting.read_text())
     try:
         time.sleep(1.5)     # the command waits for it now
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _, stderr = proc.communicate(timeout=30)
     finally:
         os.kill(sleeper, signal.SIGKILL)

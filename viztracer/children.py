@@ -433,14 +433,16 @@ class Parent:
         return running
 
     def wait(self, quiet: bool, timeout: float | None = None) -> bool:
-        """Wait for the children still running; False when Ctrl+C, SIGTERM or ``timeout``
-        (seconds) cut it short."""
+        """Wait for the children still running; False when Ctrl+C, SIGTERM, SIGHUP or
+        ``timeout`` (seconds) cut it short."""
         started = time.monotonic()
         said = False
-        try:
-            previous = signal.signal(signal.SIGTERM, _interrupt)
+        previous: dict[int, Any] = {}
+        try:    # as Ctrl+C: the signals that end a command (a closed terminal included)
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                previous[signum] = signal.signal(signum, _interrupt)
         except ValueError:  # not the main thread
-            previous = None
+            pass
         seen: dict[int, float] = {}     # children starting: pid -> when first seen
         try:
             while True:
@@ -464,8 +466,8 @@ class Parent:
         except KeyboardInterrupt:
             return False
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def _starting(self) -> list[int]:
         """This process's own children, running, that will be traced but have not said so yet:
