@@ -99,6 +99,14 @@ def test_children_of_children_and_the_parents_options(tmp_path):
               if e.get("ph") == "X" and e["pid"] == report.pid_named("child.py")
               and e["name"].startswith("spawn_grandchild")]
     assert events and events[0]["args"]["func_args"] == {"name": "'grandchild.py'"}
+    # the clocks of the processes line up: the grandchild's calls lie inside the call that
+    # started it, in the child
+    spawn = events[0]
+    grandchild = report.pid_named("grandchild.py")
+    inner = [e for e in report.report["traceEvents"]
+             if e.get("ph") == "X" and e["pid"] == grandchild and e["name"].startswith("in_child")]
+    assert len(inner) == 3
+    assert all(spawn["ts"] < e["ts"] and e["ts"] + e["dur"] < spawn["ts"] + spawn["dur"] for e in inner)
 
 
 def test_ignore_multiprocess_traces_the_parent_only(tmp_path):
