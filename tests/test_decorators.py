@@ -362,13 +362,19 @@ def test_trace_and_save_reports_are_complete_after_the_interpreter_exits(tmp_pat
         def work(i):
             return [leaf() for _ in range(200)]
 
+        running = threading.Barrier(4)
+
         def worker():
+            running.wait()
             for i in range(10):
                 work(i)
 
+        # every thread runs before the first call: one still starting when a call's tracer
+        # starts would take that tracer's hook, and its calls would go into that report
         threads = [threading.Thread(target=worker) for _ in range(3)]
         for t in threads:
             t.start()
+        running.wait()
         for i in range(30):
             work(i)
         for t in threads:
