@@ -7,6 +7,7 @@ asked to open and, like the page does, posts ``/api/loaded``.
 """
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -18,12 +19,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from conftest_cli_helpers import clean_env
+
+from viztracer.viewer.reports import Reports
+from viztracer.viewer.server import ViewerServer
 
 VIEWER_COMMANDS = {
     "console-script": [os.path.join(os.path.dirname(sys.executable), "vizviewer")],
@@ -36,6 +41,20 @@ both_viewer_commands = pytest.mark.parametrize(
     ids=["console-script", "python-m"])
 TIMEOUT = 30
 URL_RE = re.compile(r"http://\S+?(?=[\s)]|$)")
+
+
+@contextlib.contextmanager
+def serving(path) -> Iterator[tuple[ViewerServer, str]]:
+    """The viewer's server on ``path`` (a report or a folder) in a thread of this process, on a
+    free port: ``(server, base URL)``; shut down on leaving."""
+    server = ViewerServer(Reports(str(path)), port=0)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server, f"http://127.0.0.1:{server.port}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def free_port() -> int:

@@ -8,7 +8,6 @@ values a counter graph shows.
 """
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import logging
@@ -18,12 +17,10 @@ from pathlib import Path
 
 import pytest
 from conftest_cli_helpers import COMMANDS, line_of, run, write
-from conftest_viewer_helpers import fmt_duration
+from conftest_viewer_helpers import fmt_duration, serving
 
 from viztracer import VizCounter, VizObject, VizTracer
 from viztracer.report.loader import load_report
-from viztracer.viewer.reports import Reports
-from viztracer.viewer.server import ViewerServer
 from viztracer.vizlogging import VizLoggingHandler
 
 VIEWPORT = {"width": 1200, "height": 800}
@@ -146,21 +143,9 @@ class Report:
         return sorted((e for e in self.events if e["ph"] == ph and e["name"] == name), key=lambda e: e["ts"])
 
 
-@contextlib.contextmanager
-def serving(folder):
-    server = ViewerServer(Reports(str(folder)), port=0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture(scope="module")
 def url(reports):
-    with serving(reports[0]) as base:
+    with serving(reports[0]) as (_, base):
         yield base
 
 
@@ -605,7 +590,7 @@ def test_a_recording_by_the_viztracer_command(tmp_path, open_page, ext):
     printed = report.one("i", "print - from the script 7\n")
     raised = report.one("i", pred=lambda e: e["name"].startswith("Exception - ValueError"))
     collection = [e for e in report.all("X", "garbage collection") if e["args"]["generation"] == 2][-1]
-    with serving(tmp_path) as base:
+    with serving(tmp_path) as (_, base):
         page = open_page(f"{base}/?file={out.name}")
         mark = page.focus_instant(report, printed)
         assert mark["lane"] == "global"

@@ -5,7 +5,6 @@ tests read it and check the canvas pixels where it says a slice is.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -14,11 +13,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest_viewer_helpers import fmt_duration
+from conftest_viewer_helpers import fmt_duration, serving
 
 from viztracer import VizTracer
-from viztracer.viewer.reports import Reports
-from viztracer.viewer.server import ViewerServer
 
 CALLS = 3
 VIEWPORT = {"width": 1200, "height": 700}
@@ -81,18 +78,6 @@ def exact_report():
         {"ph": "C", "name": "load", "ts": 1080, "pid": 1, "tid": 1, "args": {"cpu": 20, "io": 1}},
     ]
     return {"traceEvents": events, "viztracer_metadata": {"overflow": False}}
-
-
-@contextlib.contextmanager
-def serving(path):
-    server = ViewerServer(Reports(str(path)), port=0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server, f"http://127.0.0.1:{server.port}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="module")

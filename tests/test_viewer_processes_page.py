@@ -8,7 +8,6 @@ on the standalone .html report opened from disk. What is drawn is read from ``wi
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 from conftest_process_reports import (
@@ -21,11 +20,10 @@ from conftest_process_reports import (
     three_process_pftrace,
     three_process_report,
 )
+from conftest_viewer_helpers import serving
 
 from viztracer.report.html import write_html_from_report
 from viztracer.report.loader import load_report
-from viztracer.viewer.reports import Reports
-from viztracer.viewer.server import ViewerServer
 
 VIEWPORT = {"width": 1200, "height": 700}
 # The header bands' colours (timeline.js, HEADER): a plain process, a child cut short, a lost one.
@@ -47,14 +45,8 @@ def reports(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server_url(reports):
-    server = ViewerServer(Reports(str(reports)), port=0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(reports) as (_, url):
+        yield url
 
 
 @pytest.fixture
