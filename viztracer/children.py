@@ -322,7 +322,7 @@ def _unblock_sigterm() -> None:
 
 def _after_fork_in_child() -> None:
     """A forked child of a traced process: its report goes to the folder too."""
-    global _watching_in
+    global _mask_before_fork
     parent_watched = _watching_in not in (0, os.getpid())
     try:
         _trace_forked_child()
@@ -331,12 +331,7 @@ def _after_fork_in_child() -> None:
             _unblock_sigterm()
             if parent_watched:      # blocked for the parent's thread, which is not here
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-        _mask_before_fork_reset()
-
-
-def _mask_before_fork_reset() -> None:
-    global _mask_before_fork
-    _mask_before_fork = None
+        _mask_before_fork = None
 
 
 def _trace_forked_child() -> None:

@@ -39,7 +39,8 @@ def _merge_metadata(metadatas: list[dict]) -> dict[str, Any]:
     return merged
 
 
-def _merge_file_info(infos: list[dict]) -> dict[str, dict]:
+def merge_file_info(infos: list[dict]) -> dict[str, dict]:
+    """One ``file_info`` with the sources and functions of all of ``infos``."""
     files: dict[str, Any] = {}
     functions: dict[str, Any] = {}
     for info in infos:
@@ -66,7 +67,7 @@ def combine_reports(reports: list[dict], align: bool = False) -> dict[str, Any]:
         combined["viztracer_metadata"] = _merge_metadata(metadatas)
     infos = [r["file_info"] for r in reports if isinstance(r.get("file_info"), dict)]
     if infos:
-        combined["file_info"] = _merge_file_info(infos)
+        combined["file_info"] = merge_file_info(infos)
     return combined
 
 

@@ -28,6 +28,7 @@ import orjson
 
 from .. import _perfetto, _pftrace_scan
 from ..errors import ReportError
+from .combine import merge_file_info
 
 # How our JSON reports begin and where their closing starts (report/chrome_json.py).
 JSON_HEAD = b'{"traceEvents":[\n'
@@ -97,16 +98,6 @@ def merge_metadata(parent: dict[str, Any], children: list[tuple[ChildReport, dic
             merged["dropped_entries"] = merged.get("dropped_entries", 0) + metadata["dropped_entries"]
     merged["child_processes"] = [{"pid": c.pid, "name": c.name, "state": c.state} for c, _ in children]
     return merged
-
-
-def merge_file_info(infos: list[Any]) -> dict[str, dict]:
-    files: dict[str, Any] = {}
-    functions: dict[str, Any] = {}
-    for info in infos:
-        if isinstance(info, dict):
-            files.update(info.get("files") or {})
-            functions.update(info.get("functions") or {})
-    return {"files": files, "functions": functions}
 
 
 def _labels(child: ChildReport) -> list[str]:
@@ -264,7 +255,7 @@ def _append_perfetto(report: str, parent_pid: int, parent_name: str, children: l
             read.append((child, metadata))
         closing["viztracer_metadata"] = merge_metadata(closing.get("viztracer_metadata") or {}, read)
         if "file_info" in closing:
-            closing["file_info"] = merge_file_info(infos)
+            closing["file_info"] = merge_file_info([i for i in infos if isinstance(i, dict)])
         processes = [(parent_pid, parent_name, [])] + [(c.pid, c.name, _labels(c)) for c in children]
         out.write(_perfetto.closing_packets(processes, closing))
 
