@@ -98,7 +98,9 @@ class Page:
         self.page.goto(url)
 
     def ready(self):
-        self.page.wait_for_function("window.__vt.ready || window.__vt.error", timeout=30000)
+        # window.__vt is missing for a moment while a link loads the next page: not an error
+        self.page.wait_for_function("window.__vt && (window.__vt.ready || window.__vt.error)",
+                                    timeout=30000)
         assert self.page.evaluate("window.__vt.error") is None
         return self
 
