@@ -8,9 +8,11 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import select
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,24 @@ def run(cmd: list[str], *args: str, cwd: Path, timeout: float = TIMEOUT) -> subp
     """Run ``cmd args...`` in ``cwd`` and wait for it."""
     return subprocess.run([*cmd, *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=clean_env())
+
+
+def read_stderr_until(proc: subprocess.Popen[str], text: str, timeout: float) -> str:
+    """What a running command has printed on stderr once ``text`` is among it; fails the test
+    if that line has not come within ``timeout`` seconds or the command ended first."""
+    assert proc.stderr is not None
+    seen = ""
+    fd = proc.stderr.fileno()
+    deadline = time.monotonic() + timeout
+    while text not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            pytest.fail(f"the command did not print {text!r} within {timeout} s; it printed {seen!r}")
+        chunk = os.read(fd, 65536)      # raw, so nothing waits unseen in the text wrapper's buffer
+        if not chunk:
+            pytest.fail(f"the command ended before printing {text!r}; it printed {seen!r}")
+        seen += chunk.decode(errors="replace")
+    return seen
 
 
 def write(path: Path, source: str) -> Path:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest_cli_helpers import COMMANDS, clean_env, run, write
+from conftest_cli_helpers import COMMANDS, clean_env, read_stderr_until, run, write
 from conftest_process_helpers import Processes
 
 if sys.platform != "linux":     # pragma: no cover - fork, signals and /proc
@@ -331,7 +331,7 @@ def test_os_exit_in_the_parent_saves_everything(tmp_path, fmt):
 def test_the_parent_waits_for_a_child_that_outlives_the_program(tmp_path):
     proc, report = traced(tmp_path, """
         import subprocess, sys
-        code = "import time\\ndef late():\\n    return 1\\ntime.sleep(1.5)\\nlate()\\n"
+        code = "import time\\ndef late():\\n    return 1\\ntime.sleep(3)\\nlate()\\n"
         subprocess.Popen([sys.executable, "-c", code])
     """)
     assert report.calls_of("python -c")["late"] == 1
@@ -359,9 +359,11 @@ def test_ctrl_c_stops_the_waiting_and_saves_what_has_arrived(tmp_path, signum):
         time.sleep(0.05)
     sleeper = int(waiting.read_text())
     try:
-        time.sleep(1.5)     # the command waits for it now
+        # the signal goes once the command says it is waiting (a fixed sleep was too short under load)
+        notice = read_stderr_until(proc, "waiting for 1 child process", timeout=30)
         proc.send_signal(signum)
-        _, stderr = proc.communicate(timeout=30)
+        _, rest = proc.communicate(timeout=30)
+        stderr = notice + rest
     finally:
         os.kill(sleeper, signal.SIGKILL)
     assert proc.returncode == 0, stderr
