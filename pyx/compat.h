@@ -91,6 +91,22 @@ static inline void vt_cache_slot(uint64_t tracer, uint32_t slot) {
     vt_tls_slot = slot;
 }
 
+/* sys.monitoring (3.12+) calls one callback for every thread: each finds its shadow stack
+   (a ThreadState, borrowed: the tracer's dict of states owns it) here. ``epoch`` names the
+   monitoring session the pointer belongs to; a pointer of another session is never read.
+   Initial-exec: a plain fs-relative load, where the default model calls __tls_get_addr. */
+static __thread __attribute__((tls_model("initial-exec"))) uint64_t vt_tls_mon_epoch = 0;
+static __thread __attribute__((tls_model("initial-exec"))) void *vt_tls_mon_state = NULL;
+
+static inline void *vt_mon_state(uint64_t epoch) {
+    return vt_tls_mon_epoch == epoch ? vt_tls_mon_state : NULL;
+}
+
+static inline void vt_set_mon_state(uint64_t epoch, void *state) {
+    vt_tls_mon_epoch = epoch;
+    vt_tls_mon_state = state;
+}
+
 static int vt_init_fork_handler(void) {
     return pthread_atfork(NULL, NULL, vt_forget_thread_slot);
 }

@@ -39,6 +39,8 @@ cdef extern from "compat.h":
     int VT_CodeGetExtra(PyObject* code, Py_ssize_t index, void** extra)
     int VT_CodeSetExtra(PyObject* code, Py_ssize_t index, void* extra)
     int vt_weakref_is(PyObject* ref, PyObject* obj) noexcept
+    void* vt_mon_state(uint64_t epoch) noexcept
+    void vt_set_mon_state(uint64_t epoch, void* state) noexcept
 
 cdef extern from "Python.h":
     # Reference counting on raw pointers (cpython.ref's versions take objects).
@@ -64,8 +66,22 @@ cdef extern from "Python.h":
     int PyTrace_EXCEPTION
     int PyObject_SetAttr(PyObject* o, PyObject* name, PyObject* v)
     PyObject* Py_False
+    ctypedef PyObject* (*PyCFunction)(PyObject*, PyObject*) noexcept
     ctypedef struct PyMethodDef:
         const char* ml_name
+        PyCFunction ml_meth
+        int ml_flags
+        const char* ml_doc
+    int METH_FASTCALL
+    PyObject* PyCFunction_New(PyMethodDef* ml, PyObject* self)
+    int PyCFunction_Check(PyObject* o)
+    ctypedef struct PyTypeObject:
+        pass
+    PyTypeObject PyMethodDescr_Type
+    ctypedef struct PyMethodDescrObject:
+        PyMethodDef* d_method
+    PyFrameObject* PyEval_GetFrame()
+    long PyLong_AsLong(PyObject* o)
     ctypedef struct PyCFunctionObject:
         PyMethodDef* m_ml
         PyObject* m_self
@@ -83,6 +99,7 @@ cdef enum:
     F_REGION = 2    # filtered together with everything it calls
     F_C = 4         # a C function
     F_PASS = 8      # a wrapper of ours left out: the calls below it keep their depth
+    F_NAMED = 16    # a C function whose key is its report name already (sys.monitoring)
 
 cdef Py_ssize_t CODE_EXTRA = VT_RequestCodeExtraIndex(NULL)
 cdef uint64_t tracer_serials = 0       # Tracer.serial: the thread-slot cache tells tracers apart
@@ -366,9 +383,12 @@ cdef str task_name(task):
 
 
 cdef inline void push_call(ThreadState ts, PyObject* key, int is_c, PyFrameObject* frame,
-                           int lanes) noexcept:
+                           int lanes, PyObject* self_arg=NULL, int named=0) noexcept:
     """Open a call on the shadow stack; ``key`` is a new reference the frame takes over.
-    ``lanes`` (log_async) is a constant in each hook, so the hook without it pays nothing."""
+    ``lanes`` (log_async) and ``named`` are constants in each hook, so a hook without them
+    pays nothing. ``named`` (sys.monitoring): a C function's report name is the key from the
+    start, found from the function or, for a method descriptor, with its ``self_arg``; the
+    setprofile hook names it when it returns. ``frame`` may be NULL: the current frame."""
     cdef Config* cfg = ts.cfg
     cdef Frame* f = ts.push()
     if f == NULL:       # out of memory: stop tracing rather than disturb the program
@@ -396,7 +416,13 @@ cdef inline void push_call(ThreadState ts, PyObject* key, int is_c, PyFrameObjec
                 ts.max_depth += 1
             return
     if cfg.log_args and not is_c:
-        f.args = ts.tracer.func_args(<object>frame)
+        if frame == NULL:
+            frame = PyEval_GetFrame()
+        f.args = ts.tracer.func_args(<object>frame) if frame != NULL else NULL
+    if is_c and named:
+        f.key = ts.tracer.c_name_of(key, self_arg)  # may run Python code; our events are off
+        decref(key)
+        f.flags |= F_NAMED
     f.ts = vt_ticks()
 
 
@@ -442,7 +468,7 @@ cdef inline void pop_frame(ThreadState ts, int64_t end, int is_c, PyObject* retv
     if cfg.log_retval and not is_c:
         payload = ts.tracer.with_retval(payload, retval)
     cdef PyObject* obj = f.key
-    if is_c:
+    if is_c and not (f.flags & F_NAMED):
         obj = ts.tracer.c_name(f.key)       # may run Python code: before the entry is taken
         decref(f.key)
     e = ring_next(&cfg.ring, &slot)
@@ -489,6 +515,257 @@ cdef int profile_hook(ThreadState ts, PyFrameObject* frame, int what, PyObject* 
 cdef int profile_hook_async(ThreadState ts, PyFrameObject* frame, int what, PyObject* arg) noexcept:
     """The profile function with log_async: each call on a lane (its thread's or its task's)."""
     return hook(ts, frame, what, arg, 1)
+
+
+# -- the sys.monitoring backend (3.12+) -------------------------------------------------------
+# From 3.12 on, CPython emulates PyEval_SetProfile on top of sys.monitoring (PEP 669), and pays
+# for it. There the tracer registers C callbacks with sys.monitoring itself, under the profiler
+# tool id, and turns them into the same pushes and pops as the profile hook, following the
+# emulation's rules: which events are calls and returns, which callables are C functions, what
+# the return value of an unwinding frame is. The callbacks are global (every thread, including
+# threads started before start()); each thread finds its shadow stack through thread-local
+# storage. log_sparse, which traces single threads for a while, keeps the profile hook.
+
+cdef object MONITORING = getattr(sys, "monitoring", None)
+MONITORING_TOOL = 2     # sys.monitoring.PROFILER_ID
+MONITORING_NAME = "viztracer"
+cdef PyObject* MON_DISABLE = NULL
+cdef PyObject* MON_MISSING = NULL
+if MONITORING is not None:
+    MON_DISABLE = <PyObject*>MONITORING.DISABLE     # module objects: they stay alive
+    MON_MISSING = <PyObject*>MONITORING.MISSING
+
+# read once: reading the environment raises (and catches) KeyError, which log_exception would see
+HOOK_OVERRIDE = os.environ.get("VIZTRACER_HOOK")
+# threading.Threads of ours (the stream's writer, the decorator's saver): never traced
+OWN_THREADS = weakref.WeakSet()
+cdef Tracer mon_tracer = None   # the tracer the callbacks record for; None when none does
+cdef uint64_t mon_epoch = 0     # bumped at every install: a thread's state of an older one is stale
+cdef int mon_lanes = 0          # log_async in the installed session
+cdef Config mon_off             # never active: what mon_cfg points to when nothing is installed
+cdef Config* mon_cfg = &mon_off     # the installed tracer's configuration
+
+
+cdef inline PyObject* none() noexcept:
+    incref(Py_None)
+    return Py_None
+
+
+cdef void* mon_new_state() noexcept:
+    """The calling thread's first event in the installed session (a thread started before
+    start(), or by anything but threading): its state, made now; NULL when nothing is installed."""
+    tracer = mon_tracer
+    if tracer is None or not tracer.cfg.active:
+        return NULL
+    try:
+        if thread_starting():
+            return NULL     # asked again at its next event
+        ts = ignoring_state(tracer) if own_thread(tracer) else tracer.new_state()
+    except BaseException:
+        PyErr_Clear()
+        return NULL
+    vt_set_mon_state(mon_epoch, <void*>ts)     # borrowed: tracer.states keeps it
+    return <void*>ts
+
+
+cdef bint thread_starting():
+    """Whether the calling thread is a threading.Thread that has not registered itself yet:
+    its name is not known, and asking threading for its current thread would make up a dummy
+    one. It is traced from its registration on (the profile hook begins a little later, at
+    run()). A thread started by other means is traced from its first event."""
+    return threading.get_ident() not in threading._active and len(threading._limbo) > 0
+
+
+cdef bint own_thread(Tracer tracer):
+    """Whether the calling thread is one of ours: one in OWN_THREADS, or one started by other
+    means than threading whose first frame is viztracer's code (children.py's signal waiter)."""
+    thread = threading._active.get(threading.get_ident())
+    if thread is not None:
+        return thread in OWN_THREADS
+    cdef PyFrameObject* frame = PyEval_GetFrame()
+    return frame != NULL and bool(tracer.own_dir) and \
+        (<object>frame).f_code.co_filename.startswith(tracer.own_dir)
+
+
+cdef ThreadState ignoring_state(Tracer tracer):
+    """A state for a thread of ours: every call it makes is skipped, as too deep; no thread
+    slot, so the report has no lane for it."""
+    ts = ThreadState(tracer, NO_LANE)
+    ts.max_depth = -1
+    tracer.states[threading.get_ident()] = ts
+    return ts
+
+
+cdef inline void* mon_state() noexcept:
+    """The calling thread's ThreadState (borrowed) if it is to record now, else NULL."""
+    cdef void* p = vt_mon_state(mon_epoch)
+    if p == NULL:
+        p = mon_new_state()
+    return p if mon_cfg.active else NULL
+
+
+# Call sites that call Python functions are left unwatched for CALL events (the callback
+# returns sys.monitoring.DISABLE, and CPython stops calling it there): otherwise every Python
+# call would pay for a CALL event on top of PY_START. A site is left once it has called Python
+# code SITE_PATIENCE times and no C function in between, so that a site calling both kinds in
+# turn (a loop over handlers, a duck-typed ``out.write``) keeps its C calls. The table is
+# direct-mapped; an entry pushed out only starts counting again.
+cdef enum:
+    SITE_SLOTS = 4096
+    SITE_PATIENCE = 16
+    SITE_MIXED = 0x7FFFFFFF     # the site has called a C function: watched for good
+
+ctypedef struct Site:
+    uintptr_t key
+    int count
+
+cdef Site sites[SITE_SLOTS]
+cdef int mon_left_sites = 0     # a site was left: the next session asks CPython to watch it again
+
+
+cdef inline Site* site_of(PyObject* code, PyObject* offset, uintptr_t* key) noexcept:
+    cdef long off = PyLong_AsLong(offset)
+    if off == -1:
+        PyErr_Clear()
+    key[0] = (<uintptr_t>code) ^ (<uintptr_t>off << 48)
+    return &sites[((<uintptr_t>code >> 4) ^ (<uintptr_t>off * <uintptr_t>40503)) & (SITE_SLOTS - 1)]
+
+
+cdef inline int c_callee(PyObject** args) noexcept:
+    """What a CALL, C_RETURN or C_RAISE event calls, as the setprofile emulation sees it:
+    1 for a builtin function, 2 for a method descriptor called with its self (named as the
+    bound method), 0 for anything else (Python code, a class, another callable)."""
+    cdef PyObject* callable = args[2]
+    if PyCFunction_Check(callable):
+        return 1
+    if <void*>Py_TYPE(callable) == <void*>&PyMethodDescr_Type:
+        return 2 if args[3] != MON_MISSING else 0
+    return 0
+
+
+cdef PyObject* mon_enter(PyObject* unused, PyObject** args, Py_ssize_t nargs) noexcept:
+    """PY_START, PY_RESUME, PY_THROW: a Python frame starts or resumes (the profile hook's call)."""
+    cdef void* ts = mon_state()
+    if ts != NULL:
+        incref(args[0])
+        if mon_lanes:
+            push_call(<ThreadState>ts, args[0], 0, NULL, 1)
+        else:
+            push_call(<ThreadState>ts, args[0], 0, NULL, 0)
+    return none()
+
+
+cdef PyObject* mon_leave(PyObject* unused, PyObject** args, Py_ssize_t nargs) noexcept:
+    """PY_RETURN, PY_YIELD: a Python frame returns or yields ``args[2]``."""
+    cdef void* ts = mon_state()
+    if ts != NULL:
+        if mon_lanes:
+            pop_call(<ThreadState>ts, 0, args[2], 1)
+        else:
+            pop_call(<ThreadState>ts, 0, args[2], 0)
+    return none()
+
+
+cdef PyObject* mon_unwind(PyObject* unused, PyObject** args, Py_ssize_t nargs) noexcept:
+    """PY_UNWIND: a Python frame ends with an exception, and without a return value (as
+    the profile hook sees it on 3.11 and 3.13; 3.12's emulation passes None)."""
+    cdef void* ts = mon_state()
+    if ts != NULL:
+        if mon_lanes:
+            pop_call(<ThreadState>ts, 0, NULL, 1)
+        else:
+            pop_call(<ThreadState>ts, 0, NULL, 0)
+    return none()
+
+
+cdef PyObject* mon_c_call(PyObject* unused, PyObject** args, Py_ssize_t nargs) noexcept:
+    """CALL: a C function is called (anything else: count the site towards leaving it)."""
+    global mon_left_sites
+    cdef uintptr_t key
+    cdef Site* site
+    cdef int kind = c_callee(args)
+    if kind == 0:
+        site = site_of(args[0], args[1], &key)
+        if site.key != key:
+            site.key = key
+            site.count = 1
+        elif site.count != SITE_MIXED:
+            site.count += 1
+            if site.count >= SITE_PATIENCE:
+                mon_left_sites = 1
+                incref(MON_DISABLE)
+                return MON_DISABLE
+        return none()
+    site = site_of(args[0], args[1], &key)
+    site.key = key
+    site.count = SITE_MIXED
+    cdef void* ts = mon_state()
+    if ts != NULL:
+        incref(args[2])
+        if mon_lanes:
+            push_call(<ThreadState>ts, args[2], 1, NULL, 1, args[3] if kind == 2 else NULL, 1)
+        else:
+            push_call(<ThreadState>ts, args[2], 1, NULL, 0, args[3] if kind == 2 else NULL, 1)
+    return none()
+
+
+cdef PyObject* mon_c_return(PyObject* unused, PyObject** args, Py_ssize_t nargs) noexcept:
+    """C_RETURN, C_RAISE: the call of a CALL event returns (of a C function: the call ends)."""
+    cdef void* ts
+    if c_callee(args):
+        ts = mon_state()
+        if ts != NULL:
+            if mon_lanes:
+                pop_call(<ThreadState>ts, 1, NULL, 1)
+            else:
+                pop_call(<ThreadState>ts, 1, NULL, 0)
+    return none()
+
+
+cdef PyMethodDef mon_defs[5]
+mon_defs[0] = PyMethodDef(b"viztracer_enter", <PyCFunction><void*>mon_enter, METH_FASTCALL, NULL)
+mon_defs[1] = PyMethodDef(b"viztracer_leave", <PyCFunction><void*>mon_leave, METH_FASTCALL, NULL)
+mon_defs[2] = PyMethodDef(b"viztracer_unwind", <PyCFunction><void*>mon_unwind, METH_FASTCALL, NULL)
+mon_defs[3] = PyMethodDef(b"viztracer_c_call", <PyCFunction><void*>mon_c_call, METH_FASTCALL, NULL)
+mon_defs[4] = PyMethodDef(b"viztracer_c_return", <PyCFunction><void*>mon_c_return, METH_FASTCALL, NULL)
+
+
+def _callback(int i):
+    return <object>PyCFunction_New(&mon_defs[i], NULL)
+
+
+# event name -> its callback
+MONITORING_CALLBACKS = {
+    "PY_START": _callback(0), "PY_RESUME": _callback(0), "PY_THROW": _callback(0),
+    "PY_RETURN": _callback(1), "PY_YIELD": _callback(1), "PY_UNWIND": _callback(2),
+}
+C_CALLBACKS = {"CALL": _callback(3), "C_RETURN": _callback(4), "C_RAISE": _callback(4)}
+
+
+def hook_for(bint hooks, bint per_thread=False):
+    """Which hook a session records through: ``monitoring`` on 3.12 and later; ``setprofile``
+    before, for log_sparse (no hooks: single threads are traced for a while), for a tracer of
+    one thread and those it starts (``per_thread``: ``@trace_and_save``'s), or when the
+    environment says ``VIZTRACER_HOOK=setprofile``."""
+    if MONITORING is None or not hooks or per_thread or HOOK_OVERRIDE == "setprofile":
+        return "setprofile"
+    return "monitoring"
+
+
+def monitoring_owner():
+    """The holder of sys.monitoring's profiler tool id: None, ``viztracer`` (a tracer of ours,
+    whose callbacks a new session takes over) or another profiler."""
+    return MONITORING.get_tool(MONITORING_TOOL)
+
+
+def hook_in_use_message(owner):
+    return (f"sys.monitoring's profiler tool id is in use by {owner!r}: stop that profiler "
+            f"before tracing, or set VIZTRACER_HOOK=setprofile to trace beside it")
+
+
+def monitoring_tracer_active():
+    """Whether a tracer of ours records every thread through sys.monitoring now."""
+    return mon_tracer is not None and mon_tracer.cfg.active
 
 
 cdef object F_TRACE_LINES = "f_trace_lines"
@@ -635,9 +912,20 @@ cdef class Tracer:
 
     cdef PyObject* c_name(self, PyObject* func) noexcept:
         """A new reference to the report name of a C function: ``module.func`` or ``type.method``."""
+        return self.c_name_of(func, NULL)
+
+    cdef PyObject* c_name_of(self, PyObject* func, PyObject* self_arg) noexcept:
+        """``c_name`` of a builtin function, or with ``self_arg`` of a method descriptor called
+        with that self (named as the bound method it stands for, under the same cache key)."""
         cdef PyCFunctionObject* cf = <PyCFunctionObject*>func
-        cdef void* ml = <void*>cf.m_ml
-        cdef void* tp = <void*>Py_TYPE(cf.m_self) if cf.m_self != NULL else NULL
+        cdef void* ml
+        cdef void* tp
+        if self_arg != NULL:
+            ml = <void*>(<PyMethodDescrObject*>func).d_method
+            tp = <void*>Py_TYPE(self_arg)
+        else:
+            ml = <void*>cf.m_ml
+            tp = <void*>Py_TYPE(cf.m_self) if cf.m_self != NULL else NULL
         cdef uintptr_t h = ((<uintptr_t>ml >> 4) ^ (<uintptr_t>tp >> 4)) & (C_CACHE_SIZE - 1)
         cdef PyObject* name
         if self.c_cache_key[2 * h] == ml and self.c_cache_key[2 * h + 1] == tp \
@@ -649,7 +937,11 @@ cdef class Tracer:
             key = (<uintptr_t>ml, <uintptr_t>tp)
             text = self.c_names.get(key)
             if text is None:
-                text = self.c_names[key] = c_function_name(<object>func)
+                if self_arg != NULL:
+                    bound = (<object>func).__get__(<object>self_arg, type(<object>self_arg))
+                    text = self.c_names[key] = c_function_name(bound)
+                else:
+                    text = self.c_names[key] = c_function_name(<object>func)
         except BaseException:
             text = "<unknown C function>"
         if key in self.c_names:
@@ -705,10 +997,13 @@ cdef class Tracer:
         tid = PyThread_get_thread_native_id()
         slot = self.thread_slots.get(tid)
         if slot is None:
-            # the name first: Python code may let another thread take a slot meanwhile
+            # the name first: Python code may let another thread take a slot meanwhile, or
+            # this one (its calls reach sys.monitoring's callbacks, which take one)
             name = threading.current_thread().name
-            slot = self.thread_slots[tid] = len(self.threads)
-            self.threads.append([tid, name])
+            slot = self.thread_slots.get(tid)
+            if slot is None:
+                slot = self.thread_slots[tid] = len(self.threads)
+                self.threads.append([tid, name])
         vt_cache_slot(self.serial, slot)
         return slot
 
@@ -771,17 +1066,80 @@ cdef class Tracer:
         except BaseException:
             PyErr_Clear()
 
-    cdef install(self):
-        """Install the hook in the calling thread with a fresh shadow stack."""
+    cdef ThreadState new_state(self):
+        """A fresh shadow stack for the calling thread, the one the tracer knows it by."""
         ts = ThreadState(self, self.slot_for_current_thread())
         self.states[threading.get_ident()] = ts
+        return ts
+
+    cdef install(self):
+        """Install the hook in the calling thread with a fresh shadow stack."""
+        ts = self.new_state()
         PyEval_SetProfile(<Py_tracefunc>(profile_hook_async if ts.lanes else profile_hook), <PyObject*>ts)
         return ts
+
+    cdef install_monitoring(self):
+        """Record every thread through sys.monitoring's callbacks, under the profiler tool id.
+        The id may be held by another tracer of ours (it is taken over, as a profile hook
+        would be replaced), never by another profiler: that is an error, and nothing changes."""
+        global mon_tracer, mon_epoch, mon_lanes, mon_cfg, mon_left_sites
+        mon = MONITORING
+        owner = monitoring_owner()
+        if owner is not None and owner != MONITORING_NAME:     # checked by VizTracer already
+            raise RuntimeError(hook_in_use_message(owner))
+        if owner is None:
+            mon.use_tool_id(MONITORING_TOOL, MONITORING_NAME)
+        callbacks = dict(MONITORING_CALLBACKS)
+        if not self.cfg.ignore_c:
+            callbacks.update(C_CALLBACKS)
+        events = 0
+        for name, func in callbacks.items():
+            event = getattr(mon.events, name)
+            mon.register_callback(MONITORING_TOOL, event, func)
+            events |= event
+        for name in C_CALLBACKS:
+            if name not in callbacks:
+                mon.register_callback(MONITORING_TOOL, getattr(mon.events, name), None)
+        # the calling thread's state first (slot 0): making it runs Python code, whose events
+        # go to the tracer installed until now, if any
+        ts = self.new_state()
+        mon_epoch += 1
+        mon_tracer = self
+        mon_cfg = &self.cfg
+        mon_lanes = self.cfg.log_async
+        self.monitoring = True
+        vt_set_mon_state(mon_epoch, <void*>ts)
+        if mon_left_sites:
+            # the sites left in an earlier session stay left until events are restarted (for
+            # every tool: one that left sites of its own sees them once more, no more)
+            mon_left_sites = 0
+            memset(sites, 0, sizeof(sites))
+            mon.restart_events()
+        mon.set_events(MONITORING_TOOL, events)
+
+    cdef void uninstall_monitoring(self) noexcept:
+        """Stop the callbacks and give the tool id back, unless another tracer took them over."""
+        global mon_tracer, mon_cfg
+        if not self.monitoring:
+            return
+        self.monitoring = False
+        if mon_tracer is not self:
+            return
+        mon_tracer = None
+        mon_cfg = &mon_off
+        mon = MONITORING
+        try:
+            mon.set_events(MONITORING_TOOL, 0)
+            for name in (*MONITORING_CALLBACKS, *C_CALLBACKS):
+                mon.register_callback(MONITORING_TOOL, getattr(mon.events, name), None)
+            mon.free_tool_id(MONITORING_TOOL)
+        except BaseException:   # the tool id was freed under us (by the program): nothing to undo
+            PyErr_Clear()
 
     def thread_bootstrap(self, frame, event, arg):
         """Given to ``threading.setprofile``: a new thread's first profile event lands here,
         installs the compiled hook for that thread and forwards the event to it."""
-        if not self.cfg.active:
+        if not self.cfg.active or self.monitoring:     # sys.monitoring sees every thread
             sys.setprofile(None)
             return None
         self.install_exception_trace()
@@ -800,7 +1158,7 @@ cdef class Tracer:
 
     def trace_current_thread(self):
         """Start tracing the calling thread (for threads not started by ``threading``)."""
-        if self.cfg.active and threading.get_ident() not in self.states:
+        if self.cfg.active and not self.monitoring and threading.get_ident() not in self.states:
             self.install_exception_trace()
             if self.hooks:
                 self.install()
@@ -813,7 +1171,7 @@ cdef class Tracer:
 
     def thread_traced(self):
         """Whether the profile hook records the calling thread now."""
-        return self.cfg.active and threading.get_ident() in self.states
+        return self.cfg.active and (self.monitoring or threading.get_ident() in self.states)
 
     def sparse_begin(self, Py_ssize_t max_depth):
         """Record the calling thread's next call and what it calls up to ``max_depth`` levels
@@ -839,9 +1197,12 @@ cdef class Tracer:
 
     # -- control ------------------------------------------------------------------------------
 
-    def start(self, bint hooks=True):
-        """Start recording in the calling thread. Without ``hooks`` (log_sparse) no thread is
-        traced until ``sparse_begin``; custom events are recorded all the same."""
+    def start(self, bint hooks=True, bint per_thread=False):
+        """Start recording: through sys.monitoring every thread (3.12+, see ``hook_for``),
+        through the profile hook the calling thread and those it installs itself in (all of
+        them before 3.12, or with ``per_thread``). Without
+        ``hooks`` (log_sparse) no thread is traced until ``sparse_begin``; custom events are
+        recorded all the same. RuntimeError when another profiler holds sys.monitoring."""
         if self.running:
             return
         self.alloc_ring()
@@ -854,7 +1215,14 @@ cdef class Tracer:
         self.hooks = hooks
         self.exception_trace = self.exception_callback is not None and sys.version_info < (3, 12)
         self.install_exception_trace()
-        if hooks:
+        if hook_for(hooks, per_thread) == "monitoring":
+            try:
+                self.install_monitoring()
+            except BaseException:
+                self.cfg.active = 0
+                self.running = False
+                raise
+        elif hooks:
             self.install()
 
     def stop(self, bint close_open=False):
@@ -864,7 +1232,10 @@ cdef class Tracer:
         if not self.running:
             return
         self.running = False
-        PyEval_SetProfile(NULL, NULL)
+        if self.monitoring:
+            self.uninstall_monitoring()
+        else:
+            PyEval_SetProfile(NULL, NULL)
         if self.exception_trace:
             PyEval_SetTrace(NULL, NULL)
         cdef int64_t now = vt_ticks()
@@ -891,7 +1262,7 @@ cdef class Tracer:
             f = &ts.stack[i]
             if f.flags & F_SKIP:
                 continue
-            if f.flags & F_C:
+            if f.flags & F_C and not (f.flags & F_NAMED):
                 obj = self.c_name(f.key)
             else:
                 obj = f.key

@@ -314,7 +314,7 @@ def test_a_deflated_pftrace_cut_inside_a_chunk_loses_that_chunk(saved, tmp_path,
 def test_the_writers_own_deflated_chunks_cut(tmp_path, capsys):
     tracer = VizTracer(verbose=0)
     tracer.start()
-    work(23)  # enough calls for several 1 MiB chunks
+    work(24)  # enough calls for several 1 MiB chunks
     tracer.stop()
     path = tmp_path / "big.pftrace"
     perfetto.write(tracer.recording(), str(path))

@@ -30,6 +30,7 @@ from collections import Counter
 import pytest
 from conftest import calls, load_report, names
 from conftest_cli_helpers import COMMANDS, both_commands, line_of, run, write
+from conftest_hook_helpers import MONITORING
 
 import viztracer
 import viztracer.decorator as decorator_module
@@ -499,9 +500,11 @@ def test_trace_and_save_in_a_thread_of_a_traced_program(tmp_path):
     assert not out.exists() or list(out.iterdir()) == []
 
 
-def test_trace_and_save_in_a_thread_the_global_tracer_does_not_trace(tmp_path):
-    """A thread that was running before the global tracer started has no hook: the call gets
-    its own report, and the global tracer still traces the threads started afterwards."""
+def test_trace_and_save_in_a_thread_that_was_running_before_the_global_tracer(tmp_path):
+    """With the profile hook, a thread that was running before the global tracer started has
+    no hook: the call gets its own report, and the global tracer still traces the threads
+    started afterwards. sys.monitoring traces that thread too: the global tracer records the
+    call, which has no report of its own."""
     out = tmp_path / "logs"
     go = threading.Event()
 
@@ -522,13 +525,19 @@ def test_trace_and_save_in_a_thread_the_global_tracer_does_not_trace(tmp_path):
     tracer.start()
     go.set()
     early_thread.join()
-    assert threading.getprofile() == tracer.threadtracefunc
+    assert threading.getprofile() == (None if MONITORING else tracer.threadtracefunc)
     late_thread = threading.Thread(target=late)
     late_thread.start()
     late_thread.join()
     tracer.stop()
     report = save_and_load(tracer, tmp_path / "outer.json")
     assert Counter(names(report))[fname(late)] == 1
+    flush_saves()
+    if MONITORING:
+        # between the end of the wait it was in when tracing began and the thread's own end
+        assert (fname(work), [(fname(leaf), [(LEN, [])])]) in tree(report, early_thread.native_id)
+        assert not out.exists() or list(out.iterdir()) == []
+        return
     assert fname(work) not in names(report)
     (saved,) = reports_in(out).values()
     assert tree(saved, early_thread.native_id) == [(fname(work), [(fname(leaf), [(LEN, [])])])]

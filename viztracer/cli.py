@@ -37,7 +37,7 @@ from .cli_options import (
     split_command_line,
     tracer_options,
 )
-from .errors import VizPluginError
+from .errors import HookInUse, VizPluginError
 from .program import Program, ProgramError, as_main, load_code, load_module, load_script, search_path_first
 from .report import ReportError, check_output_path, open_hint, write_report_dict
 from .report.combine import combine_files
@@ -244,7 +244,8 @@ def _finish_threads() -> None:
 
 
 class NotStarted(Exception):
-    """A plugin failed at ``pre-start``: the tracer did not start and the program did not run."""
+    """A plugin failed at ``pre-start``, or another profiler holds sys.monitoring: the tracer
+    did not start and the program did not run."""
 
 
 def run_traced(tracer: VizTracer, program: Program, termination: _Termination,
@@ -256,7 +257,7 @@ def run_traced(tracer: VizTracer, program: Program, termination: _Termination,
     with as_main(program), termination.installed():
         try:
             tracer.start()
-        except VizPluginError as exc:
+        except (VizPluginError, HookInUse) as exc:
             raise NotStarted(str(exc)) from None
         try:
             # exec is called right here, in the frame that started the tracer: the core leaves

@@ -96,6 +96,7 @@ class _Writer:
             self._jobs.append((future, fn, args))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="viztracer-save", daemon=False)
+                _tracer.OWN_THREADS.add(self._thread)
                 self._thread.start()
         return future
 
@@ -196,12 +197,15 @@ class _Call:
 
 
 def _begin_call(pool: _TracerPool) -> _Call | None:
-    """Start a tracer of the pool for a call, or return None when this thread has a profile
-    hook already: a thread has one hook, and taking it would end the recording of whoever
-    installed it (the global tracer, usually), which then records the call itself."""
-    if sys.getprofile() is not None:
+    """Start a tracer of the pool for a call, or return None when this thread is traced
+    already: a thread has one profile hook, and taking it would end the recording of whoever
+    installed it (the global tracer, usually), which then records the call itself; a tracer
+    on sys.monitoring (3.12+) records every thread, this call included. The pool's tracers
+    trace the calling thread only, through the profile hook, whatever the interpreter."""
+    if sys.getprofile() is not None or _tracer.monitoring_tracer_active():
         return None
     tracer = pool.take()
+    tracer._per_thread_hook = True
     call = _Call(tracer, threading.getprofile())
     if pool.register:
         _register(tracer)

@@ -6,6 +6,11 @@ class ReportError(ValueError):
     """A report cannot be written or read: the message is one line saying why and what to do."""
 
 
+class HookInUse(RuntimeError):
+    """Another profiler holds sys.monitoring's profiler tool id (3.12+): nothing was started.
+    The message is one line naming it and what to do."""
+
+
 class VizPluginError(Exception):
     """A plugin could not be loaded, needs a newer viztracer, or answered a message wrongly.
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import _tracer
 from .errors import ReportError
 from .recording import Recording
 
@@ -88,6 +89,7 @@ class StreamWriter:
         self.core.stream_begin(self.part)
         self.stopping = False
         self.thread = threading.Thread(target=self._run, name="viztracer-stream", daemon=True)
+        _tracer.OWN_THREADS.add(self.thread)
         self.thread.start()
 
     def _run(self) -> None:

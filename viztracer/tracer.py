@@ -23,7 +23,7 @@ from typing import IO, Any
 import orjson
 
 from . import _events, _tracer
-from .errors import ReportError
+from .errors import HookInUse, ReportError
 from .extra_log import AuditLog, ExceptionLog, GcLog, PrintCapture, compile_patterns, quiet_audit
 from .recording import Recording
 from .report import WRITERS, chrome_json, open_hint, write_report, write_report_dict, writer_for
@@ -225,6 +225,9 @@ class VizTracer:
         # under it: where init_kwargs sends a child's report.
         self._children_folder: str | None = None
         self._redundant = False     # register_exit() in a process the command traces already
+        # Trace the calling thread and those it starts through the profile hook, even where
+        # sys.monitoring would trace every thread (@trace_and_save's tracers: a call's report)
+        self._per_thread_hook = False
         self.enable = False
         self.parsed = False
         self.data: dict[str, Any] = {}
@@ -362,6 +365,10 @@ class VizTracer:
             return
         if self.include_files and self.exclude_files:
             raise ValueError("include_files and exclude_files can't be used together; pick one")
+        if _tracer.hook_for(not self.log_sparse, self._per_thread_hook) == "monitoring":
+            owner = _tracer.monitoring_owner()   # before anything is started
+            if owner not in (None, _tracer.MONITORING_NAME):
+                raise HookInUse(_tracer.hook_in_use_message(owner))
         self._configure_core()
         extras = self._extras_to_install()
         self._plugin_manager.event("pre-start")
@@ -381,12 +388,15 @@ class VizTracer:
             self._start_torch()
         if self.stream:
             self._start_stream()
-        # Threads started from now on install the hook themselves; this goes first so that
-        # the call to threading.setprofile is not recorded.
-        if not self.log_sparse or self._core.exception_callback is not None:
+        # With the profile hook, threads started from now on install it themselves (this goes
+        # first so that the call to threading.setprofile is not recorded); sys.monitoring
+        # (3.12+) sees every thread by itself.
+        per_thread = self._per_thread_hook
+        if _tracer.hook_for(not self.log_sparse, per_thread) == "setprofile" and (
+                not self.log_sparse or self._core.exception_callback is not None):
             threading.setprofile(self._core.thread_bootstrap)
         with quiet_audit():     # installing the hook is an audit event of ours, not the program's
-            self._core.start(not self.log_sparse)
+            self._core.start(not self.log_sparse, per_thread)
 
     def _start_stream(self) -> None:
         """Open the streamed report (first start) and start its writer thread."""

@@ -84,6 +84,7 @@ cdef class Tracer:
     cdef set passthrough        # code objects left out without leaving out what they call
     cdef object repr_func       # repr of arguments and return values (None: repr)
     cdef bint hooks             # install the profile hook in every thread (False: log_sparse)
+    cdef bint monitoring        # this session records through sys.monitoring (3.12+)
     cdef bint exception_trace   # this session installs exception_trace (log_exception, < 3.12)
     cdef public object exception_callback   # log_exception before 3.12: called (exception, tb)
     cdef void* c_cache_key[C_CACHE_SIZE * 2]
@@ -94,6 +95,7 @@ cdef class Tracer:
     cdef void free_ring(self) noexcept
     cdef bint filtered_out(self, filename)
     cdef PyObject* c_name(self, PyObject* func) noexcept
+    cdef PyObject* c_name_of(self, PyObject* func, PyObject* self_arg) noexcept
     cdef str text_of(self, obj)
     cdef PyObject* func_args(self, frame) noexcept
     cdef PyObject* with_retval(self, PyObject* args, PyObject* retval) noexcept
@@ -101,7 +103,10 @@ cdef class Tracer:
     cdef bint find_asyncio(self) noexcept
     cdef uint32_t lane_of_task(self, ThreadState ts, object task) noexcept
     cdef void rename_task(self, object ref, uint32_t lane) noexcept
+    cdef ThreadState new_state(self)
     cdef install(self)
+    cdef install_monitoring(self)
+    cdef void uninstall_monitoring(self) noexcept
     cdef void install_exception_trace(self) noexcept
     cdef void flush_open(self, ThreadState ts, int64_t now, bint close_open) noexcept
     cdef Entry* custom(self, int kind, object obj, object payload, int64_t ts, int64_t dur) except NULL
