@@ -50,9 +50,13 @@ BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
 OPTIONS = "options.json"
 RUNNING, DONE = ".viztmp", ".done"
 WAIT_NOTICE = 1.0       # seconds of waiting for children before saying so
-# Seconds a child the program started just before it ended has to get as far as saying it runs
-# (a new interpreter's start, the fork hooks): until then the parent can't know it is traced.
-STARTING_GRACE = 5.0
+# A child the program started just before it ended has to get as far as saying it runs (a new
+# interpreter's start, the fork hooks): until then the parent can't know it is traced. It is
+# waited for while it has used less than STARTING_CPU seconds of CPU (a start takes a tenth of
+# that: one that used more is not going to say so), for at most STARTING_GRACE seconds: CPU
+# time, because on a loaded machine a start can take seconds of wall time.
+STARTING_CPU = 1.0
+STARTING_GRACE = 10.0
 POLL = 0.01
 
 
@@ -444,7 +448,7 @@ class Parent:
                 now = time.monotonic()
                 alive = [pid for pid in self._running() if _alive(pid)]
                 for pid in self._starting():
-                    if now - seen.setdefault(pid, now) < STARTING_GRACE:
+                    if now - seen.setdefault(pid, now) < STARTING_GRACE and _cpu_seconds(pid) < STARTING_CPU:
                         alive.append(pid)
                 alive = sorted(set(alive))
                 if not alive:
@@ -599,6 +603,16 @@ def _read_note(path: str) -> tuple[str, float] | None:
         return str(note["name"]), float(note["started"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _cpu_seconds(pid: int) -> float:
+    """The CPU time process ``pid`` has used (user and system), 0 when it can't be read."""
+    stat = _read_bytes(f"/proc/{pid}/stat")
+    fields = stat[stat.rfind(b")") + 2:].split()
+    try:    # utime and stime: fields 14 and 15 of the line, 12 and 13 after the name
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (IndexError, ValueError):
+        return 0.0
 
 
 def _alive(pid: int) -> bool:
