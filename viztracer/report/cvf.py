@@ -1,0 +1,316 @@
+"""The compressed report format (``.cvf``): its one definition, a writer and a reader.
+
+A file is ``MAGIC`` (8 bytes, the last one the format's version) followed by one xz (lzma)
+stream. The stream holds a payload: a 4-byte little-endian length, a JSON header of that
+length, then the columns, back to back, at the offsets the header gives.
+
+Most of a report is complete calls (``X`` events) of a few threads, and a call differs from
+the previous call of its thread in little but its times. So those events are grouped by
+(pid, tid, cat), and their fields stored as columns, where lzma finds the repetition:
+
+- ``name``: an index into the header's table of names (every distinct name stored once);
+- ``end``: the end (``ts + dur``) in integer nanoseconds, as the difference from the previous
+  call's end in the group: a thread's calls are written in the order they return, so these are
+  small and never negative in our reports (any order works, it only compresses worse);
+- ``dur``: the duration in integer nanoseconds;
+- ``order``: for every event of the report, its group (or "the next other event"), so the
+  events come back in their order.
+
+Each integer column is stored with the narrowest width its values fit in, split into byte
+planes (the low bytes of every value, then the next bytes...): the high planes are mostly
+zeros, which compresses far better than interleaved bytes. ``args`` and every other event
+(instants, counters, metadata, X events with other keys or odd values) are kept as JSON in
+the header, and so are the report's other keys (``viztracer_metadata``, ``file_info``):
+lossless, apart from times rounded to the nanosecond (a JSON report writes microseconds with
+three decimals, so its times come back exactly).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import lzma
+import operator
+import os
+import struct
+from array import array
+from operator import itemgetter
+from typing import Any
+
+from ..errors import ReportError
+
+EXTENSIONS = (".cvf",)
+VERSION = 1
+# A byte outside ASCII first (no text file starts so), the name, the version last.
+MAGIC = b"\x8fVZCVF\x00" + bytes([VERSION])
+_X_KEYS = frozenset(("ph", "name", "cat", "ts", "dur", "pid", "tid", "args"))
+_NUMBER = (int, float)
+_ID = (int, str)
+# lzma's preset 6 without the "extreme" flag: higher presets gain little on byte planes and
+# cost seconds on a million events (measured by benchmarks/compress.py).
+_PRESET = 6
+# array type codes by width, signed: the narrowest that holds a column is used.
+_WIDTHS = (("b", 1), ("h", 2), ("i", 4), ("q", 8))
+
+
+# -- columns ---------------------------------------------------------------------------------------
+
+def _pack(values: list[int]) -> tuple[str, bytes]:
+    """``values`` as the narrowest signed array, split into byte planes; (type code, bytes)."""
+    low, high = (min(values), max(values)) if values else (0, 0)
+    for code, width in _WIDTHS:  # noqa: B007 (the loop's last pair is the widest)
+        limit = 1 << (8 * width - 1)
+        if -limit <= low and high < limit:
+            break
+    data = array(code, values).tobytes()
+    if width == 1:
+        return code, data
+    return code, b"".join(data[i::width] for i in range(width))
+
+
+def _unpack(code: str, data: bytes, count: int) -> array:
+    """The array ``_pack`` made ``data`` from."""
+    width = array(code).itemsize
+    if len(data) != width * count:
+        raise ValueError("a column has the wrong length")
+    values = array(code)
+    if width == 1:
+        values.frombytes(data)
+        return values
+    interleaved = bytearray(len(data))
+    for i in range(width):
+        interleaved[i::width] = data[i * count:(i + 1) * count]
+    values.frombytes(bytes(interleaved))
+    return values
+
+
+# -- the writer ------------------------------------------------------------------------------------
+
+def _columnar(event: Any) -> bool:
+    """Whether ``event`` is an X event that the columns hold exactly."""
+    if type(event) is not dict or event.get("ph") != "X" or not event.keys() <= _X_KEYS:
+        return False
+    ts, dur = event.get("ts"), event.get("dur")
+    return (type(ts) in _NUMBER and type(dur) in _NUMBER and ts - ts == 0 and dur - dur == 0
+            and type(event.get("name")) is str and type(event.get("pid")) in _ID
+            and type(event.get("tid")) in _ID and event.get("args", 0) is not None
+            and type(event.get("cat", "")) is str)
+
+
+def _dumps(value: Any) -> bytes:
+    # json rather than orjson: it keeps integers beyond 64 bits (and NaN) as they are.
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _classify(events: list, exact: bool) -> tuple[dict[tuple, list[dict]], list[int], list[Any]]:
+    """The X events the columns hold, by (pid, tid, cat); for each event its group's number
+    (-1: another event); the other events. ``exact=False`` looks at each event's keys only
+    and leaves the values to ``_uniform``, which checks a group at once, in C loops: several
+    times faster on a million events. ``exact=True`` checks every event by itself."""
+    groups: dict[tuple, list[dict]] = {}
+    numbers: dict[tuple, int] = {}
+    order: list[int] = []
+    others: list[Any] = []
+    for event in events:
+        if (_columnar(event) if exact else
+                type(event) is dict and event.get("ph") == "X" and event.keys() <= _X_KEYS):
+            key = (event.get("pid"), event.get("tid"), event.get("cat"))
+            number = numbers.get(key)
+            if number is None:
+                number = numbers[key] = len(groups)
+                groups[key] = []
+            groups[key].append(event)
+            order.append(number)
+        else:
+            others.append(event)
+            order.append(-1)
+    return groups, order, others
+
+
+def _same_type(values: map, kind: type) -> bool:
+    return set(map(type, values)) == {kind}
+
+
+def _uniform(key: tuple, group: list[dict]) -> bool:
+    """Whether every event of ``group`` passes ``_columnar`` (what ``_classify`` did not check)."""
+    pid, tid, cat = key
+    if type(pid) not in _ID or type(tid) not in _ID or (cat is not None and type(cat) is not str):
+        return False
+    try:
+        # equal keys may differ in type (1, 1.0, True): the types are checked too
+        if not (_same_type(map(itemgetter("pid"), group), type(pid))
+                and _same_type(map(itemgetter("tid"), group), type(tid))
+                and _same_type(map(itemgetter("name"), group), str)):
+            return False
+        for field in ("ts", "dur"):
+            values = list(map(itemgetter(field), group))
+            total = sum(values)  # finite when every value is (or the slow path decides)
+            if not set(map(type, values)) <= {int, float} or total - total != 0:
+                return False
+    except (KeyError, TypeError, OverflowError):
+        return False
+    # "cat": null and "args": null would come back missing
+    return (cat is not None or not any("cat" in e for e in group)) and (
+        None not in [e["args"] for e in group if "args" in e])
+
+
+def encode(report: dict) -> bytes:
+    """The ``.cvf`` bytes of ``report`` (a loaded report: a dict with a ``traceEvents`` list)."""
+    events = report["traceEvents"]
+    groups, order, others = _classify(events, exact=False)
+    if not all(_uniform(key, group) for key, group in groups.items()):
+        groups, order, others = _classify(events, exact=True)
+    members = list(groups.values())
+    names: dict[str, None] = {}
+    name_col: list[str] = []
+    end_col: list[int] = []
+    dur_col: list[int] = []
+    args: list[Any] = []
+    args_at: list[int] = []
+    for group in members:
+        group_names = list(map(itemgetter("name"), group))
+        names.update(dict.fromkeys(group_names))  # first seen first, every name once
+        name_col.extend(group_names)
+        starts = [round(t * 1000) for t in map(itemgetter("ts"), group)]
+        durs = [round(t * 1000) for t in map(itemgetter("dur"), group)]
+        ends = list(map(operator.add, starts, durs))
+        end_col.extend(map(operator.sub, ends, [0, *ends[:-1]]))
+        base = len(dur_col)  # args_at counts calls in the order of the columns
+        dur_col.extend(durs)
+        with_args = [i for i, e in enumerate(group) if "args" in e]
+        args_at.extend(base + i for i in with_args)
+        args.extend(group[i]["args"] for i in with_args)
+    number = {name: i for i, name in enumerate(names)}
+    columns = {"order": order, "name": list(map(number.__getitem__, name_col)), "end": end_col,
+               "dur": dur_col, "args_at": args_at}
+    packed = {key: _pack(values) for key, values in columns.items()}
+    blobs, layout, offset = [], {}, 0
+    for key, (code, data) in packed.items():
+        layout[key] = [code, offset, len(columns[key])]
+        blobs.append(data)
+        offset += len(data)
+    header = {
+        "groups": [[pid, tid, cat, len(group)]
+                   for (pid, tid, cat), group in zip(groups, members, strict=True)],
+        "names": list(names),
+        "columns": layout,
+        "args": args,
+        "others": others,
+        "report": {key: value for key, value in report.items() if key != "traceEvents"},
+    }
+    head = _dumps(header)
+    payload = b"".join([struct.pack("<I", len(head)), head, *blobs])
+    return MAGIC + lzma.compress(payload, format=lzma.FORMAT_XZ, preset=_PRESET)
+
+
+def write_from_report(report: dict, path: str) -> int:
+    """Write ``report`` (a loaded report dict) to ``path`` as ``.cvf``; returns its event count."""
+    data = encode(report)
+    with open(path, "wb") as f:
+        f.write(data)
+    return len(report["traceEvents"])
+
+
+def write(recording: Any, path: str, with_file_info: bool = True) -> int:
+    """Write a recording to ``path`` as ``.cvf``: through Chrome JSON in memory."""
+    import io
+
+    from . import chrome_json
+    out = io.BytesIO()
+    count = chrome_json._write(recording, out, with_file_info)
+    write_from_report(json.loads(out.getvalue()), path)
+    return count
+
+
+# -- the reader ------------------------------------------------------------------------------------
+
+def is_cvf(head: bytes) -> bool:
+    """Whether a file starting with ``head`` is a ``.cvf`` of any version."""
+    return head.startswith(MAGIC[:-1])
+
+
+def _check_head(head: bytes, path: str) -> None:
+    if not is_cvf(head):
+        raise ReportError(f"{path!r} is not a .cvf report (it does not start as one); "
+                          "make one with: viztracer --compress REPORT -o OUT.cvf")
+    if head[len(MAGIC) - 1] != VERSION:
+        raise ReportError(f"{path!r} is a .cvf report of version {head[len(MAGIC) - 1]}, which this "
+                          f"viztracer cannot read (it reads version {VERSION}); upgrade viztracer")
+
+
+def _cut_short(path: str) -> ReportError:
+    return ReportError(f"{path!r} is cut short or damaged: its compressed data does not end as "
+                       "written; compress the original report again")
+
+
+def check_cvf_framing(path: str) -> None:
+    """ReportError unless ``path`` starts as a ``.cvf`` of our version and ends as an xz stream
+    does (its footer's magic ``YZ``): the viewer's start-up check, without decompressing."""
+    with open(path, "rb") as f:
+        head = f.read(len(MAGIC))
+        f.seek(max(0, os.fstat(f.fileno()).st_size - 2))
+        tail = f.read()
+    _check_head(head, path)
+    if tail != b"YZ":
+        raise _cut_short(path)
+
+
+def decode(data: bytes, path: str) -> dict:
+    """The report in ``data`` (a ``.cvf`` file's bytes); ReportError naming ``path`` if it is
+    not one, is of a newer version, or was cut short."""
+    _check_head(data[:len(MAGIC)], path)
+    try:
+        payload = lzma.decompress(data[len(MAGIC):], format=lzma.FORMAT_XZ)
+    except (lzma.LZMAError, EOFError):
+        raise _cut_short(path) from None
+    try:
+        return _report(payload)
+    except (ValueError, KeyError, TypeError, IndexError, StopIteration, struct.error):
+        raise ReportError(f"{path!r} is damaged: its contents do not match the .cvf format; "
+                          "compress the original report again") from None
+
+
+def _report(payload: bytes) -> dict:
+    (size,) = struct.unpack_from("<I", payload)
+    header = json.loads(payload[4:4 + size])
+    blobs = memoryview(payload)[4 + size:]
+
+    def column(key: str) -> array:
+        code, offset, count = header["columns"][key]
+        width = array(code).itemsize
+        return _unpack(code, bytes(blobs[offset:offset + width * count]), count)
+
+    name_table = header["names"]
+    names = [name_table[i] for i in column("name")]
+    durs = column("dur")
+    ends = column("end")
+    calls: list[list[dict]] = []
+    first = 0
+    for pid, tid, cat, count in header["groups"]:
+        last = first + count
+        group_ends = itertools.accumulate(ends[first:last])
+        group_durs = durs[first:last]
+        group = [{"ph": "X", "name": name, "ts": (end - dur) / 1000, "dur": dur / 1000,
+                  "pid": pid, "tid": tid}
+                 for name, end, dur in zip(names[first:last], group_ends, group_durs, strict=True)]
+        if cat is not None:
+            for e in group:
+                e["cat"] = cat
+        calls.append(group)
+        first = last
+    every = list(itertools.chain.from_iterable(calls))
+    if len(every) != len(durs):
+        raise ValueError("the groups do not add up to the columns")
+    for at, value in zip(column("args_at"), header["args"], strict=True):
+        every[at]["args"] = value
+    sources = [iter(group) for group in calls]
+    others = iter(header["others"])
+    events = [next(sources[g]) if g >= 0 else next(others) for g in column("order")]
+    report = dict(header["report"])
+    report["traceEvents"] = events
+    return report
+
+
+def read_cvf(path: str) -> dict:
+    """The report in the ``.cvf`` file ``path``; ReportError (one line) if it is not readable."""
+    with open(path, "rb") as f:
+        return decode(f.read(), path)
