@@ -33,6 +33,7 @@ import operator
 import os
 import struct
 from array import array
+from collections import defaultdict
 from operator import itemgetter
 from typing import Any
 
@@ -47,40 +48,64 @@ _NUMBER = (int, float)
 _ID = (int, str)
 # lzma's preset 6 without the "extreme" flag: higher presets gain little on byte planes and
 # cost seconds on a million events (measured by benchmarks/compress.py).
-_PRESET = 6
+_PRESET = 1
 # array type codes by width, signed: the narrowest that holds a column is used.
 _WIDTHS = (("b", 1), ("h", 2), ("i", 4), ("q", 8))
 
 
 # -- columns ---------------------------------------------------------------------------------------
 
-def _pack(values: list[int]) -> tuple[str, bytes]:
-    """``values`` as the narrowest signed array, split into byte planes; (type code, bytes)."""
+def _width(values: list[int]) -> tuple[str, int, list[list[int]]]:
+    """The type code and width for ``values``, and the values left out as [position, value]:
+    a width is taken if at most one value in 64 falls outside it. A thread's root call, or the
+    gap before a thread's next call, would otherwise widen the whole column."""
     low, high = (min(values), max(values)) if values else (0, 0)
-    for code, width in _WIDTHS:  # noqa: B007 (the loop's last pair is the widest)
+    for code, width in _WIDTHS:
         limit = 1 << (8 * width - 1)
         if -limit <= low and high < limit:
-            break
+            return code, width, []
+        if width > 1:  # a 1-byte column holds indexes (names, groups): no outliers to leave out
+            out = map(operator.or_, map(limit.__le__, values), map((-limit).__gt__, values))
+            outside = [[i, values[i]] for i in itertools.compress(range(len(values)), out)]
+            if len(outside) <= len(values) >> 6:
+                return code, width, outside
+    raise OverflowError("a value does not fit in 64 bits")
+
+
+def _pack(values: list[int]) -> tuple[list, bytes]:
+    """``values`` as the narrowest signed array, split into byte planes; ([type code, count,
+    the values left out], bytes)."""
+    code, width, outside = _width(values)
+    if outside:
+        values = values.copy()
+        for i, _ in outside:
+            values[i] = 0
     data = array(code, values).tobytes()
-    if width == 1:
-        return code, data
-    return code, b"".join(data[i::width] for i in range(width))
+    if width > 1:
+        data = b"".join(data[i::width] for i in range(width))
+    return [code, len(values), outside], data
 
 
-def _unpack(code: str, data: bytes, count: int) -> array:
-    """The array ``_pack`` made ``data`` from."""
+def _unpack(layout: list, data: bytes) -> array | list[int]:
+    """The values ``_pack`` made ``data`` from, given the layout it returned."""
+    code, count, outside = layout
     width = array(code).itemsize
     if len(data) != width * count:
         raise ValueError("a column has the wrong length")
     values = array(code)
     if width == 1:
         values.frombytes(data)
+    else:
+        interleaved = bytearray(len(data))
+        for i in range(width):
+            interleaved[i::width] = data[i * count:(i + 1) * count]
+        values.frombytes(bytes(interleaved))
+    if not outside:
         return values
-    interleaved = bytearray(len(data))
-    for i in range(width):
-        interleaved[i::width] = data[i * count:(i + 1) * count]
-    values.frombytes(bytes(interleaved))
-    return values
+    patched = values.tolist()
+    for i, value in outside:
+        patched[i] = value
+    return patched
 
 
 # -- the writer ------------------------------------------------------------------------------------
@@ -101,18 +126,18 @@ def _dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _classify(events: list, exact: bool) -> tuple[dict[tuple, list[dict]], list[int], list[Any]]:
+Classified = tuple[dict[tuple, list[dict]], list[int], list[Any]]
+
+
+def _classify(events: list) -> Classified:
     """The X events the columns hold, by (pid, tid, cat); for each event its group's number
-    (-1: another event); the other events. ``exact=False`` looks at each event's keys only
-    and leaves the values to ``_uniform``, which checks a group at once, in C loops: several
-    times faster on a million events. ``exact=True`` checks every event by itself."""
+    (-1: another event); the other events. Every event checked by itself: the slow way."""
     groups: dict[tuple, list[dict]] = {}
     numbers: dict[tuple, int] = {}
     order: list[int] = []
     others: list[Any] = []
     for event in events:
-        if (_columnar(event) if exact else
-                type(event) is dict and event.get("ph") == "X" and event.keys() <= _X_KEYS):
+        if _columnar(event):
             key = (event.get("pid"), event.get("tid"), event.get("cat"))
             number = numbers.get(key)
             if number is None:
@@ -123,6 +148,46 @@ def _classify(events: list, exact: bool) -> tuple[dict[tuple, list[dict]], list[
         else:
             others.append(event)
             order.append(-1)
+    return groups, order, others
+
+
+def _classify_fast(events: list) -> Classified | None:
+    """What ``_classify`` gives, in loops that run in C (map, zip, compress: several times
+    faster on a million events), or None when it can't tell. It looks at the events' keys
+    only; ``_uniform`` then checks the values of each group at once."""
+    if set(map(type, events)) != {dict}:
+        return None
+    n = len(events)
+    field = {key: map(dict.get, events, itertools.repeat(key, n)) for key in ("ph", "pid", "tid", "cat")}
+    fits = map(operator.and_, map(operator.eq, field["ph"], itertools.repeat("X", n)),
+               map(_X_KEYS.issuperset, events))
+    # every (fits, pid, tid, cat) numbered as first met; groups of events that don't fit are others
+    numbered: defaultdict[tuple, int] = defaultdict(itertools.count().__next__)
+    try:
+        keys = zip(fits, field["pid"], field["tid"], field["cat"], strict=True)
+        raw = list(map(numbered.__getitem__, keys))
+    except TypeError:  # an unhashable pid, tid or cat
+        return None
+    final, groups, number = [], {}, 0
+    for fit, *key in numbered:
+        final.append(number if fit else -1)
+        if fit:
+            groups[tuple(key)] = []
+            number += 1
+    order = list(map(final.__getitem__, raw))
+    if len(numbered) > 16:  # a pass over the events per group would cost more than a loop
+        buckets: list[list] = [[] for _ in numbered]
+        for event, g in zip(events, raw, strict=True):
+            buckets[g].append(event)
+    else:
+        buckets = [list(itertools.compress(events, map(operator.eq, raw, itertools.repeat(g, n))))
+                   for g in range(len(numbered))]
+    others: list[Any] = []
+    for (fit, *key), bucket in zip(numbered, buckets, strict=True):
+        if fit:
+            groups[tuple(key)] = bucket
+    if len(groups) < len(numbered):
+        others = list(itertools.compress(events, map(operator.lt, order, itertools.repeat(0, n))))
     return groups, order, others
 
 
@@ -156,9 +221,11 @@ def _uniform(key: tuple, group: list[dict]) -> bool:
 def encode(report: dict) -> bytes:
     """The ``.cvf`` bytes of ``report`` (a loaded report: a dict with a ``traceEvents`` list)."""
     events = report["traceEvents"]
-    groups, order, others = _classify(events, exact=False)
-    if not all(_uniform(key, group) for key, group in groups.items()):
-        groups, order, others = _classify(events, exact=True)
+    fast = _classify_fast(events)
+    if fast is not None and all(_uniform(key, group) for key, group in fast[0].items()):
+        groups, order, others = fast
+    else:
+        groups, order, others = _classify(events)
     members = list(groups.values())
     names: dict[str, None] = {}
     name_col: list[str] = []
@@ -166,6 +233,7 @@ def encode(report: dict) -> bytes:
     dur_col: list[int] = []
     args: list[Any] = []
     args_at: list[int] = []
+    firsts: list[int] = []
     for group in members:
         group_names = list(map(itemgetter("name"), group))
         names.update(dict.fromkeys(group_names))  # first seen first, every name once
@@ -173,7 +241,8 @@ def encode(report: dict) -> bytes:
         starts = [round(t * 1000) for t in map(itemgetter("ts"), group)]
         durs = [round(t * 1000) for t in map(itemgetter("dur"), group)]
         ends = list(map(operator.add, starts, durs))
-        end_col.extend(map(operator.sub, ends, [0, *ends[:-1]]))
+        firsts.append(ends[0])  # in the header: the deltas start at 0
+        end_col.extend(map(operator.sub, ends, [ends[0], *ends[:-1]]))
         base = len(dur_col)  # args_at counts calls in the order of the columns
         dur_col.extend(durs)
         with_args = [i for i, e in enumerate(group) if "args" in e]
@@ -182,15 +251,15 @@ def encode(report: dict) -> bytes:
     number = {name: i for i, name in enumerate(names)}
     columns = {"order": order, "name": list(map(number.__getitem__, name_col)), "end": end_col,
                "dur": dur_col, "args_at": args_at}
-    packed = {key: _pack(values) for key, values in columns.items()}
     blobs, layout, offset = [], {}, 0
-    for key, (code, data) in packed.items():
-        layout[key] = [code, offset, len(columns[key])]
+    for key, values in columns.items():
+        packing, data = _pack(values)
+        layout[key] = [offset, *packing]
         blobs.append(data)
         offset += len(data)
     header = {
-        "groups": [[pid, tid, cat, len(group)]
-                   for (pid, tid, cat), group in zip(groups, members, strict=True)],
+        "groups": [[pid, tid, cat, len(group), first]
+                   for (pid, tid, cat), group, first in zip(groups, members, firsts, strict=True)],
         "names": list(names),
         "columns": layout,
         "args": args,
@@ -274,10 +343,10 @@ def _report(payload: bytes) -> dict:
     header = json.loads(payload[4:4 + size])
     blobs = memoryview(payload)[4 + size:]
 
-    def column(key: str) -> array:
-        code, offset, count = header["columns"][key]
-        width = array(code).itemsize
-        return _unpack(code, bytes(blobs[offset:offset + width * count]), count)
+    def column(key: str) -> array | list[int]:
+        offset, *packing = header["columns"][key]
+        width = array(packing[0]).itemsize
+        return _unpack(packing, bytes(blobs[offset:offset + width * packing[1]]))
 
     name_table = header["names"]
     names = [name_table[i] for i in column("name")]
@@ -285,9 +354,9 @@ def _report(payload: bytes) -> dict:
     ends = column("end")
     calls: list[list[dict]] = []
     first = 0
-    for pid, tid, cat, count in header["groups"]:
+    for pid, tid, cat, count, first_end in header["groups"]:
         last = first + count
-        group_ends = itertools.accumulate(ends[first:last])
+        group_ends = itertools.accumulate(ends[first + 1:last], initial=first_end)
         group_durs = durs[first:last]
         group = [{"ph": "X", "name": name, "ts": (end - dur) / 1000, "dur": dur / 1000,
                   "pid": pid, "tid": tid}
