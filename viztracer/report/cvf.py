@@ -215,7 +215,17 @@ def _uniform(key: tuple, group: list[dict]) -> bool:
         return False
     # "cat": null and "args": null would come back missing
     return (cat is not None or not any("cat" in e for e in group)) and (
-        None not in [e["args"] for e in group if "args" in e])
+        None not in map(itemgetter("args"), _having(group, "args")))
+
+
+def _having(events: list[dict], key: str) -> itertools.compress:
+    """The events of ``events`` that have ``key``."""
+    return itertools.compress(events, map(operator.contains, events, itertools.repeat(key)))
+
+
+def _ns(times: map) -> list[int]:
+    """Microseconds (int or float) as integer nanoseconds."""
+    return list(map(round, map(operator.mul, times, itertools.repeat(1000))))
 
 
 def encode(report: dict) -> bytes:
@@ -238,16 +248,16 @@ def encode(report: dict) -> bytes:
         group_names = list(map(itemgetter("name"), group))
         names.update(dict.fromkeys(group_names))  # first seen first, every name once
         name_col.extend(group_names)
-        starts = [round(t * 1000) for t in map(itemgetter("ts"), group)]
-        durs = [round(t * 1000) for t in map(itemgetter("dur"), group)]
+        starts = _ns(map(itemgetter("ts"), group))
+        durs = _ns(map(itemgetter("dur"), group))
         ends = list(map(operator.add, starts, durs))
         firsts.append(ends[0])  # in the header: the deltas start at 0
         end_col.extend(map(operator.sub, ends, [ends[0], *ends[:-1]]))
         base = len(dur_col)  # args_at counts calls in the order of the columns
         dur_col.extend(durs)
-        with_args = [i for i, e in enumerate(group) if "args" in e]
-        args_at.extend(base + i for i in with_args)
-        args.extend(group[i]["args"] for i in with_args)
+        args_at.extend(itertools.compress(range(base, base + len(group)),
+                                          map(operator.contains, group, itertools.repeat("args"))))
+        args.extend(map(itemgetter("args"), _having(group, "args")))
     number = {name: i for i, name in enumerate(names)}
     columns = {"order": order, "name": list(map(number.__getitem__, name_col)), "end": end_col,
                "dur": dur_col, "args_at": args_at}
