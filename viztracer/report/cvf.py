@@ -33,21 +33,17 @@ import operator
 import os
 import struct
 from array import array
-from collections import defaultdict
-from operator import itemgetter
 from typing import Any
 
+from .. import _cvf_split
 from ..errors import ReportError
 
 EXTENSIONS = (".cvf",)
 VERSION = 1
 # A byte outside ASCII first (no text file starts so), the name, the version last.
 MAGIC = b"\x8fVZCVF\x00" + bytes([VERSION])
-_X_KEYS = frozenset(("ph", "name", "cat", "ts", "dur", "pid", "tid", "args"))
-_NUMBER = (int, float)
-_ID = (int, str)
-# lzma's preset 6 without the "extreme" flag: higher presets gain little on byte planes and
-# cost seconds on a million events (measured by benchmarks/compress.py).
+# xz's preset 1: preset 6 is about 7% smaller and five times slower on a million events
+# (benchmarks/compress.py).
 _PRESET = 1
 # array type codes by width, signed: the narrowest that holds a column is used.
 _WIDTHS = (("b", 1), ("h", 2), ("i", 4), ("q", 8))
@@ -110,157 +106,20 @@ def _unpack(layout: list, data: bytes) -> array | list[int]:
 
 # -- the writer ------------------------------------------------------------------------------------
 
-def _columnar(event: Any) -> bool:
-    """Whether ``event`` is an X event that the columns hold exactly."""
-    if type(event) is not dict or event.get("ph") != "X" or not event.keys() <= _X_KEYS:
-        return False
-    ts, dur = event.get("ts"), event.get("dur")
-    return (type(ts) in _NUMBER and type(dur) in _NUMBER and ts - ts == 0 and dur - dur == 0
-            and type(event.get("name")) is str and type(event.get("pid")) in _ID
-            and type(event.get("tid")) in _ID and event.get("args", 0) is not None
-            and type(event.get("cat", "")) is str)
-
-
 def _dumps(value: Any) -> bytes:
     # json rather than orjson: it keeps integers beyond 64 bits (and NaN) as they are.
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-Classified = tuple[dict[tuple, list[dict]], list[int], list[Any]]
-
-
-def _classify(events: list) -> Classified:
-    """The X events the columns hold, by (pid, tid, cat); for each event its group's number
-    (-1: another event); the other events. Every event checked by itself: the slow way."""
-    groups: dict[tuple, list[dict]] = {}
-    numbers: dict[tuple, int] = {}
-    order: list[int] = []
-    others: list[Any] = []
-    for event in events:
-        if _columnar(event):
-            key = (event.get("pid"), event.get("tid"), event.get("cat"))
-            number = numbers.get(key)
-            if number is None:
-                number = numbers[key] = len(groups)
-                groups[key] = []
-            groups[key].append(event)
-            order.append(number)
-        else:
-            others.append(event)
-            order.append(-1)
-    return groups, order, others
-
-
-def _classify_fast(events: list) -> Classified | None:
-    """What ``_classify`` gives, in loops that run in C (map, zip, compress: several times
-    faster on a million events), or None when it can't tell. It looks at the events' keys
-    only; ``_uniform`` then checks the values of each group at once."""
-    if set(map(type, events)) != {dict}:
-        return None
-    n = len(events)
-    field = {key: map(dict.get, events, itertools.repeat(key, n)) for key in ("ph", "pid", "tid", "cat")}
-    fits = map(operator.and_, map(operator.eq, field["ph"], itertools.repeat("X", n)),
-               map(_X_KEYS.issuperset, events))
-    # every (fits, pid, tid, cat) numbered as first met; groups of events that don't fit are others
-    numbered: defaultdict[tuple, int] = defaultdict(itertools.count().__next__)
-    try:
-        keys = zip(fits, field["pid"], field["tid"], field["cat"], strict=True)
-        raw = list(map(numbered.__getitem__, keys))
-    except TypeError:  # an unhashable pid, tid or cat
-        return None
-    final, groups, number = [], {}, 0
-    for fit, *key in numbered:
-        final.append(number if fit else -1)
-        if fit:
-            groups[tuple(key)] = []
-            number += 1
-    order = list(map(final.__getitem__, raw))
-    if len(numbered) > 16:  # a pass over the events per group would cost more than a loop
-        buckets: list[list] = [[] for _ in numbered]
-        for event, g in zip(events, raw, strict=True):
-            buckets[g].append(event)
-    else:
-        buckets = [list(itertools.compress(events, map(operator.eq, raw, itertools.repeat(g, n))))
-                   for g in range(len(numbered))]
-    others: list[Any] = []
-    for (fit, *key), bucket in zip(numbered, buckets, strict=True):
-        if fit:
-            groups[tuple(key)] = bucket
-    if len(groups) < len(numbered):
-        others = list(itertools.compress(events, map(operator.lt, order, itertools.repeat(0, n))))
-    return groups, order, others
-
-
-def _same_type(values: map, kind: type) -> bool:
-    return set(map(type, values)) == {kind}
-
-
-def _uniform(key: tuple, group: list[dict]) -> bool:
-    """Whether every event of ``group`` passes ``_columnar`` (what ``_classify`` did not check)."""
-    pid, tid, cat = key
-    if type(pid) not in _ID or type(tid) not in _ID or (cat is not None and type(cat) is not str):
-        return False
-    try:
-        # equal keys may differ in type (1, 1.0, True): the types are checked too
-        if not (_same_type(map(itemgetter("pid"), group), type(pid))
-                and _same_type(map(itemgetter("tid"), group), type(tid))
-                and _same_type(map(itemgetter("name"), group), str)):
-            return False
-        for field in ("ts", "dur"):
-            values = list(map(itemgetter(field), group))
-            total = sum(values)  # finite when every value is (or the slow path decides)
-            if not set(map(type, values)) <= {int, float} or total - total != 0:
-                return False
-    except (KeyError, TypeError, OverflowError):
-        return False
-    # "cat": null and "args": null would come back missing
-    return (cat is not None or not any("cat" in e for e in group)) and (
-        None not in map(itemgetter("args"), _having(group, "args")))
-
-
-def _having(events: list[dict], key: str) -> itertools.compress:
-    """The events of ``events`` that have ``key``."""
-    return itertools.compress(events, map(operator.contains, events, itertools.repeat(key)))
-
-
-def _ns(times: map) -> list[int]:
-    """Microseconds (int or float) as integer nanoseconds."""
-    return list(map(round, map(operator.mul, times, itertools.repeat(1000))))
-
-
 def encode(report: dict) -> bytes:
     """The ``.cvf`` bytes of ``report`` (a loaded report: a dict with a ``traceEvents`` list)."""
-    events = report["traceEvents"]
-    fast = _classify_fast(events)
-    if fast is not None and all(_uniform(key, group) for key, group in fast[0].items()):
-        groups, order, others = fast
-    else:
-        groups, order, others = _classify(events)
-    members = list(groups.values())
-    names: dict[str, None] = {}
-    name_col: list[str] = []
-    end_col: list[int] = []
-    dur_col: list[int] = []
-    args: list[Any] = []
-    args_at: list[int] = []
-    firsts: list[int] = []
-    for group in members:
-        group_names = list(map(itemgetter("name"), group))
-        names.update(dict.fromkeys(group_names))  # first seen first, every name once
-        name_col.extend(group_names)
-        starts = _ns(map(itemgetter("ts"), group))
-        durs = _ns(map(itemgetter("dur"), group))
-        ends = list(map(operator.add, starts, durs))
-        firsts.append(ends[0])  # in the header: the deltas start at 0
-        end_col.extend(map(operator.sub, ends, [ends[0], *ends[:-1]]))
-        base = len(dur_col)  # args_at counts calls in the order of the columns
-        dur_col.extend(durs)
-        args_at.extend(itertools.compress(range(base, base + len(group)),
-                                          map(operator.contains, group, itertools.repeat("args"))))
-        args.extend(map(itemgetter("args"), _having(group, "args")))
-    number = {name: i for i, name in enumerate(names)}
-    columns = {"order": order, "name": list(map(number.__getitem__, name_col)), "end": end_col,
-               "dur": dur_col, "args_at": args_at}
+    # The columns hold an X event exactly when its keys are among ph, name, cat, ts, dur, pid,
+    # tid, args; ts and dur are finite ints or floats; name (and cat) strings; pid and tid ints
+    # or strings (not bools, which would group with 1); args not null. The pass over the events
+    # is compiled (pyx/cvf_split.pyx): in Python it took longer than all the rest.
+    (keys, counts, order, others, names, name_col, firsts, end_col, dur_col,
+     args_at, args) = _cvf_split.split(report["traceEvents"])
+    columns = {"order": order, "name": name_col, "end": end_col, "dur": dur_col, "args_at": args_at}
     blobs, layout, offset = [], {}, 0
     for key, values in columns.items():
         packing, data = _pack(values)
@@ -268,9 +127,9 @@ def encode(report: dict) -> bytes:
         blobs.append(data)
         offset += len(data)
     header = {
-        "groups": [[pid, tid, cat, len(group), first]
-                   for (pid, tid, cat), group, first in zip(groups, members, firsts, strict=True)],
-        "names": list(names),
+        "groups": [[pid, tid, cat, counts[g], first]
+                   for g, ((pid, tid, cat), first) in enumerate(zip(keys, firsts, strict=True))],
+        "names": names,
         "columns": layout,
         "args": args,
         "others": others,
