@@ -29,7 +29,6 @@ from __future__ import annotations
 import itertools
 import json
 import lzma
-import operator
 import os
 import struct
 from array import array
@@ -45,41 +44,17 @@ MAGIC = b"\x8fVZCVF\x00" + bytes([VERSION])
 # xz's preset 1: preset 6 is about 7% smaller and five times slower on a million events
 # (benchmarks/compress.py).
 _PRESET = 1
-# array type codes by width, signed: the narrowest that holds a column is used.
-_WIDTHS = (("b", 1), ("h", 2), ("i", 4), ("q", 8))
 
 
 # -- columns ---------------------------------------------------------------------------------------
 
-def _width(values: list[int]) -> tuple[str, int, list[list[int]]]:
-    """The type code and width for ``values``, and the values left out as [position, value]:
-    a width is taken if at most one value in 64 falls outside it. A thread's root call, or the
-    gap before a thread's next call, would otherwise widen the whole column."""
-    low, high = (min(values), max(values)) if values else (0, 0)
-    for code, width in _WIDTHS:
-        limit = 1 << (8 * width - 1)
-        if -limit <= low and high < limit:
-            return code, width, []
-        if width > 1:  # a 1-byte column holds indexes (names, groups): no outliers to leave out
-            out = map(operator.or_, map(limit.__le__, values), map((-limit).__gt__, values))
-            outside = [[i, values[i]] for i in itertools.compress(range(len(values)), out)]
-            if len(outside) <= len(values) >> 6:
-                return code, width, outside
-    raise OverflowError("a value does not fit in 64 bits")
-
-
 def _pack(values: list[int]) -> tuple[list, bytes]:
-    """``values`` as the narrowest signed array, split into byte planes; ([type code, count,
-    the values left out], bytes)."""
-    code, width, outside = _width(values)
-    if outside:
-        values = values.copy()
-        for i, _ in outside:
-            values[i] = 0
-    data = array(code, values).tobytes()
-    if width > 1:
-        data = b"".join(data[i::width] for i in range(width))
-    return [code, len(values), outside], data
+    """``values`` at the narrowest signed width that all but one value in 64 fit, split into
+    byte planes; ([type code, count, the values left out as [position, value]], bytes). Left
+    out: a thread's root call, or the gap before a thread's next call, would otherwise widen
+    the whole column. Compiled (``_cvf_split.pack``): a million values a column."""
+    code, outside, planes = _cvf_split.pack(values)
+    return [code, len(values), outside], planes
 
 
 def _unpack(layout: list, data: bytes) -> array | list[int]:
