@@ -10,19 +10,23 @@ the previous call of its thread in little but its times. So those events are gro
 
 - ``name``: an index into the header's table of names (every distinct name stored once);
 - ``end``: the end (``ts + dur``) in integer nanoseconds, as the difference from the previous
-  call's end in the group: a thread's calls are written in the order they return, so these are
-  small and never negative in our reports (any order works, it only compresses worse);
+  call's end in the group (the group's first end is in the header): a thread's calls are
+  written in the order they return, so these are small and never negative in our reports
+  (any order works, it only compresses worse);
 - ``dur``: the duration in integer nanoseconds;
-- ``order``: for every event of the report, its group (or "the next other event"), so the
-  events come back in their order.
+- ``order``: for every event of the report, its group (or "the next other event", -1), so
+  the events come back in their order;
+- ``args_at``: the positions, in the columns' order, of the calls that have ``args``.
 
-Each integer column is stored with the narrowest width its values fit in, split into byte
-planes (the low bytes of every value, then the next bytes...): the high planes are mostly
-zeros, which compresses far better than interleaved bytes. ``args`` and every other event
+Each integer column is stored with the narrowest width that all but one value in 64 fit in
+(the others are listed in the header), split into byte planes (the low bytes of every value,
+then the next bytes...): the high planes are mostly zeros, which compresses far better than
+interleaved bytes. ``args`` and every other event
 (instants, counters, metadata, X events with other keys or odd values) are kept as JSON in
 the header, and so are the report's other keys (``viztracer_metadata``, ``file_info``):
 lossless, apart from times rounded to the nanosecond (a JSON report writes microseconds with
-three decimals, so its times come back exactly).
+three decimals, so its times come back exactly). The writer's loops over every event are
+compiled (``pyx/cvf_split.pyx``); the reader is this module.
 """
 from __future__ import annotations
 
