@@ -142,7 +142,7 @@ def write(recording: Any, path: str, with_file_info: bool = True) -> int:
 
 def is_cvf(head: bytes) -> bool:
     """Whether a file starting with ``head`` is a ``.cvf`` of any version."""
-    return head.startswith(MAGIC[:-1])
+    return head.startswith(MAGIC[:-1])  # loader.CVF_MAGIC, which a test checks is the same
 
 
 def _check_head(head: bytes, path: str) -> None:

@@ -29,7 +29,6 @@ from typing import Any
 
 from .. import _json_scan
 from . import ReportError
-from .cvf import is_cvf, read_cvf
 
 try:
     import orjson
@@ -39,6 +38,7 @@ except ImportError:  # a platform without its wheels: the json module does the s
 JSON_EXTENSIONS = (".json", ".json.gz")
 PFTRACE_EXTENSIONS = (".pftrace", ".perfetto-trace")
 CVF_EXTENSIONS = (".cvf",)
+CVF_MAGIC = b"\x8fVZCVF\x00"  # cvf.MAGIC without its version byte: cvf is imported when one is read
 READABLE = JSON_EXTENSIONS + PFTRACE_EXTENSIONS + CVF_EXTENSIONS
 _GZIP_MAGIC = b"\x1f\x8b"
 # How every JSON report of ours starts; a file cut short that starts so can be repaired.
@@ -60,7 +60,7 @@ def report_kind(path: str) -> str:
         return "cvf"
     with open(path, "rb") as f:
         head = f.read(64)
-    if is_cvf(head):
+    if head.startswith(CVF_MAGIC):
         return "cvf"
     if head.startswith(_GZIP_MAGIC):
         return "json.gz"
@@ -238,6 +238,7 @@ def load_report(path: str) -> dict:
             from .pftrace_reader import read_pftrace
             return read_pftrace(path)
         if kind == "cvf":
+            from .cvf import read_cvf
             return read_cvf(path)
         data, cut = _load_json(path, kind)
     if isinstance(data, list):  # the Chrome format's bare array of events
