@@ -147,7 +147,8 @@ def is_cvf(head: bytes) -> bool:
 
 def _check_head(head: bytes, path: str) -> None:
     if not is_cvf(head):
-        raise ReportError(f"{path!r} is not a .cvf report (it does not start as one); "
+        raise ReportError(f"{path!r} is not a .cvf report of this viztracer (it does not start as "
+                          "one; VizTracer 1.x's .cvf is another format: decompress it with 1.x); "
                           "make one with: viztracer --compress REPORT -o OUT.cvf")
     if head[len(MAGIC) - 1] != VERSION:
         raise ReportError(f"{path!r} is a .cvf report of version {head[len(MAGIC) - 1]}, which this "
