@@ -154,6 +154,10 @@ def test_odd_events_come_back_as_they_were():
     assert [type(e.get("pid")) for e in back["traceEvents"][:4]] == [int, int, str, bool]
 
 
+def test_an_empty_report():
+    assert cvf.decode(cvf.encode({"traceEvents": []}), "x.cvf") == {"traceEvents": []}
+
+
 def test_many_groups_and_large_values():
     events = [{"ph": "X", "name": f"n{i % 300}", "ts": i * 1.001, "dur": (i % 7) * 1e6 if i % 1000 else 1e9,
                "pid": i % 3, "tid": i % 5, "cat": "FEE"} for i in range(20000)]
@@ -176,7 +180,7 @@ def test_a_cvf_cut_short(cmd, tmp_path):
     trace(tmp_path)
     assert run(cmd, "--compress", "r.json", "-o", "r.cvf", cwd=tmp_path).returncode == 0
     data = (tmp_path / "r.cvf").read_bytes()
-    for size in (len(cvf.MAGIC) + 10, len(data) // 2, len(data) - 1):
+    for size in (len(cvf.MAGIC) - 1, len(cvf.MAGIC) + 10, len(data) // 2, len(data) - 1):
         (tmp_path / "cut.cvf").write_bytes(data[:size])
         proc = run(cmd, "--decompress", "cut.cvf", "-o", "back.json", cwd=tmp_path)
         check_one_line_error(proc, "'cut.cvf'", "cut short", "compress the original report again", status=1)

@@ -150,6 +150,8 @@ def _check_head(head: bytes, path: str) -> None:
         raise ReportError(f"{path!r} is not a .cvf report of this viztracer (it does not start as "
                           "one; VizTracer 1.x's .cvf is another format: decompress it with 1.x); "
                           "make one with: viztracer --compress REPORT -o OUT.cvf")
+    if len(head) < len(MAGIC):
+        raise _cut_short(path)
     if head[len(MAGIC) - 1] != VERSION:
         raise ReportError(f"{path!r} is a .cvf report of version {head[len(MAGIC) - 1]}, which this "
                           f"viztracer cannot read (it reads version {VERSION}); upgrade viztracer")
