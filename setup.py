@@ -30,6 +30,9 @@ extensions = [
               extra_compile_args=["-O2"]),
     Extension("viztracer._json_scan", ["pyx/json_scan.pyx"], include_dirs=["pyx"],
               extra_compile_args=["-O2"]),
+    # the .cvf writer's pass over the events (report/cvf.py holds the format)
+    Extension("viztracer._cvf_split", ["pyx/cvf_split.pyx"], include_dirs=["pyx"],
+              extra_compile_args=["-O2"]),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=COMPILER_DIRECTIVES, include_path=["pyx"]))

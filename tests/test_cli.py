@@ -610,8 +610,7 @@ def test_options_not_implemented_yet_warn_and_run(cmd, tmp_path, options):
 
 @both_commands
 @pytest.mark.parametrize("options", [
-    ["--compress", "a.json"], ["--decompress", "a.cvf"], ["--attach", "1234"],
-    ["--attach_installed", "1234"], ["--uninstall", "1234"],
+    ["--attach", "1234"], ["--attach_installed", "1234"], ["--uninstall", "1234"],
 ])
 def test_other_modes_are_not_available_yet(cmd, tmp_path, options):
     proc = run(cmd, *options, cwd=tmp_path)

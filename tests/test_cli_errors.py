@@ -41,7 +41,6 @@ CASES = {
     "include and exclude": (["--include_files", "a", "--exclude_files", "b", "--", "prog.py"],
                             ["--include_files and --exclude_files"]),
     "text output": (["-o", "out.txt", "prog.py"], ["out.txt", ".json"]),
-    "compressed output": (["-o", "out.cvf", "prog.py"], ["not supported yet"]),
     "output in a missing directory": (["-o", "no/such/dir/out.json", "prog.py"], ["does not exist"]),
     "output is a directory": (["-o", "adir.json", "prog.py"], ["directory"]),
     "output dir is a file": (["--output_dir", "prog.py", "prog.py"], ["--output_dir"]),
@@ -102,7 +101,7 @@ RCFILES = {
     "bad duration": ("[default]\nmin_duration = soon\n", ["--min_duration", "set in .viztracerrc"]),
     "zero entries": ("[default]\ntracer_entries = 0\n", ["positive", "set in .viztracerrc"]),
     "include and exclude": ("[default]\ninclude_files = a\nexclude_files = b\n", ["--include_files"]),
-    "unavailable mode": ("[default]\ncompress = a.json\n", ["--compress", "not available yet"]),
+    "unavailable mode": ("[default]\nattach = 1234\n", ["--attach", "not available yet"]),
 }
 
 

@@ -750,7 +750,7 @@ HELP_GROUPS = {
     "other modes": ["--combine", "--align_combine", "--compress", "--decompress", "--attach",
                     "--attach_installed", "--uninstall"],
 }
-NOT_AVAILABLE = {"--compress", "--decompress", "--attach", "--attach_installed", "--uninstall"}
+NOT_AVAILABLE = {"--attach", "--attach_installed", "--uninstall"}
 
 
 def help_sections(text: str) -> dict[str, dict[str, str]]:
@@ -803,6 +803,6 @@ def test_working_flags_no_longer_warn(cmd, tmp_path):
 
 @both_commands
 def test_not_available_modes_still_say_so(cmd, tmp_path):
-    proc = run(cmd, "--compress", "a.json", cwd=tmp_path)
+    proc = run(cmd, "--attach", "1234", cwd=tmp_path)
     assert proc.returncode == 1
-    assert proc.stderr.splitlines() == ["viztracer: error: --compress is not available yet in this version"]
+    assert proc.stderr.splitlines() == ["viztracer: error: --attach is not available yet in this version"]

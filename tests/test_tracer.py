@@ -286,7 +286,7 @@ def test_unsupported_extension_is_a_report_error(tmp_path):
     tracer.start()
     fib(2)
     tracer.stop()
-    for bad in ("r.txt", "r.cvf", "missing/r.txt"):
+    for bad in ("r.txt", "r.xml", "missing/r.txt"):
         with pytest.raises(ReportError):
             tracer.save(str(tmp_path / bad))
     assert not (tmp_path / "missing").exists()

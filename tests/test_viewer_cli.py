@@ -187,6 +187,10 @@ def test_external_processor_needs_one_trace_file(tmp_path):
     assert_one_line_error(run_viewer("--use_external_processor", "reports", cwd=tmp_path), "directory")
     assert_one_line_error(run_viewer("--use_external_processor", "r.html", cwd=tmp_path), "HTML")
     assert_one_line_error(run_viewer("--perfetto", "r.html", cwd=tmp_path), "--perfetto", "HTML")
+    from viztracer.report import cvf
+    (tmp_path / "r.cvf").write_bytes(cvf.encode(load_report(str(tmp_path / "reports" / "a.json"))))
+    for flag in ("--perfetto", "--use_external_processor"):
+        assert_one_line_error(run_viewer(flag, "r.cvf", cwd=tmp_path), flag, ".cvf", "--decompress")
 
 
 @both_viewer_commands

@@ -422,7 +422,17 @@ class Combine:
     quiet: bool
 
 
-def prepare(argv: list[str]) -> Run | Combine:
+@dataclass
+class Convert:
+    """``--compress`` / ``--decompress``: one report to turn into another format."""
+
+    flag: str
+    source: str
+    output_path: str
+    quiet: bool
+
+
+def prepare(argv: list[str]) -> Run | Combine | Convert:
     """Check options, output path and program, in that order, without running anything."""
     cmd = split_command_line(argv)
     warnings: list[str] = []
@@ -430,6 +440,8 @@ def prepare(argv: list[str]) -> Run | Combine:
     check_compatibility_options(settings, warnings.append)
     if settings.combine is not None or settings.align_combine is not None:
         return prepare_combine(settings, cmd)
+    if "compress" in settings.given or "decompress" in settings.given:
+        return prepare_convert(settings, cmd)
     kwargs = tracer_options(settings)
     dump_signal = None if settings.dump_on is None else parse_signal(settings.dump_on)
     if dump_signal is not None and dump_signal in (signal.SIGKILL, signal.SIGSTOP):
@@ -456,6 +468,52 @@ def prepare_combine(settings: Settings, cmd: CommandLine) -> Combine:
     if not files:
         raise CliError(f"{flag} needs the reports to combine, e.g. {flag} a.json b.pftrace -o all.json")
     return Combine(files, flag == "--align_combine", output_path(settings, "combined"), settings.quiet)
+
+
+def prepare_convert(settings: Settings, cmd: CommandLine) -> Convert:
+    """Check a ``--compress`` / ``--decompress`` command line."""
+    if "compress" in settings.given and "decompress" in settings.given:
+        raise CliError("--compress and --decompress can't be used together; pick one")
+    flag = "--compress" if "compress" in settings.given else "--decompress"
+    source = settings.compress if flag == "--compress" else settings.decompress
+    if cmd.kind is not None:
+        raise CliError(f"{flag} converts a report and runs no program; "
+                       f"remove {cmd.target!r} from the command line")
+    if not source:
+        example = "result.json -o result.cvf" if flag == "--compress" else "result.cvf -o result.json"
+        raise CliError(f"{flag} needs the report to convert, e.g. {flag} {example}")
+    if flag == "--compress":
+        output = settings.output_file or "result.cvf"  # 1.x's default names
+        if not output.lower().endswith(".cvf"):
+            raise CliError(f"--compress writes a .cvf report, not {output!r}; give -o NAME.cvf")
+        settings.values["output_file"] = output
+    elif not settings.output_file:
+        settings.values["output_file"] = "result.json"
+    settings.values["unique_output_file"] = False
+    return Convert(flag, source, output_path(settings, "result"), settings.quiet)
+
+
+def run_convert(job: Convert) -> int:
+    """Read the report, write it in the other format; one line on stdout saying where it went."""
+    from .report.cvf import read_cvf
+    from .report.loader import load_report, reading
+    try:
+        if job.flag == "--decompress":
+            with reading(job.source):
+                report = read_cvf(job.source)
+        else:
+            report = load_report(job.source)
+        count = write_report_dict(report, job.output_path)
+    except ReportError as exc:
+        _error(exc)
+        return 1
+    except KeyboardInterrupt:
+        _error(f"interrupted while converting {job.source!r}")
+        return EXIT_SIGINT
+    if not job.quiet:
+        what = "Compressed" if job.flag == "--compress" else "Decompressed"
+        print(f"{what} {job.source} ({count} events) into {job.output_path}")
+    return 0
 
 
 def run_combine(job: Combine) -> int:
@@ -502,6 +560,8 @@ def run_command(argv: list[str]) -> Outcome:
         return Outcome(exc.code if isinstance(exc.code, int) else 0)
     if isinstance(run, Combine):
         return Outcome(run_combine(run))
+    if isinstance(run, Convert):
+        return Outcome(run_convert(run))
     quiet = run.settings.quiet
     if not quiet:
         for message in run.warnings:

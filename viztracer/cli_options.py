@@ -92,7 +92,7 @@ OPTIONS: tuple[Option, ...] = (
          help="read default options from FILE instead of ./.viztracerrc"),
     _opt("-o", "--output_file", kind="value", group="output", metavar="FILE",
          help="where to save the report, result.json by default; the extension picks the format "
-              "(.json, .json.gz, .pftrace or .perfetto-trace, .html)"),
+              "(.json, .json.gz, .pftrace or .perfetto-trace, .html, .cvf)"),
     _opt("-u", "--unique_output_file", group="output",
          help="save to a new file name for each run: <program>_<date>_<time>_<pid>.json"),
     _opt("--output_dir", kind="value", group="output", metavar="DIR",
@@ -176,10 +176,10 @@ OPTIONS: tuple[Option, ...] = (
                     "report to the -o file's format"),
         ("align_combine", "merge reports, each shifted to start at 0 (or, when every report "
                           "has one, to its sync marker at 0), to compare runs"))),
-    *(_opt(f"--{name}", kind="optional", group="modes", status=NOT_AVAILABLE_YET, metavar="REPORT",
-           help=help_) for name, help_ in (
-        ("compress", "compress a JSON report into the compact .cvf format (not available yet)"),
-        ("decompress", "turn a .cvf report back into JSON (not available yet)"))),
+    *(_opt(f"--{name}", kind="optional", group="modes", metavar="REPORT", help=help_) for name, help_ in (
+        ("compress", "compress a report (.json, .json.gz, .pftrace) into the compact .cvf format, "
+                     "written to -o (result.cvf by default)"),
+        ("decompress", "turn a .cvf report back into JSON, written to -o (result.json by default)"))),
     *(_opt(f"--{name}", kind="optional", type=int, group="modes", status=NOT_AVAILABLE_YET,
            default=-1, metavar="PID", help=help_) for name, help_ in (
         ("attach", "trace a running Python process (not available yet)"),

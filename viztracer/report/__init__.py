@@ -30,9 +30,8 @@ WRITERS: dict[str, tuple[str, ...]] = {
     "chrome_json": (".json", ".json.gz"),
     "perfetto": (".pftrace", ".perfetto-trace"),
     "html": (".html",),
+    "cvf": (".cvf",),
 }
-# Extensions users of VizTracer 1.x may give that this version cannot write yet.
-PLANNED = {".cvf": "compressed reports"}
 
 
 def writer_for(path: str) -> ModuleType:
@@ -42,9 +41,6 @@ def writer_for(path: str) -> ModuleType:
         if lower.endswith(extensions):
             return importlib.import_module(f"{__name__}.{module}")
     known = ", ".join(ext for extensions in WRITERS.values() for ext in extensions)
-    for ext, what in PLANNED.items():
-        if lower.endswith(ext):
-            raise ReportError(f"cannot write {path!r}: {what} ({ext}) is not supported yet; use {known}")
     raise ReportError(f"cannot write {path!r}: unknown report extension; use {known}")
 
 

@@ -2,10 +2,11 @@
 
 ``load_report(path)`` returns the dict ``json.load`` gives for a Chrome JSON report:
 ``{"traceEvents": [...], "viztracer_metadata": {...}, "file_info": {...}}`` (the last two may
-be missing in reports from other tools). It takes ``.json``, ``.json.gz`` and ``.pftrace`` /
-``.perfetto-trace``; a file with another name is recognised by its first bytes. Everything
-that consumes a report (combining, conversion, the viewer) goes through here, so each of them
-accepts every format. A file that cannot be read is a ReportError with a one-line message.
+be missing in reports from other tools). It takes ``.json``, ``.json.gz``, ``.pftrace`` /
+``.perfetto-trace`` and ``.cvf`` (see ``cvf``); a file with another name is recognised by its
+first bytes. Everything that consumes a report (combining, conversion, the viewer) goes
+through here, so each of them accepts every format. A file that cannot be read is a
+ReportError with a one-line message.
 
 A report whose writer was killed (``--stream`` writes the file while the program runs) ends
 at an arbitrary byte. Such a file is read up to its last whole event, marked with
@@ -36,7 +37,9 @@ except ImportError:  # a platform without its wheels: the json module does the s
 
 JSON_EXTENSIONS = (".json", ".json.gz")
 PFTRACE_EXTENSIONS = (".pftrace", ".perfetto-trace")
-READABLE = JSON_EXTENSIONS + PFTRACE_EXTENSIONS
+CVF_EXTENSIONS = (".cvf",)
+CVF_MAGIC = b"\x8fVZCVF\x00"  # cvf.MAGIC without its version byte: cvf is imported when one is read
+READABLE = JSON_EXTENSIONS + PFTRACE_EXTENSIONS + CVF_EXTENSIONS
 _GZIP_MAGIC = b"\x1f\x8b"
 # How every JSON report of ours starts; a file cut short that starts so can be repaired.
 STREAM_HEAD = b'{"traceEvents":['
@@ -44,7 +47,8 @@ _WHITESPACE = b" \t\r\n"
 
 
 def report_kind(path: str) -> str:
-    """``"json"``, ``"json.gz"`` or ``"pftrace"``: by extension, else by the file's first bytes."""
+    """``"json"``, ``"json.gz"``, ``"pftrace"`` or ``"cvf"``: by extension, else by the file's
+    first bytes."""
     lower = path.lower()
     if lower.endswith(".json.gz"):
         return "json.gz"
@@ -52,15 +56,19 @@ def report_kind(path: str) -> str:
         return "json"
     if lower.endswith(PFTRACE_EXTENSIONS):
         return "pftrace"
+    if lower.endswith(CVF_EXTENSIONS):
+        return "cvf"
     with open(path, "rb") as f:
         head = f.read(64)
+    if head.startswith(CVF_MAGIC):
+        return "cvf"
     if head.startswith(_GZIP_MAGIC):
         return "json.gz"
     if head.lstrip()[:1] in (b"{", b"["):
         return "json"
     if head[:1] == b"\x0a":  # field 1 (packet), length-delimited: how every Trace starts
         return "pftrace"
-    raise ReportError(f"{path!r} is not a trace: expected a .json, .json.gz or .pftrace report")
+    raise ReportError(f"{path!r} is not a trace: expected a .json, .json.gz, .pftrace or .cvf report")
 
 
 def _parse_json(data: bytes) -> Any:
@@ -229,6 +237,9 @@ def load_report(path: str) -> dict:
         if kind == "pftrace":
             from .pftrace_reader import read_pftrace
             return read_pftrace(path)
+        if kind == "cvf":
+            from .cvf import read_cvf
+            return read_cvf(path)
         data, cut = _load_json(path, kind)
     if isinstance(data, list):  # the Chrome format's bare array of events
         data = {"traceEvents": data}

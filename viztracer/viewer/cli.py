@@ -139,6 +139,10 @@ def _check_combinations(args: argparse.Namespace, reports: Reports) -> None:
             raise ViewerError("--use_external_processor needs a .json or .pftrace report, not an HTML one")
     if args.perfetto and reports.html_page:
         raise ViewerError("--perfetto needs a .json or .pftrace report, not an HTML one")
+    if (args.perfetto or args.use_external_processor) and reports.name.lower().endswith(".cvf"):
+        flag = "--perfetto" if args.perfetto else "--use_external_processor"
+        raise ViewerError(f"{flag} needs a .json or .pftrace report: Perfetto can't read .cvf; "
+                          f"convert it first: viztracer --decompress {reports.given} -o report.json")
 
 
 def _listen_error(exc: OSError, host: str, port: int) -> ViewerError:

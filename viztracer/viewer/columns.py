@@ -50,13 +50,16 @@ _TYPES = {"d": "f64", "i": "i32", "B": "u8"}
 
 
 def trace_blob(path: str) -> bytes:
-    """The blob for the report in ``path`` (.json, .json.gz, .pftrace); ReportError if unreadable."""
+    """The blob for the report in ``path`` (.json, .json.gz, .pftrace, .cvf); ReportError if unreadable."""
     from ..report import ReportError
     from ..report.loader import load_report, reading, report_kind
     with _no_gc():
         with reading(path):
             kind = report_kind(path)
-            blob = _pftrace_blob(path) if kind == "pftrace" else _json_blob(path, kind)
+            if kind == "cvf":  # no scanner of its own: decoded into the report dict below
+                blob = None
+            else:
+                blob = _pftrace_blob(path) if kind == "pftrace" else _json_blob(path, kind)
             if blob is not None:
                 return blob
         report = load_report(path)

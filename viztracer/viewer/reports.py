@@ -21,10 +21,11 @@ from dataclasses import dataclass
 
 from .. import _pftrace_scan
 from ..report import ReportError
+from ..report.cvf import check_cvf_framing
 from ..report.loader import STREAM_HEAD, reading, report_kind
 
 HTML_EXTENSIONS = (".html",)
-TRACE_EXTENSIONS = (".json", ".json.gz", ".pftrace", ".perfetto-trace", *HTML_EXTENSIONS)
+TRACE_EXTENSIONS = (".json", ".json.gz", ".pftrace", ".perfetto-trace", ".cvf", *HTML_EXTENSIONS)
 _CHUNK = 1 << 20
 _WHITESPACE = b" \t\r\n"
 
@@ -61,6 +62,8 @@ def check_trace_file(path: str) -> None:
         kind = report_kind(path)
         if kind == "pftrace":
             _check_pftrace(path)
+        elif kind == "cvf":
+            check_cvf_framing(path)
         elif kind == "json.gz":
             _check_json_stream(path, _gzip_chunks(path))
         else:
