@@ -423,16 +423,20 @@ def scan_json(bytes data):
     return scan.result(), rest
 
 
-def has_digit_run(bytes data, Py_ssize_t length=19):
-    """Whether ``data`` holds ``length`` or more decimal digits in a row: where orjson would
-    read an integer beyond 64 bits as a float (json keeps it exact); in C, at memory speed."""
+def has_digit_run(bytes data):
+    """Whether ``data`` may hold an integer orjson would read as a float (json keeps it exact):
+    20 decimal digits in a row (beyond 2**64 - 1 from there), or 19 after a minus sign (below
+    -2**63). 19 digits alone fit orjson's unsigned 64 bits: every report of ours has one (the
+    clock's base in ns). In C, at memory speed."""
     cdef const uint8_t* s = <const uint8_t*>PyBytes_AS_STRING(data)
     cdef Py_ssize_t n = PyBytes_GET_SIZE(data), i, run = 0
+    cdef bint minus = False
     for i in range(n):
         if 48 <= s[i] <= 57:
             run += 1
-            if run >= length:
+            if run >= 20 or (run == 19 and minus):
                 return True
         else:
             run = 0
+            minus = s[i] == 45     # '-'
     return False

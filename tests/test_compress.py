@@ -142,11 +142,6 @@ ODD_EVENTS = [
 ]
 
 
-def test_the_loader_knows_the_magic():
-    from viztracer.report import loader
-    assert cvf.MAGIC[:-1] == loader.CVF_MAGIC
-
-
 def test_odd_events_come_back_as_they_were():
     report = {"traceEvents": ODD_EVENTS, "other": [1, None]}
     back = cvf.decode(cvf.encode(report), "x.cvf")

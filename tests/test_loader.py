@@ -93,3 +93,14 @@ def test_integers_beyond_64_bits_stay_exact(tmp_path):
     (event,) = load_report(str(path))["traceEvents"]
     assert event["pid"] == 123456789012345678901234 and type(event["pid"]) is int
     assert event["args"]["n"] == -18446744073709551616
+
+
+@pytest.mark.parametrize("text", ["18446744073709551616", "-9223372036854775809", "9999999999999999999",
+                                  "18446744073709551615", "-999999999999999999"])
+def test_integers_at_the_edges_of_64_bits_stay_exact(tmp_path, text):
+    """Just past what orjson keeps exact (2**64, below -2**63), and just inside it."""
+    path = tmp_path / "edge.json"
+    path.write_text('{"traceEvents": [{"ph": "C", "name": "c", "ts": 1, "pid": 1, "tid": 1,'
+                    f' "args": {{"n": {text}}}}}]}}')
+    (event,) = load_report(str(path))["traceEvents"]
+    assert event["args"]["n"] == int(text) and type(event["args"]["n"]) is int

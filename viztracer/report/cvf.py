@@ -40,11 +40,14 @@ from typing import Any
 
 from .. import _cvf_split
 from ..errors import ReportError
+from .loader import CVF_EXTENSIONS, CVF_MAGIC
 
-EXTENSIONS = (".cvf",)
+EXTENSIONS = CVF_EXTENSIONS     # the writer protocol's name (report/__init__.py)
+
 VERSION = 1
-# A byte outside ASCII first (no text file starts so), the name, the version last.
-MAGIC = b"\x8fVZCVF\x00" + bytes([VERSION])
+# The loader's magic (a byte outside ASCII first: no text file starts so, then the name), the
+# version last.
+MAGIC = CVF_MAGIC + bytes([VERSION])
 # xz's preset 1: preset 6 is about 7% smaller and five times slower on a million events
 # (benchmarks/compress.py).
 _PRESET = 1
@@ -142,7 +145,7 @@ def write(recording: Any, path: str, with_file_info: bool = True) -> int:
 
 def is_cvf(head: bytes) -> bool:
     """Whether a file starting with ``head`` is a ``.cvf`` of any version."""
-    return head.startswith(MAGIC[:-1])  # loader.CVF_MAGIC, which a test checks is the same
+    return head.startswith(CVF_MAGIC)
 
 
 def _check_head(head: bytes, path: str) -> None:

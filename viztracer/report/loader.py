@@ -38,7 +38,8 @@ except ImportError:  # a platform without its wheels: the json module does the s
 JSON_EXTENSIONS = (".json", ".json.gz")
 PFTRACE_EXTENSIONS = (".pftrace", ".perfetto-trace")
 CVF_EXTENSIONS = (".cvf",)
-CVF_MAGIC = b"\x8fVZCVF\x00"  # cvf.MAGIC without its version byte: cvf is imported when one is read
+# How a .cvf starts, before its version byte (defined here: cvf is imported when one is read)
+CVF_MAGIC = b"\x8fVZCVF\x00"
 READABLE = JSON_EXTENSIONS + PFTRACE_EXTENSIONS + CVF_EXTENSIONS
 _GZIP_MAGIC = b"\x1f\x8b"
 # How every JSON report of ours starts; a file cut short that starts so can be repaired.
@@ -74,8 +75,8 @@ def report_kind(path: str) -> str:
 def _parse_json(data: bytes) -> Any:
     """``data`` parsed: by orjson, about twice as fast as json on large reports, when it is
     installed and takes the text; by json otherwise (NaN and Infinity, the error message when
-    the text is not JSON at all, and any text with 19 digits in a row: orjson would turn an
-    integer beyond 64 bits into a float)."""
+    the text is not JSON at all, and any text that may hold an integer beyond 64 bits, which
+    orjson would turn into a float: see ``has_digit_run``)."""
     if orjson is not None and not _json_scan.has_digit_run(data):
         try:
             return orjson.loads(data)
