@@ -643,38 +643,47 @@ cdef inline int c_callee(PyObject** args) noexcept:
     return 0
 
 
+cdef inline void mon_push(PyObject* key, int is_c, PyObject* self_arg) noexcept:
+    """A call for the calling thread, if it records: the profile hook's push (a C function
+    named when called), with log_async a constant in each branch, so push_call is specialised
+    for both; ``key`` is borrowed."""
+    cdef void* ts = mon_state()
+    if ts == NULL:
+        return
+    incref(key)
+    if mon_lanes:
+        push_call(<ThreadState>ts, key, is_c, NULL, 1, self_arg, is_c)
+    else:
+        push_call(<ThreadState>ts, key, is_c, NULL, 0, self_arg, is_c)
+
+
+cdef inline void mon_pop(int is_c, PyObject* retval) noexcept:
+    """A return for the calling thread, if it records: the profile hook's pop."""
+    cdef void* ts = mon_state()
+    if ts == NULL:
+        return
+    if mon_lanes:
+        pop_call(<ThreadState>ts, is_c, retval, 1)
+    else:
+        pop_call(<ThreadState>ts, is_c, retval, 0)
+
+
 cdef PyObject* mon_enter(PyObject* unused, PyObject** args, Py_ssize_t nargs) noexcept:
     """PY_START, PY_RESUME, PY_THROW: a Python frame starts or resumes (the profile hook's call)."""
-    cdef void* ts = mon_state()
-    if ts != NULL:
-        incref(args[0])
-        if mon_lanes:
-            push_call(<ThreadState>ts, args[0], 0, NULL, 1)
-        else:
-            push_call(<ThreadState>ts, args[0], 0, NULL, 0)
+    mon_push(args[0], 0, NULL)
     return none()
 
 
 cdef PyObject* mon_leave(PyObject* unused, PyObject** args, Py_ssize_t nargs) noexcept:
     """PY_RETURN, PY_YIELD: a Python frame returns or yields ``args[2]``."""
-    cdef void* ts = mon_state()
-    if ts != NULL:
-        if mon_lanes:
-            pop_call(<ThreadState>ts, 0, args[2], 1)
-        else:
-            pop_call(<ThreadState>ts, 0, args[2], 0)
+    mon_pop(0, args[2])
     return none()
 
 
 cdef PyObject* mon_unwind(PyObject* unused, PyObject** args, Py_ssize_t nargs) noexcept:
     """PY_UNWIND: a Python frame ends with an exception, and without a return value (as
     the profile hook sees it on 3.11 and 3.13; 3.12's emulation passes None)."""
-    cdef void* ts = mon_state()
-    if ts != NULL:
-        if mon_lanes:
-            pop_call(<ThreadState>ts, 0, NULL, 1)
-        else:
-            pop_call(<ThreadState>ts, 0, NULL, 0)
+    mon_pop(0, NULL)
     return none()
 
 
@@ -682,10 +691,9 @@ cdef PyObject* mon_c_call(PyObject* unused, PyObject** args, Py_ssize_t nargs) n
     """CALL: a C function is called (anything else: count the site towards leaving it)."""
     global mon_left_sites
     cdef uintptr_t key
-    cdef Site* site
     cdef int kind = c_callee(args)
+    cdef Site* site = site_of(args[0], args[1], &key)
     if kind == 0:
-        site = site_of(args[0], args[1], &key)
         if site.key != key:
             site.key = key
             site.count = 1
@@ -696,29 +704,16 @@ cdef PyObject* mon_c_call(PyObject* unused, PyObject** args, Py_ssize_t nargs) n
                 incref(MON_DISABLE)
                 return MON_DISABLE
         return none()
-    site = site_of(args[0], args[1], &key)
     site.key = key
     site.count = SITE_MIXED
-    cdef void* ts = mon_state()
-    if ts != NULL:
-        incref(args[2])
-        if mon_lanes:
-            push_call(<ThreadState>ts, args[2], 1, NULL, 1, args[3] if kind == 2 else NULL, 1)
-        else:
-            push_call(<ThreadState>ts, args[2], 1, NULL, 0, args[3] if kind == 2 else NULL, 1)
+    mon_push(args[2], 1, args[3] if kind == 2 else NULL)
     return none()
 
 
 cdef PyObject* mon_c_return(PyObject* unused, PyObject** args, Py_ssize_t nargs) noexcept:
     """C_RETURN, C_RAISE: the call of a CALL event returns (of a C function: the call ends)."""
-    cdef void* ts
     if c_callee(args):
-        ts = mon_state()
-        if ts != NULL:
-            if mon_lanes:
-                pop_call(<ThreadState>ts, 1, NULL, 1)
-            else:
-                pop_call(<ThreadState>ts, 1, NULL, 0)
+        mon_pop(1, NULL)
     return none()
 
 

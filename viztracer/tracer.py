@@ -365,7 +365,9 @@ class VizTracer:
             return
         if self.include_files and self.exclude_files:
             raise ValueError("include_files and exclude_files can't be used together; pick one")
-        if _tracer.hook_for(not self.log_sparse, self._per_thread_hook) == "monitoring":
+        per_thread = self._per_thread_hook
+        hook = _tracer.hook_for(not self.log_sparse, per_thread)
+        if hook == "monitoring":
             owner = _tracer.monitoring_owner()   # before anything is started
             if owner not in (None, _tracer.MONITORING_NAME):
                 raise HookInUse(_tracer.hook_in_use_message(owner))
@@ -391,8 +393,7 @@ class VizTracer:
         # With the profile hook, threads started from now on install it themselves (this goes
         # first so that the call to threading.setprofile is not recorded); sys.monitoring
         # (3.12+) sees every thread by itself.
-        per_thread = self._per_thread_hook
-        if _tracer.hook_for(not self.log_sparse, per_thread) == "setprofile" and (
+        if hook == "setprofile" and (
                 not self.log_sparse or self._core.exception_callback is not None):
             threading.setprofile(self._core.thread_bootstrap)
         with quiet_audit():     # installing the hook is an audit event of ours, not the program's
