@@ -446,10 +446,11 @@ class Parent:
         try:
             while True:
                 now = time.monotonic()
-                alive = [pid for pid in self._running() if _alive(pid)]
-                for pid in self._starting():
-                    if now - seen.setdefault(pid, now) < STARTING_GRACE and _cpu_seconds(pid) < STARTING_CPU:
-                        alive.append(pid)
+                # the starting ones first: a child that says it runs between the two looks is then
+                # in the second, where the other order would miss it in both
+                alive = [pid for pid in self._starting() if now - seen.setdefault(pid, now) < STARTING_GRACE
+                         and _cpu_seconds(pid) < STARTING_CPU]
+                alive += [pid for pid in self._running() if _alive(pid)]
                 alive = sorted(set(alive))
                 if not alive:
                     return True
