@@ -2,7 +2,6 @@
 # perfetto.pyx (the Perfetto writer): the growing output buffer, the pointer-keyed name table,
 # the clock mapping, and reading a Recording's ring.
 from cpython.ref cimport PyObject
-from libc.math cimport llround
 from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from libc.string cimport memcpy
 
@@ -83,18 +82,30 @@ cdef struct Clock:
     bint identity
 
 
+cdef inline int64_t round_ns(double x) noexcept nogil:
+    """``llround(x)`` (halves away from zero) for the nanosecond values of a trace, inline:
+    libm's call was a twentieth of a streaming writer's time."""
+    cdef int64_t r = <int64_t>x      # towards zero
+    cdef double f = x - <double>r
+    if f >= 0.5:
+        r += 1
+    elif f <= -0.5:
+        r -= 1
+    return r
+
+
 cdef inline int64_t ts_ns(Clock* c, int64_t ticks) noexcept nogil:
     """A tick count of the ring as nanoseconds on the report's clock."""
     if c.identity:
         return ticks
-    return c.t0_ns + llround(<double>(ticks - c.t0_ticks) * c.ns_per_tick)
+    return c.t0_ns + round_ns(<double>(ticks - c.t0_ticks) * c.ns_per_tick)
 
 
 cdef inline int64_t dur_ns(Clock* c, int64_t ticks) noexcept nogil:
     """A duration in ticks as nanoseconds."""
     if c.identity:
         return ticks
-    return llround(<double>ticks * c.ns_per_tick)
+    return round_ns(<double>ticks * c.ns_per_tick)
 
 
 cdef bytes utf8(str text)
