@@ -79,8 +79,7 @@ GROUPS = {
     "output": "output",
     "filters": "what to record",
     "extra": "extra logging",
-    "instrument": "logging written into the program (its own code only: the script, -m module or "
-                  "-c code, not what it imports; the file is not changed)",
+    "instrument": "logging written into the program (its own code, not what it imports)",
     "later": None,  # hidden from --help
     "modes": "other modes",
 }

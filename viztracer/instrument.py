@@ -209,7 +209,7 @@ def _standalone_statement(rest: str, filename: str, row: int, col: int, line: st
         raise _syntax_error("'# !viztracer: log' goes at the end of the line of the statement to "
                             "log; on a line of its own, write a call such as log_instant(\"name\")",
                             filename, row, col, line)
-    raise _syntax_error("this magic comment is not a tracer call such as log_instant(\"name\") or "
+    raise _syntax_error("this magic comment is not a valid tracer call such as log_instant(\"name\") or "
                         "log_var(\"name\", value), optionally followed by: if <condition>",
                         filename, row, col, line)
 
