@@ -170,6 +170,21 @@ def test_log_number_error_is_a_value_error_the_program_can_catch(tmp_path):
         ("C", "Variable Assign - n", {"Variable Assign - n": 2})]
 
 
+def test_log_number_checks_nothing_while_the_tracer_is_stopped(tmp_path):
+    write(tmp_path / "prog.py", """
+        from viztracer import get_tracer
+        n = 1
+        get_tracer().stop()
+        n = "x"
+        print("went on")
+    """)
+    proc = run(CMD, "--quiet", "--log_number", "n", "--", "prog.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "went on\n"
+    assert custom(load_report(tmp_path / "result.json")) == [
+        ("C", "Variable Assign - n", {"Variable Assign - n": 1})]
+
+
 # -- --log_attr ------------------------------------------------------------------------------------
 
 ATTRIBUTES = """

@@ -94,7 +94,7 @@ class Helper:
         """An assignment logged by ``--log_number``: a counter sample; a value that is not a
         number ends the program with :class:`LogNumberError`, naming the variable and line."""
         tracer = get_tracer()
-        if tracer is None:
+        if tracer is None or not tracer.enable:  # not recording: nothing to check, as in 1.x
             return
         if not isinstance(value, (int, float)):
             raise LogNumberError(f"--log_number: {variable} at {where} is {_short_repr(value)}, "
