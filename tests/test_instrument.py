@@ -324,6 +324,13 @@ def test_magic_comments_log_what_they_say(cmd, tmp_path):
     assert custom(traced(cmd, tmp_path, "--magic_comment", "prog.py")) == MAGIC_EVENTS
 
 
+def test_magic_comments_after_a_form_feed_line_stay_on_their_line(tmp_path):
+    # a form feed ends a line for str.splitlines, not for Python
+    source = 'def f():\n    a = 1\n\x0c\n    # !viztracer: log_var("a", a)\n    return a\nf()\n'
+    (tmp_path / "prog.py").write_text(source)
+    assert custom(traced(CMD, tmp_path, "--magic_comment", "prog.py")) == [("C", "a", {"value": 1})]
+
+
 def test_without_magic_comment_the_comments_are_comments(tmp_path):
     write(tmp_path / "prog.py", MAGIC)
     assert custom(traced(CMD, tmp_path, "prog.py")) == []

@@ -136,13 +136,19 @@ def compile_program(source: str | bytes, filename: str, options: Options) -> typ
     except SyntaxError as exc:
         # show the line as it is in the file, not as rewritten
         if exc.lineno is not None and rewritten is not text:
-            lines = text.splitlines()
+            lines = _lines(text)
             if 0 < exc.lineno <= len(lines):
-                exc.text = lines[exc.lineno - 1] + "\n"
+                exc.text = lines[exc.lineno - 1].rstrip("\r\n") + "\n"
         raise
     tree = _Instrumenter(options, text, filename, _inline_targets(tree, inline, filename, text)).visit(tree)
     ast.fix_missing_locations(tree)
     return compile(tree, filename, "exec", dont_inherit=True)
+
+
+def _lines(text: str) -> list[str]:
+    # the lines as tokenize numbers them: split at "\n" only (str.splitlines also splits at
+    # form feeds and other characters Python's tokenizer does not end a line at)
+    return io.StringIO(text).readlines()
 
 
 def _decode(source: bytes) -> str:
@@ -157,7 +163,7 @@ def _magic_comments(text: str, filename: str) -> tuple[str, dict[int, tuple[str 
     """Rewrite the magic comments that stand on a line of their own into statements (on the
     same line, so no line moves), and return the lines that carry an inline ``log`` comment,
     each with its condition (or None) and the comment's column."""
-    lines = text.splitlines(keepends=True)
+    lines = _lines(text)
     inline: dict[int, tuple[str | None, int]] = {}
     depth = 0
     try:
@@ -262,7 +268,7 @@ def _inline_targets(tree: ast.AST, inline: dict[int, tuple[str | None, int]], fi
                 best = chosen.get(row)
                 if best is None or (node.lineno, node.col_offset) > (best.lineno, best.col_offset):
                     chosen[row] = node
-    lines = text.splitlines()
+    lines = _lines(text)
     for row, (_, col) in inline.items():
         if row not in chosen:
             raise _syntax_error("'# !viztracer: log' must end the line of a simple statement (an "
