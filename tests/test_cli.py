@@ -598,7 +598,7 @@ def test_small_tracer_entries_keeps_the_latest_and_warns(cmd, tmp_path):
 
 @both_commands
 @pytest.mark.parametrize("options", [
-    ["--log_var", "a.*", "b"], ["--magic_comment"],
+    ["-t", "5"], ["--patch_only"],
 ])
 def test_options_not_implemented_yet_warn_and_run(cmd, tmp_path, options):
     write(tmp_path / "fib.py", FIB)
@@ -669,11 +669,11 @@ def test_rcfile_option_and_command_line_overrides(cmd, tmp_path):
 @both_commands
 def test_rcfile_options_not_implemented_yet_warn(cmd, tmp_path):
     write(tmp_path / "prog.py", RC_PROGRAM)
-    write(tmp_path / ".viztracerrc", "[default]\nlog_var = a.* latest\nsomething_else = 1\n")
+    write(tmp_path / ".viztracerrc", "[default]\npatch_only = True\nsomething_else = 1\n")
     proc = run(cmd, "prog.py", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert sorted(proc.stderr.splitlines()) == [
-        "viztracer: --log_var has no effect yet in this version",
+        "viztracer: --patch_only has no effect yet in this version",
         "viztracer: .viztracerrc: unknown option 'something_else' ignored",
     ]
 

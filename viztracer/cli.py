@@ -33,11 +33,12 @@ from .cli_options import (
     CommandLine,
     Settings,
     check_compatibility_options,
+    instrument_options,
     parse_settings,
     split_command_line,
     tracer_options,
 )
-from .errors import HookInUse, VizPluginError
+from .errors import HookInUse, LogNumberError, VizPluginError
 from .program import Program, ProgramError, as_main, load_code, load_module, load_script, search_path_first
 from .report import ReportError, check_output_path, open_hint, write_report_dict
 from .report.combine import combine_files
@@ -95,16 +96,17 @@ def require_program(cmd: CommandLine) -> None:
                    f"(viztracer -m module) or code (viztracer -c 'code'){hint}")
 
 
-def load_program(cmd: CommandLine) -> Program:
-    """Load the program named on the command line, before tracing starts."""
+def load_program(cmd: CommandLine, instrument: Any = None) -> Program:
+    """Load the program named on the command line, before tracing starts; ``instrument``:
+    the source instrumentation to compile it with (None: none)."""
     require_program(cmd)
     try:
         if cmd.kind == "script":
-            return load_script(cmd.target, cmd.args)
+            return load_script(cmd.target, cmd.args, instrument)
         if cmd.kind == "module":
             with search_path_first(os.getcwd()):
-                return load_module(cmd.target, cmd.args)
-        return load_code(cmd.target, cmd.args)
+                return load_module(cmd.target, cmd.args, instrument)
+        return load_code(cmd.target, cmd.args, instrument)
     except ProgramError as exc:
         raise CliError(str(exc)) from None
 
@@ -271,7 +273,9 @@ def run_traced(tracer: VizTracer, program: Program, termination: _Termination,
             # program's: stop recording this thread, while other threads keep being recorded.
             tracer.pause()
             status = _exit_status(ended_by)
-            if ended_by is not None and not isinstance(ended_by, SystemExit):
+            if isinstance(ended_by, LogNumberError):  # what the options asked for went wrong
+                _error(ended_by)
+            elif ended_by is not None and not isinstance(ended_by, SystemExit):
                 _print_uncaught(ended_by)
             if not termination.received:  # once terminated, threads aren't waited for
                 _finish_threads()
@@ -443,6 +447,7 @@ def prepare(argv: list[str]) -> Run | Combine | Convert:
     if "compress" in settings.given or "decompress" in settings.given:
         return prepare_convert(settings, cmd)
     kwargs = tracer_options(settings)
+    instrument = instrument_options(settings, warnings.append)
     dump_signal = None if settings.dump_on is None else parse_signal(settings.dump_on)
     if dump_signal is not None and dump_signal in (signal.SIGKILL, signal.SIGSTOP):
         raise CliError(f"--dump_on: {settings.dump_on} can't be caught; pick another signal, such as SIGUSR2")
@@ -453,7 +458,7 @@ def prepare(argv: list[str]) -> Run | Combine | Convert:
             check_stream_path(path)
         except ReportError as exc:
             raise CliError(str(exc)) from None
-    return Run(settings, kwargs, load_program(cmd), path, warnings, dump_signal)
+    return Run(settings, kwargs, load_program(cmd, instrument), path, warnings, dump_signal)
 
 
 def prepare_combine(settings: Settings, cmd: CommandLine) -> Combine:

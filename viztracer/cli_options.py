@@ -79,6 +79,7 @@ GROUPS = {
     "output": "output",
     "filters": "what to record",
     "extra": "extra logging",
+    "instrument": "logging written into the program (its own code, not what it imports)",
     "later": None,  # hidden from --help
     "modes": "other modes",
 }
@@ -154,10 +155,25 @@ OPTIONS: tuple[Option, ...] = (
     _opt("--ignore_multiprocess", group="output",
          help="trace this process only: child processes (subprocess, multiprocessing, os.fork, "
               "...) are left alone, instead of joining the report"),
+    _opt("--log_var", kind="list", group="instrument", metavar="REGEX",
+         help="record each assignment to a variable whose name fully matches a REGEX (and each "
+              "matching argument of a function, at its call), as an instant with the value's repr"),
+    _opt("--log_number", kind="list", group="instrument", metavar="REGEX",
+         help="the same, as a counter; a value that is not a number stops the program with an "
+              "error naming the variable and line"),
+    _opt("--log_attr", kind="list", group="instrument", metavar="REGEX",
+         help="record each assignment to an attribute whose name fully matches a REGEX "
+              "(self.x = ..., obj.items[0].x = ...), as an instant with the value's repr"),
+    _opt("--log_func_exec", kind="list", group="instrument", metavar="REGEX",
+         help="in each function whose name fully matches a REGEX, record every assignment in "
+              "the exec_steps argument of the call"),
+    _opt("--log_func_entry", kind="list", group="instrument", metavar="REGEX",
+         help="record an instant each time a function whose name fully matches a REGEX is called"),
+    _opt("--magic_comment", group="instrument",
+         help="act on the program's '# !viztracer: ...' comments: log_instant(...) or "
+              "log_var(...) on a line of their own, 'log' or 'log if COND' at the end of a "
+              "statement (end the REGEX lists above with --)"),
     # Options of VizTracer 1.x whose features come later: accepted, with a warning.
-    _opt("--magic_comment", group="later", status=NOT_YET, help=argparse.SUPPRESS),
-    *(_opt(f"--{name}", kind="list", group="later", status=NOT_YET, help=argparse.SUPPRESS)
-      for name in ("log_var", "log_number", "log_attr", "log_func_exec", "log_func_entry")),
     _opt("-t", kind="optional", type=float, group="later", status=NOT_YET,
          default=-1, help=argparse.SUPPRESS),
     _opt("--trace_self", help="record viztracer's own calls too (to debug viztracer)"),
@@ -210,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "with vizviewer.",
         epilog="Everything after the program (the script, -m module or -c code) is passed to it. "
                "Default options can be set in ./.viztracerrc, under a [default] section. "
-               "The other options of VizTracer 1.x (--log_var, --magic_comment, ...) "
+               "The other options of VizTracer 1.x (-t, --patch_only) "
                "are accepted and have no effect yet.",
         argument_default=argparse.SUPPRESS,
     )
@@ -405,6 +421,34 @@ def check_compatibility_options(settings: Settings, warn: Callable[[str], None])
             warn(f"{opt.long_flag} has no effect yet in this version")
         elif opt.status == OBSOLETE:
             warn(f"{opt.long_flag} is no longer needed and has no effect")
+
+
+INSTRUMENT_LISTS = ("log_var", "log_number", "log_attr", "log_func_exec", "log_func_entry")
+
+
+def instrument_options(settings: Settings, warn: Callable[[str], None]) -> Any:
+    """The source instrumentation the options ask for (a ``viztracer.instrument.Options``),
+    with each REGEX compiled; None when none is asked for, and then nothing is imported."""
+    given = [dest for dest in INSTRUMENT_LISTS if settings.values[dest] is not None]
+    for dest in given:
+        if not settings.values[dest]:
+            warn(f"--{dest} was given no REGEX, so it logs nothing{settings.origin(dest)}")
+    lists = {dest: settings.values[dest] for dest in given if settings.values[dest]}
+    if not lists and not settings.magic_comment:
+        return None
+    compiled: dict[str, tuple[re.Pattern[str], ...]] = {}
+    for dest, patterns in lists.items():
+        compiled[dest] = tuple(_regex(f"--{dest}", pattern, settings.origin(dest)) for pattern in patterns)
+    from .instrument import Options
+
+    return Options(**compiled, magic_comment=bool(settings.magic_comment))
+
+
+def _regex(flag: str, pattern: str, origin: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise CliError(f"{flag}: {pattern!r} is not a valid regular expression ({exc}){origin}") from None
 
 
 def tracer_options(settings: Settings) -> dict[str, Any]:

@@ -16,3 +16,11 @@ class VizPluginError(Exception):
 
     The message is one line naming the plugin and what to do.
     """
+
+
+class LogNumberError(ValueError):
+    """A variable logged with ``--log_number`` was given a value that is not a number.
+
+    Raised in the traced program, at the assignment; the message is one line naming the
+    variable, the file and line, and the value. A ValueError, as in VizTracer 1.x.
+    """

@@ -17,6 +17,7 @@ import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 
 class ProgramError(Exception):
@@ -31,6 +32,24 @@ class Program:
     module: types.ModuleType
     argv: list[str]
     path0: str
+
+
+def _compile(source: str | bytes, filename: str, instrument: Any) -> types.CodeType:
+    """Compile the program's source; with ``instrument`` (an :class:`viztracer.instrument.Options`),
+    rewritten to log what it asks for. The instrumentation module is imported only then."""
+    if instrument is None:
+        return compile(source, filename, "exec", dont_inherit=True)
+    from .instrument import compile_program
+
+    return compile_program(source, filename, instrument)
+
+
+def _add_helper(module: types.ModuleType, instrument: Any) -> None:
+    """Give the instrumented program the helper its inserted statements call."""
+    if instrument is not None:
+        from .instrument import HELPER, HELPER_OBJECT
+
+        setattr(module, HELPER, HELPER_OBJECT)
 
 
 def _main_module(**attrs: object) -> types.ModuleType:
@@ -54,8 +73,9 @@ def _find_script(path: str) -> str:
     raise ProgramError(f"no such file: {path!r}; check the path of the script to run")
 
 
-def load_script(path: str, args: list[str]) -> Program:
-    """Load a script file to run as ``python path args...`` would."""
+def load_script(path: str, args: list[str], instrument: Any = None) -> Program:
+    """Load a script file to run as ``python path args...`` would; ``instrument``: the
+    source instrumentation to apply (see :func:`_compile`), None for none."""
     if path.endswith((".json", ".json.gz", ".html", ".pftrace", ".cvf")):
         raise ProgramError(f"{path!r} looks like a report, not a program; "
                            f"to look at it, run: vizviewer {path}")
@@ -67,7 +87,7 @@ def load_script(path: str, args: list[str]) -> Program:
     except OSError as exc:
         raise ProgramError(f"can't read {path!r}: {exc.strerror or exc}") from None
     # The real file name goes into the code object: traced function names carry it.
-    code = compile(source, filename, "exec", dont_inherit=True)
+    code = _compile(source, filename, instrument)
     module = _main_module(
         __file__=filename,
         __cached__=None,
@@ -75,6 +95,7 @@ def load_script(path: str, args: list[str]) -> Program:
         __spec__=None,
         __loader__=importlib.machinery.SourceFileLoader("__main__", filename),
     )
+    _add_helper(module, instrument)
     return Program(code, module, [found, *args], os.path.dirname(os.path.realpath(filename)))
 
 
@@ -108,16 +129,20 @@ def _find_module_spec(name: str) -> importlib.machinery.ModuleSpec:
     return spec
 
 
-def load_module(name: str, args: list[str]) -> Program:
-    """Load a module to run as ``python -m name args...`` would.
+def load_module(name: str, args: list[str], instrument: Any = None) -> Program:
+    """Load a module to run as ``python -m name args...`` would; ``instrument`` as for
+    :func:`load_script` (the module itself is instrumented, not what it imports).
 
     Parent packages are imported to find the module (as ``python -m`` does), so the current
     directory must already be on ``sys.path``: call this inside :func:`search_path_first`.
     """
     spec = _find_module_spec(name)
     loader = spec.loader
-    get_code = getattr(loader, "get_code", None)
-    code = get_code(spec.name) if get_code is not None else None
+    if instrument is not None:
+        code = _instrumented_module_code(spec, instrument)
+    else:
+        get_code = getattr(loader, "get_code", None)
+        code = get_code(spec.name) if get_code is not None else None
     if code is None:
         raise ProgramError(f"no Python code available for module {name!r}, so it can't be run with -m")
     attrs: dict[str, object] = {"__cached__": spec.cached, "__package__": spec.parent,
@@ -125,14 +150,28 @@ def load_module(name: str, args: list[str]) -> Program:
     if spec.has_location:
         attrs["__file__"] = spec.origin
     module = _main_module(**attrs)
+    _add_helper(module, instrument)
     return Program(code, module, [spec.origin or name, *args], os.getcwd())
 
 
-def load_code(source: str, args: list[str]) -> Program:
-    """Load a code string to run as ``python -c source args...`` would."""
-    code = compile(source, "<string>", "exec", dont_inherit=True)
+def _instrumented_module_code(spec: importlib.machinery.ModuleSpec, instrument: Any) -> types.CodeType:
+    get_source = getattr(spec.loader, "get_source", None)
+    source = get_source(spec.name) if get_source is not None else None
+    if source is None:
+        raise ProgramError(f"module {spec.name!r} has no source code to instrument (it is compiled "
+                           f"only); run it without --log_var, --log_number, --log_attr, "
+                           f"--log_func_exec, --log_func_entry and --magic_comment")
+    filename = spec.origin if spec.has_location and spec.origin else f"<{spec.name}>"
+    return _compile(source, filename, instrument)
+
+
+def load_code(source: str, args: list[str], instrument: Any = None) -> Program:
+    """Load a code string to run as ``python -c source args...`` would; ``instrument`` as for
+    :func:`load_script`."""
+    code = _compile(source, "<string>", instrument)
     module = _main_module(__spec__=None, __package__=None,
                           __loader__=importlib.machinery.BuiltinImporter)
+    _add_helper(module, instrument)
     return Program(code, module, ["-c", *args], os.getcwd())
 
 
