@@ -16,3 +16,9 @@ class VizPluginError(Exception):
 
     The message is one line naming the plugin and what to do.
     """
+
+
+class AttachError(RuntimeError):
+    """``viztracer --attach``, ``--attach_installed`` or ``--uninstall`` could not do its work
+    on the process: the message is one line saying what failed and what to do. The process
+    was left as it was."""
