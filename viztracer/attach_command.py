@@ -110,7 +110,7 @@ def _attach_installed(job: AttachJob) -> str | None:
     started = _wait_record(pid, record["seq"], START_WAIT)
     if started is None:
         _signal(pid, attach.STOP_SIGNAL)    # if it starts late, it stops and saves right after
-        raise AttachError(f"process {pid} did not start tracing within {START_WAIT:.0f} s of SIGUSR1 "
+        raise AttachError(f"process {pid} did not start tracing within {START_WAIT:g} s of SIGUSR1 "
                           "(its main thread is inside one long call?); SIGUSR2 was sent to stop it")
     _check_answer(pid, started)
     _say(job, _tracing_line(job, pid))
@@ -119,7 +119,7 @@ def _attach_installed(job: AttachJob) -> str | None:
     _signal(pid, attach.STOP_SIGNAL)
     saved = _wait_record(pid, seen, SAVE_WAIT)
     if saved is None:
-        raise AttachError(f"process {pid} has not saved its report within {SAVE_WAIT:.0f} s; "
+        raise AttachError(f"process {pid} has not saved its report within {SAVE_WAIT:g} s; "
                           f"it is still at it, to {started.get('output_file')}")
     _check_answer(pid, saved)
     return _saved(job, pid, saved["report"])
@@ -172,7 +172,7 @@ def _attach(job: AttachJob) -> str:
         started = _call(pid, version, folder, "attach", options)
         if started is None:
             raise AttachError(
-                f"process {pid} did not run the attach code within {START_WAIT:.0f} s: its main "
+                f"process {pid} did not run the attach code within {START_WAIT:g} s: its main "
                 "thread is inside one long call (a join, a sleep, a read) and runs Python code "
                 "only after it returns; nothing was started. Try again, or call tracer.install() "
                 f"in the program and use viztracer --attach_installed {pid}")
@@ -184,7 +184,7 @@ def _attach(job: AttachJob) -> str:
             pass
         saved = _wait_file(pid, os.path.join(folder, "saved.json"), SAVE_WAIT)
         if saved is None:
-            raise AttachError(f"process {pid} has not saved its report within {SAVE_WAIT:.0f} s; "
+            raise AttachError(f"process {pid} has not saved its report within {SAVE_WAIT:g} s; "
                               f"it is still at it, to {job.output_path}")
         _check_answer(pid, saved)
         return _saved(job, pid, saved["report"])
@@ -198,7 +198,7 @@ def _uninstall(job: AttachJob) -> None:
     with _reply_folder(pid) as folder:
         answer = _call(pid, version, folder, "uninstall", {})
     if answer is None:
-        raise AttachError(f"process {pid} did not run the uninstall code within {START_WAIT:.0f} s "
+        raise AttachError(f"process {pid} did not run the uninstall code within {START_WAIT:g} s "
                           "(its main thread is inside one long call?); nothing was changed")
     _check_answer(pid, answer)
     removed = answer.get("removed") or []
