@@ -244,24 +244,28 @@ def _command_alive(pid: int) -> bool:
 
 def _watch(session: _Session) -> None:
     stop = os.path.join(session.folder, "stop")
-    while not os.path.exists(stop) and _command_alive(session.command_pid):
+    while not os.path.exists(stop) and _command_alive(session.command_pid) and _session is session:
         time.sleep(WATCH_INTERVAL)
-        if _session is not session:     # uninstalled meanwhile
-            return
     with _session_lock:
         if _session is not session:
-            return
-        try:
-            session.tracer.stop()
-            answer = {"state": "saved", "report": session.tracer.save(session.output_file)}
-        except Exception as exc:
-            answer = {"state": "error", "message": _say(f"it could not save the report: {exc}")}
-        finally:
-            _drop_session()
+            answer = {"state": "error", "message": "viztracer --uninstall stopped its tracer "
+                                                   "meanwhile, so no report was saved"}
+        else:
+            answer = _save_session(session)
     try:
         write_json(os.path.join(session.folder, "saved.json"), answer)
     except OSError:
         pass
+
+
+def _save_session(session: _Session) -> dict[str, Any]:
+    try:
+        session.tracer.stop()
+        return {"state": "saved", "report": session.tracer.save(session.output_file)}
+    except Exception as exc:
+        return {"state": "error", "message": _say(f"it could not save the report: {exc}")}
+    finally:
+        _drop_session()
 
 
 def _drop_session() -> None:

@@ -178,11 +178,12 @@ def _attach(job: AttachJob) -> str:
                 f"in the program and use viztracer --attach_installed {pid}")
         _check_answer(pid, started)
         _say(job, _tracing_line(job, pid))
-        _trace_for(job, pid)
+        saved_json = os.path.join(folder, "saved.json")
+        _trace_for(job, pid, ended=saved_json)
         # the process watches the folder (no code is run there while it traces, see attach.py)
         with open(os.path.join(folder, "stop"), "w"):
             pass
-        saved = _wait_file(pid, os.path.join(folder, "saved.json"), SAVE_WAIT)
+        saved = _wait_file(pid, saved_json, SAVE_WAIT)
         if saved is None:
             raise AttachError(f"process {pid} has not saved its report within {SAVE_WAIT:g} s; "
                               f"it is still at it, to {job.output_path}")
@@ -317,13 +318,16 @@ def _check_alive(pid: int) -> None:
         pass
 
 
-def _trace_for(job: AttachJob, pid: int) -> None:
+def _trace_for(job: AttachJob, pid: int, ended: str | None = None) -> None:
     """Wait ``job.seconds``, or until Ctrl+C (SIGTERM and SIGHUP stop the wait too: the
-    process is told to stop either way, so that it does not trace on after this command)."""
+    process is told to stop either way, so that it does not trace on after this command), or
+    until the file ``ended`` appears (the process stopped by itself)."""
     end = None if job.seconds is None else time.monotonic() + job.seconds
     with _interrupt_on(signal.SIGTERM, signal.SIGHUP):
         try:
             while end is None or time.monotonic() < end:
+                if ended is not None and os.path.exists(ended):
+                    return
                 _check_alive(pid)
                 time.sleep(POLL if end is None else min(0.1, max(0.0, end - time.monotonic())))
         except KeyboardInterrupt:

@@ -446,7 +446,7 @@ def prepare(argv: list[str]) -> Run | Combine | Convert | AttachJob:
         return prepare_convert(settings, cmd)
     if any(mode in settings.given for mode in ATTACH_MODES):
         job = prepare_attach(settings, cmd)
-        job.warnings = warnings
+        job.warnings[:0] = warnings
         return job
     if "t" in settings.given:
         warnings.append("-t has no effect without --attach or --attach_installed")
@@ -524,6 +524,13 @@ def prepare_attach(settings: Settings, cmd: CommandLine) -> AttachJob:
     if mode == "attach":
         job.tracer_kwargs = tracer_options(settings)
         job.output_path = output_path(settings, "result")
+    else:
+        ignored = [flag for flag, dest in (("-o", "output_file"), ("--output_dir", "output_dir"),
+                                           ("-u", "unique_output_file")) if dest in settings.given]
+        if ignored:
+            where = ("the process saves where its VizTracer says" if mode == "attach_installed"
+                     else "nothing is saved")
+            job.warnings.append(f"{', '.join(ignored)} has no effect with --{mode}: {where}")
     return job
 
 
