@@ -18,7 +18,7 @@ import pytest
 from conftest import load_report, names
 from conftest_cli_helpers import COMMANDS, TIMEOUT, both_commands, clean_env, write
 
-from viztracer import attach_command
+from viztracer import attach, attach_command
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="remote attach is Linux only here")
@@ -460,3 +460,18 @@ def test_options_that_do_nothing_in_a_mode_warn(target, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.splitlines() == ["viztracer: -t has no effect without --attach or --attach_installed"]
     assert (tmp_path / "result.json").exists()
+
+
+def test_attach_uses_the_tracer_the_program_registered(injection, target, tmp_path):
+    # 1.x: a registered tracer that isn't running is the one --attach starts; the report goes
+    # to -o, and the program keeps its tracer (--attach_installed still works after)
+    t = target("install")
+    proc = viztracer_cmd("--attach", str(t.pid), "-t", "0.2", "-o", "via_attach.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert t.work_unit in names(load_report(tmp_path / "via_attach.json"))
+    proc = viztracer_cmd("--attach_installed", str(t.pid), "-t", "0.2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert saved_line(proc.stdout, t.pid) == t.folder / "install.json"
+    t.finish()
+    # its install record goes with it
+    assert not Path(attach.record_path(t.pid)).exists()

@@ -15,9 +15,11 @@ library at import time, and the tracer when it needs one.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
+import stat
 import tempfile
 import threading
 import time
@@ -92,8 +94,18 @@ class _Installed:
                        "seq": self.seq, "state": state,
                        "output_file": os.path.abspath(self.tracer.output_file), **fields}
         try:
-            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-            write_json(self.path, self.fields)
+            folder = os.path.dirname(self.path)
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            info = os.lstat(folder)
+            # in a shared /tmp: only into a real folder of this user's, never another's
+            if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+                write_json(self.path, self.fields)
+        except OSError:
+            pass
+
+    def remove(self) -> None:
+        try:
+            os.remove(self.path)
         except OSError:
             pass
 
@@ -119,8 +131,16 @@ def install(tracer: Any) -> None:
     else:
         previous = {START_SIGNAL: signal.signal(START_SIGNAL, _on_start_signal),
                     STOP_SIGNAL: signal.signal(STOP_SIGNAL, _on_stop_signal)}
+    first = _installed is None
     _installed = _Installed(tracer, previous, record_path(os.getpid()))
     _installed.write("installed")
+    if first:
+        atexit.register(_remove_record)    # no records of ended processes left in /tmp
+
+
+def _remove_record() -> None:
+    if _installed is not None and _installed.fields.get("pid") == os.getpid():
+        _installed.remove()
 
 
 def _on_start_signal(signum: int, frame: object) -> None:
@@ -303,10 +323,7 @@ def _uninstall(options: dict[str, Any]) -> dict[str, Any]:
                 signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
         installed.tracer.stop()
         installed.tracer.clear()
-        try:
-            os.remove(installed.path)
-        except OSError:
-            pass
+        installed.remove()
         removed.append("the SIGUSR1/SIGUSR2 handlers of VizTracer.install()")
     tracer = get_tracer()
     if tracer is not None:
