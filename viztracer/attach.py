@@ -82,9 +82,13 @@ class _Installed:
 
     tracer: Any
     previous: dict[int, Any]
-    path: str
     seq: int = 0
     fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> str:
+        """This process's record (a forked child, which keeps the handlers, has its own)."""
+        return record_path(os.getpid())
 
     def write(self, state: str, **fields: Any) -> None:
         """Tell the command what happened; a record that can't be written is not an error of
@@ -132,7 +136,7 @@ def install(tracer: Any) -> None:
         previous = {START_SIGNAL: signal.signal(START_SIGNAL, _on_start_signal),
                     STOP_SIGNAL: signal.signal(STOP_SIGNAL, _on_stop_signal)}
     first = _installed is None
-    _installed = _Installed(tracer, previous, record_path(os.getpid()))
+    _installed = _Installed(tracer, previous)
     _installed.write("installed")
     if first:
         atexit.register(_remove_record)    # no records of ended processes left in /tmp
