@@ -68,8 +68,8 @@ def test_unknown_attribute_of_the_package_is_an_attribute_error():
         viztracer.nope  # noqa: B018
 
 
-# Every public method and property of 1.1.1's VizTracer that isn't about other processes or
-# attach, with the parameters 1.1.1 gives it (names and defaults).
+# Every public method and property of 1.1.1's VizTracer that isn't about other processes,
+# with the parameters 1.1.1 gives it (names and defaults).
 SIGNATURES_1_1_1 = {
     "add_counter": None, "add_func_args": None, "add_instant": None, "add_object": None, "add_raw": None,
     "add_func_exec": "(self, name, val, lineno)",
@@ -77,7 +77,7 @@ SIGNATURES_1_1_1 = {
     "add_variable": "(self, name, var, event='instant')",
     "clear": None, "cleanup": None, "dump": None, "enable_thread_tracing": "(self)",
     "exit_routine": "(self)", "get_base_time": None, "get_func_args": None, "get_sync_marker": None,
-    "getts": None, "label_file_to_write": "(self)", "load": None,
+    "getts": None, "install": "(self)", "label_file_to_write": "(self)", "load": None,
     "log_event": "(self, event_name)",
     "log_instant": "(self, name, args=None, scope='t', cond=True)",
     "log_var": "(self, name, var, cond=True)",

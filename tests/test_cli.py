@@ -609,14 +609,19 @@ def test_options_not_implemented_yet_warn_and_run(cmd, tmp_path, options):
 
 
 @both_commands
-@pytest.mark.parametrize("options", [
-    ["--attach", "1234"], ["--attach_installed", "1234"], ["--uninstall", "1234"],
-])
-def test_other_modes_are_not_available_yet(cmd, tmp_path, options):
-    proc = run(cmd, *options, cwd=tmp_path)
-    assert proc.returncode == 1
-    expected = f"viztracer: error: {options[0]} is not available yet in this version"
-    assert proc.stderr.splitlines() == [expected]
+@pytest.mark.parametrize("flag", ["--attach", "--attach_installed", "--uninstall"])
+def test_attach_modes_need_a_pid_and_no_program(cmd, tmp_path, flag):
+    proc = run(cmd, flag, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"viztracer: error: {flag} needs the PID of a running Python process, e.g. {flag} 1234"]
+    write(tmp_path / "fib.py", FIB)
+    proc = run(cmd, flag, "1234", "fib.py", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"viztracer: error: {flag} works on a running process and runs no program; "
+        "remove 'fib.py' from the command line"]
+    assert not (tmp_path / "result.json").exists()
 
 
 # -- configuration file ------------------------------------------------------------------------------

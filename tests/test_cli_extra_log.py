@@ -750,9 +750,8 @@ HELP_GROUPS = {
     "logging written into the program": ["--log_var", "--log_number", "--log_attr", "--log_func_exec",
                                          "--log_func_entry", "--magic_comment"],
     "other modes": ["--combine", "--align_combine", "--compress", "--decompress", "--attach",
-                    "--attach_installed", "--uninstall"],
+                    "--attach_installed", "--uninstall", "-t"],
 }
-NOT_AVAILABLE = {"--attach", "--attach_installed", "--uninstall"}
 
 
 def help_sections(text: str) -> dict[str, dict[str, str]]:
@@ -783,7 +782,7 @@ def test_help_lists_every_working_option_in_its_group(cmd, tmp_path):
         assert list(sections[group]) == flags, group
     every_entry = {flag: text for entries in sections.values() for flag, text in entries.items()}
     marked = {flag for flag, text in every_entry.items() if "not available" in text}
-    assert marked == NOT_AVAILABLE
+    assert not marked
     assert not [flag for flag, text in every_entry.items() if "no effect" in text]
     # options that later versions implement are accepted but not listed
     for hidden in ("-t", "--patch_only", "--dump_raw", "--file_info"):
@@ -799,10 +798,3 @@ def test_working_flags_no_longer_warn(cmd, tmp_path):
                "--pid_suffix", "--trace_self", "--log_audit", "--plugins", "--", "prog.py", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
-
-
-@both_commands
-def test_not_available_modes_still_say_so(cmd, tmp_path):
-    proc = run(cmd, "--attach", "1234", cwd=tmp_path)
-    assert proc.returncode == 1
-    assert proc.stderr.splitlines() == ["viztracer: error: --attach is not available yet in this version"]

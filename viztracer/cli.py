@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import children as child_processes
+from .attach_command import AttachJob
+from .attach_command import run as run_attach
 from .cli_options import (
     PROG,
     USAGE_ERROR,
@@ -436,7 +438,7 @@ class Convert:
     quiet: bool
 
 
-def prepare(argv: list[str]) -> Run | Combine | Convert:
+def prepare(argv: list[str]) -> Run | Combine | Convert | AttachJob:
     """Check options, output path and program, in that order, without running anything."""
     cmd = split_command_line(argv)
     warnings: list[str] = []
@@ -446,6 +448,12 @@ def prepare(argv: list[str]) -> Run | Combine | Convert:
         return prepare_combine(settings, cmd)
     if "compress" in settings.given or "decompress" in settings.given:
         return prepare_convert(settings, cmd)
+    if any(mode in settings.given for mode in ATTACH_MODES):
+        job = prepare_attach(settings, cmd)
+        job.warnings[:0] = warnings
+        return job
+    if "t" in settings.given:
+        warnings.append("-t has no effect without --attach or --attach_installed")
     kwargs = tracer_options(settings)
     instrument = instrument_options(settings, warnings.append)
     dump_signal = None if settings.dump_on is None else parse_signal(settings.dump_on)
@@ -496,6 +504,39 @@ def prepare_convert(settings: Settings, cmd: CommandLine) -> Convert:
         settings.values["output_file"] = "result.json"
     settings.values["unique_output_file"] = False
     return Convert(flag, source, output_path(settings, "result"), settings.quiet)
+
+
+ATTACH_MODES = ("attach", "attach_installed", "uninstall")
+
+
+def prepare_attach(settings: Settings, cmd: CommandLine) -> AttachJob:
+    """Check an ``--attach`` / ``--attach_installed`` / ``--uninstall`` command line; the
+    process itself is looked at when the job runs."""
+    modes = [mode for mode in ATTACH_MODES if mode in settings.given]
+    if len(modes) > 1:
+        raise CliError(f"--{modes[0]} and --{modes[1]} can't be used together; pick one")
+    mode = modes[0]
+    if cmd.kind is not None:
+        raise CliError(f"--{mode} works on a running process and runs no program; "
+                       f"remove {cmd.target!r} from the command line")
+    pid = settings.values[mode]
+    if pid is None or pid <= 0:
+        raise CliError(f"--{mode} needs the PID of a running Python process, e.g. --{mode} 1234")
+    seconds = settings.t if mode != "uninstall" else None
+    # -t 0, a negative -t or none at all: until Ctrl+C, as in 1.x
+    job = AttachJob(mode, pid, seconds if seconds is not None and seconds > 0 else None,
+                    settings.quiet, settings.open)
+    if mode == "attach":
+        job.tracer_kwargs = tracer_options(settings)
+        job.output_path = output_path(settings, "result")
+    else:
+        ignored = [flag for flag, dest in (("-o", "output_file"), ("--output_dir", "output_dir"),
+                                           ("-u", "unique_output_file")) if dest in settings.given]
+        if ignored:
+            where = ("the process saves where its VizTracer says" if mode == "attach_installed"
+                     else "nothing is saved")
+            job.warnings.append(f"{', '.join(ignored)} has no effect with --{mode}: {where}")
+    return job
 
 
 def run_convert(job: Convert) -> int:
@@ -567,6 +608,13 @@ def run_command(argv: list[str]) -> Outcome:
         return Outcome(run_combine(run))
     if isinstance(run, Convert):
         return Outcome(run_convert(run))
+    if isinstance(run, AttachJob):
+        for message in [] if run.quiet else run.warnings:
+            print(f"{PROG}: {message}", file=sys.stderr)
+        status, saved = run_attach(run)
+        if run.open and saved is not None:
+            open_report(saved)
+        return Outcome(status)
     quiet = run.settings.quiet
     if not quiet:
         for message in run.warnings:

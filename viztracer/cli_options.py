@@ -18,7 +18,6 @@ from .version import __version__
 
 PROG = "viztracer"
 USAGE_ERROR = 2
-NOT_AVAILABLE = 1
 
 
 class CliError(Exception):
@@ -34,7 +33,6 @@ class CliError(Exception):
 # What the command does with an option.
 ACTIVE = "active"          # implemented
 NOT_YET = "not yet"        # accepted from the 1.x command line; warns that it does nothing yet
-NOT_AVAILABLE_YET = "n/a"  # a mode that replaces running a program; not available yet, exit 1
 OBSOLETE = "obsolete"      # did nothing in 1.x either; warns
 SILENT = "silent"          # accepted and ignored (what it asks for already happens)
 PROGRAM = "program"        # -m / -c: taken out of the command line before argparse sees it
@@ -174,8 +172,6 @@ OPTIONS: tuple[Option, ...] = (
               "log_var(...) on a line of their own, 'log' or 'log if COND' at the end of a "
               "statement (end the REGEX lists above with --)"),
     # Options of VizTracer 1.x whose features come later: accepted, with a warning.
-    _opt("-t", kind="optional", type=float, group="later", status=NOT_YET,
-         default=-1, help=argparse.SUPPRESS),
     _opt("--trace_self", help="record viztracer's own calls too (to debug viztracer)"),
     # A hidden option of 1.x: its raw dump, what this version always writes.
     _opt("--dump_raw", group="later", status=SILENT, help=argparse.SUPPRESS),
@@ -196,11 +192,19 @@ OPTIONS: tuple[Option, ...] = (
         ("compress", "compress a report (.json, .json.gz, .pftrace) into the compact .cvf format, "
                      "written to -o (result.cvf by default)"),
         ("decompress", "turn a .cvf report back into JSON, written to -o (result.json by default)"))),
-    *(_opt(f"--{name}", kind="optional", type=int, group="modes", status=NOT_AVAILABLE_YET,
+    *(_opt(f"--{name}", kind="optional", type=int, group="modes",
            default=-1, metavar="PID", help=help_) for name, help_ in (
-        ("attach", "trace a running Python process (not available yet)"),
-        ("attach_installed", "trace a running process that has VizTracer installed (not available yet)"),
-        ("uninstall", "remove VizTracer from a running process (not available yet)"))),
+        ("attach", "trace the running Python process PID (Linux; it must be able to import "
+                   "viztracer, and gdb must be installed): it saves the report to -o, made with "
+                   "these options"),
+        ("attach_installed", "trace the running process PID whose program called "
+                             "tracer.install() (SIGUSR1 starts, SIGUSR2 stops and saves): it "
+                             "saves the report where its VizTracer says"),
+        ("uninstall", "stop any tracing in process PID without saving, and remove what "
+                      "tracer.install() and --attach left there"))),
+    _opt("-t", kind="optional", type=float, group="modes", default=-1, metavar="SECONDS",
+         help="with --attach or --attach_installed: trace for SECONDS, then save "
+              "(default: until Ctrl+C)"),
 )
 
 _BY_FLAG = {flag: opt for opt in OPTIONS for flag in opt.flags}
@@ -410,13 +414,11 @@ def parse_settings(options: list[str], warn: Callable[[str], None]) -> Settings:
 
 
 def check_compatibility_options(settings: Settings, warn: Callable[[str], None]) -> None:
-    """Refuse the modes that aren't available yet; warn about options that do nothing yet."""
+    """Warn about options that do nothing yet, or nothing any more."""
     for opt in OPTIONS:
         value = settings.values[opt.dest]
         if opt.dest not in settings.given or value == opt.default_value:
             continue
-        if opt.status == NOT_AVAILABLE_YET:
-            raise CliError(f"{opt.long_flag} is not available yet in this version", NOT_AVAILABLE)
         if opt.status == NOT_YET:
             warn(f"{opt.long_flag} has no effect yet in this version")
         elif opt.status == OBSOLETE:

@@ -24,3 +24,9 @@ class LogNumberError(ValueError):
     Raised in the traced program, at the assignment; the message is one line naming the
     variable, the file and line, and the value. A ValueError, as in VizTracer 1.x.
     """
+
+
+class AttachError(RuntimeError):
+    """``viztracer --attach``, ``--attach_installed`` or ``--uninstall`` could not do its work
+    on the process: the message is one line saying what failed and what to do. The process
+    was left as it was."""

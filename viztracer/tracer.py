@@ -353,6 +353,14 @@ class VizTracer:
 
     register = register_global
 
+    def install(self) -> None:
+        """Let ``viztracer --attach_installed PID`` trace this process later: SIGUSR1 starts
+        this tracer, SIGUSR2 stops it and saves the report to ``output_file`` (Unix only; call
+        it from the main thread; the program must not use these two signals itself)."""
+        from .attach import install
+
+        install(self)
+
     # -- recording ------------------------------------------------------------------------
 
     def start(self) -> None:
