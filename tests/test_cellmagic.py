@@ -328,6 +328,18 @@ def test_a_bad_option_is_one_line_and_the_cell_does_not_run(shell, tmp_path, lin
     assert cell.outputs == []
 
 
+def test_a_tracer_already_running_is_one_line_and_the_cell_does_not_run(shell, tmp_path):
+    running = viztracer.VizTracer(verbose=0)
+    running.start()
+    try:
+        cell = run(shell, "%%viztracer", "ran_anyway = True\n")
+    finally:
+        running.stop()
+    assert_one_line_usage_error(cell, "tracing already")
+    assert "ran_anyway" not in shell.user_ns and list(tmp_path.iterdir()) == []
+    assert get_tracer() is running
+
+
 def test_a_syntax_error_in_the_cell_is_shown_and_nothing_runs(shell, tmp_path):
     cell = run(shell, "%%viztracer", "ran_anyway = True\ndef broken(:\n    pass\n")
     assert not cell.result.success

@@ -90,9 +90,14 @@ def run_traced_cell(shell: Any, magic: Any, line: str, cell: str) -> Any:
         writer_for(path)    # before the cell runs: a long cell must not be lost to a bad name
     except ReportError as exc:
         raise UsageError(f"--output_file: {exc}") from None
+    previous = get_tracer()
+    if previous is not None and previous.enable:
+        # Its hook would be taken over by the magic's and not given back: it would record
+        # nothing more while still believing it runs.
+        raise UsageError("a VizTracer is tracing already (get_tracer()); stop it before a "
+                         "%%viztracer cell, or trace the cell with that one")
     code, has_value = _compile_cell(shell, cell)
 
-    previous = get_tracer()
     tracer = VizTracer(output_file=path, verbose=0, max_stack_depth=options.max_stack_depth,
                        ignore_c_function=options.ignore_c_function, ignore_frozen=options.ignore_frozen,
                        log_func_args=options.log_func_args, log_print=options.log_print,
