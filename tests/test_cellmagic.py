@@ -111,6 +111,10 @@ def test_the_cells_calls_are_in_the_default_report_with_their_counts(shell, tmp_
     fib_names = {n for n in names(report) if n.startswith("fib ")}
     assert len(fib_names) == 1 and "ipython-input" in fib_names.pop()
     assert not [n for n in names(report) if "viztracer" in n or "interactiveshell" in n.lower()]
+    # the viewer's source panel gets the cell's text, which IPython keeps in linecache
+    cell_file = report["file_info"]["functions"][next(n for n in names(report) if n.startswith("fib "))][0]
+    source, _ = report["file_info"]["files"][cell_file]
+    assert source.startswith("def fib(n):\n") and source.endswith("fib(5)\n")
 
 
 def test_the_cell_runs_in_the_users_namespace(shell):
