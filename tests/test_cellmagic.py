@@ -323,6 +323,7 @@ def assert_one_line_usage_error(cell: Cell, *needles: str) -> str:
     ("--output_file", ["--output_file", "expected one argument"]),
     ("--output_file report.txt", ["report.txt", "unknown report extension"]),
     ("--log_print=yes", ["--log_print"]),
+    ("--output_file 'no end.json", ["can't read the options", "No closing quotation"]),
 ])
 def test_a_bad_option_is_one_line_and_the_cell_does_not_run(shell, tmp_path, line, needles):
     cell = run(shell, f"%%viztracer {line}", "ran_anyway = True\n")
@@ -342,6 +343,23 @@ def test_a_tracer_already_running_is_one_line_and_the_cell_does_not_run(shell, t
     assert_one_line_usage_error(cell, "tracing already")
     assert "ran_anyway" not in shell.user_ns and list(tmp_path.iterdir()) == []
     assert get_tracer() is running
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring's tool ids are 3.12+")
+def test_another_profiler_holding_sys_monitoring_is_one_line(shell, tmp_path, monkeypatch):
+    monkeypatch.delenv("VIZTRACER_HOOK", raising=False)
+    tool = sys.monitoring.PROFILER_ID
+    if sys.monitoring.get_tool(tool) is not None:
+        pytest.skip("the profiler tool id is taken by the test runner")
+    before = get_tracer()
+    sys.monitoring.use_tool_id(tool, "another-profiler")
+    try:
+        cell = run(shell, "%%viztracer", "ran_anyway = True\n")
+    finally:
+        sys.monitoring.free_tool_id(tool)
+    assert_one_line_usage_error(cell, "another-profiler")
+    assert "ran_anyway" not in shell.user_ns and list(tmp_path.iterdir()) == []
+    assert get_tracer() is before
 
 
 def test_a_syntax_error_in_the_cell_is_shown_and_nothing_runs(shell, tmp_path):
