@@ -165,7 +165,7 @@ def test_an_exception_in_the_cell_shows_as_without_the_magic_and_the_report_is_s
     assert counts(report)["fails"] == 1
     assert sys.getprofile() is None
     assert get_tracer() is previous     # the notebook's global tracer is given back
-    assert [w for w in cell.widgets() if w.children[0].description == notebook_view.BUTTON_LABEL]
+    assert len(cell.outputs) == 1       # the button (or the command) is under the traceback
 
 
 def test_a_keyboard_interrupt_in_the_cell_still_saves_the_report(shell, tmp_path):
