@@ -136,11 +136,6 @@ def test_get_tracer_and_the_builtins_slot_of_1_x():
     assert get_tracer() is other and builtins.__dict__["__viz_tracer__"] is other
 
 
-def test_load_ipython_extension_says_the_magic_is_not_there_yet(capsys):
-    viztracer.load_ipython_extension(object())
-    assert "not available" in capsys.readouterr().out
-
-
 # -- instants, variables, counters, objects, raw events ----------------------------------------------
 
 def test_instants_have_1_1_1s_shape(trace):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import linecache
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -37,14 +38,26 @@ def file_info(functions: list[tuple[str, str, int]]) -> dict:
     funcs: dict[str, list] = {}
     for name, filename, line in functions:
         funcs[name] = [filename, line]
-        if filename not in files and os.path.isfile(filename):
-            try:
-                with open(filename, encoding="utf-8", errors="replace") as f:
-                    source = f.read()
-            except OSError:
-                continue
-            files[filename] = [source, source.count("\n")]
+        if filename not in files:
+            source = _source_of(filename)
+            if source is not None:
+                files[filename] = [source, source.count("\n")]
     return {"files": files, "functions": funcs}
+
+
+def _source_of(filename: str) -> str | None:
+    if os.path.isfile(filename):
+        try:
+            with open(filename, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return None
+    # Code without a file of its own, such as a notebook cell, is often in linecache: IPython
+    # registers every cell there for its tracebacks (a full entry whose mtime is None).
+    entry = linecache.cache.get(filename)
+    if entry is not None and len(entry) == 4 and entry[1] is None:
+        return "".join(entry[2])
+    return None
 
 
 def _dumps(value: Any) -> bytes:
