@@ -597,9 +597,7 @@ def test_small_tracer_entries_keeps_the_latest_and_warns(cmd, tmp_path):
 # -- the options that later versions implement ------------------------------------------------------
 
 @both_commands
-@pytest.mark.parametrize("options", [
-    ["-t", "5"], ["--patch_only"],
-])
+@pytest.mark.parametrize("options", [["--patch_only"]])
 def test_options_not_implemented_yet_warn_and_run(cmd, tmp_path, options):
     write(tmp_path / "fib.py", FIB)
     proc = run(cmd, *options, "--", "fib.py", cwd=tmp_path)

@@ -785,7 +785,7 @@ def test_help_lists_every_working_option_in_its_group(cmd, tmp_path):
     assert not marked
     assert not [flag for flag, text in every_entry.items() if "no effect" in text]
     # options that later versions implement are accepted but not listed
-    for hidden in ("-t", "--patch_only", "--dump_raw", "--file_info"):
+    for hidden in ("--patch_only", "--dump_raw", "--file_info"):
         assert hidden not in every_entry
     assert ".pftrace" in every_entry["-o"]
 
