@@ -715,9 +715,6 @@ cdef class PerfettoWriter:
 
     cdef int slice_begin(self, SliceRec* r) except -1 nogil:
         cdef uint64_t iid
-        cdef char buf[48]
-        cdef int k, te_len, pkt_len
-        cdef char te[16]
         if r.args != NULL:
             with gil:
                 iid = self.name_iid(r.name, r.kind)
@@ -732,46 +729,41 @@ cdef class PerfettoWriter:
             self.ev.field_varint(pw.EVENT_NAME_IID, iid)
             self.pkt.field_msg(pw.PACKET_TRACK_EVENT, self.ev)
             return self.emit_packet(r.start, True)
-        # the common case, encoded in one go: {timestamp delta, sequence, {type, name_iid}};
-        # each of these fields' keys is one byte (their numbers are below 16)
-        te[0] = <char>pw.tag(pw.EVENT_TYPE, pw.WIRE_VARINT)
-        te[1] = pw.TYPE_SLICE_BEGIN
-        te[2] = <char>pw.tag(pw.EVENT_NAME_IID, pw.WIRE_VARINT)
-        te_len = 3 + put_varint(te + 3, iid)
-        k = 2 + 5       # room for the packet's tag and length
-        buf[k] = <char>pw.tag(pw.PACKET_TIMESTAMP, pw.WIRE_VARINT)
-        k += 1 + put_varint(buf + k + 1, <uint64_t>(r.start - self.last_ts))
-        self.last_ts = r.start
-        buf[k] = <char>pw.tag(pw.PACKET_SEQUENCE_ID, pw.WIRE_VARINT)
-        k += 1 + put_varint(buf + k + 1, self.seq)
-        buf[k] = <char>pw.tag(pw.PACKET_TRACK_EVENT, pw.WIRE_LEN)
-        buf[k + 1] = <char>te_len
-        memcpy(buf + k + 2, te, te_len)
-        k += 2 + te_len
-        return self.put_packet(buf, k)
+        # the common case, encoded in one go: {timestamp delta, sequence, {type, name_iid}}
+        return self.short_packet(r.start, pw.TYPE_SLICE_BEGIN, iid)
 
     cdef int slice_end(self, int64_t ts) except -1 nogil:
-        cdef char buf[40]
-        cdef int k = 7
-        buf[k] = <char>pw.tag(pw.PACKET_TIMESTAMP, pw.WIRE_VARINT)
-        k += 1 + put_varint(buf + k + 1, <uint64_t>(ts - self.last_ts))
-        self.last_ts = ts
-        buf[k] = <char>pw.tag(pw.PACKET_SEQUENCE_ID, pw.WIRE_VARINT)
-        k += 1 + put_varint(buf + k + 1, self.seq)
-        buf[k] = <char>pw.tag(pw.PACKET_TRACK_EVENT, pw.WIRE_LEN)
-        buf[k + 1] = 2      # the TrackEvent: {type: SLICE_END}
-        buf[k + 2] = <char>pw.tag(pw.EVENT_TYPE, pw.WIRE_VARINT)
-        buf[k + 3] = pw.TYPE_SLICE_END
-        return self.put_packet(buf, k + 4)
+        return self.short_packet(ts, pw.TYPE_SLICE_END, 0)
 
-    cdef inline int put_packet(self, char* buf, int end) except -1 nogil:
-        """``buf[7:end]`` is a packet's body: prefix its tag and length and append it."""
-        cdef char head[6]
-        cdef int h = 1
+    cdef inline int short_packet(self, int64_t ts, int type_, uint64_t iid) except -1 nogil:
+        """A thread sequence's packet {timestamp delta, sequence, {type, name_iid if any}},
+        encoded straight into ``out``: a slice's begin and end are most of what is written.
+        Every field's key is one byte (their numbers are below 16), and so is the body's length
+        (at most 2 + 10 + 1 + 5 + 2 + 2 + 1 + 10 bytes)."""
+        cdef char* head
+        cdef char* p
+        cdef int k = 0, te
+        if self.out.n + 48 > self.out.cap:
+            self.out.reserve(48)
+        head = self.out.data + self.out.n
+        p = head + 2        # the body, after the packet's key and length
+        p[0] = <char>pw.tag(pw.PACKET_TIMESTAMP, pw.WIRE_VARINT)
+        k = 1 + put_varint(p + 1, <uint64_t>(ts - self.last_ts))
+        self.last_ts = ts
+        p[k] = <char>pw.tag(pw.PACKET_SEQUENCE_ID, pw.WIRE_VARINT)
+        k += 1 + put_varint(p + k + 1, self.seq)
+        p[k] = <char>pw.tag(pw.PACKET_TRACK_EVENT, pw.WIRE_LEN)
+        te = k + 1
+        p[te + 1] = <char>pw.tag(pw.EVENT_TYPE, pw.WIRE_VARINT)
+        p[te + 2] = <char>type_
+        k = te + 3
+        if iid:
+            p[k] = <char>pw.tag(pw.EVENT_NAME_IID, pw.WIRE_VARINT)
+            k += 1 + put_varint(p + k + 1, iid)
+        p[te] = <char>(k - te - 1)
         head[0] = <char>pw.tag(pw.TRACE_PACKET, pw.WIRE_LEN)
-        h += put_varint(head + 1, <uint64_t>(end - 7))
-        memcpy(buf + 7 - h, head, h)
-        self.out.put(buf + 7 - h, end - 7 + h)
+        head[1] = <char>k
+        self.out.n += 2 + k
         return self.maybe_flush()
 
     # -- other events (sequence 1, absolute timestamps) -----------------------------------------
