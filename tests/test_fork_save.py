@@ -7,6 +7,7 @@ fork_save runs none of them.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -195,6 +196,11 @@ def test_with_pid_suffix_the_file_is_named_after_the_child_as_in_viztracer_1x(tm
     saved = tmp_path / f"r_{out['child']}.json"     # a new file per fork_save, never the parent's
     assert [short(e) for e in events(saved, "X")] == ["before_fork"]
     assert {e["pid"] for e in events(saved, "X")} == {out["pid"]}
+
+
+def test_the_signature_is_1_1_1s():
+    params = list(inspect.signature(VizTracer.fork_save).parameters.values())[1:]
+    assert [(p.name, p.default) for p in params] == [("output_file", None)]
 
 
 def test_a_start_method_other_than_fork_is_an_error(tmp_path):
