@@ -11,7 +11,10 @@ How a child gets traced:
   is every non-Python child.
 - **Forks** (``os.fork``, multiprocessing's fork, the forkserver's children): the tracer goes on
   in the child (``VizTracer._after_fork_in_child`` drops the parent's entries), and
-  :func:`_after_fork_in_child` sends its report to the folder.
+  :func:`_after_fork_in_child` sends its report to the folder. Not the child of
+  ``VizTracer.fork_save`` (``viztracer.forksave``): it saves the parent's entries to a file of
+  its own and ends, untraced and not in the command's report (the command joins it as it
+  joins every non-daemonic multiprocessing child at the program's end, as python would).
 
 The folder, one file name per child (``result_<pid>.<ext>``, VizTracer 1.x's names):
 
@@ -40,6 +43,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from . import forksave
 
 if TYPE_CHECKING:
     from .report.merge import ChildReport
@@ -341,7 +346,7 @@ def _after_fork_in_child() -> None:
 def _trace_forked_child() -> None:
     global _role
     role, _role = _role, None
-    if role is None:
+    if role is None or forksave.in_saver():    # fork_save's child saves the parent's report only
         return
     try:
         if isinstance(role, Forkserver):

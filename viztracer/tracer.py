@@ -18,11 +18,11 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-from . import _events, _tracer
+from . import _events, _tracer, forksave
 from .errors import HookInUse, ReportError
 from .extra_log import AuditLog, ExceptionLog, GcLog, PrintCapture, compile_patterns, quiet_audit
 from .recording import Recording
@@ -31,6 +31,9 @@ from .stream import StreamWriter, check_stream_path
 from .version import __version__
 from .vizevent import VizEvent
 from .vizplugin import PluginManager, VizPluginBase
+
+if TYPE_CHECKING:
+    import multiprocessing
 
 _global_tracer: VizTracer | None = None
 
@@ -109,8 +112,12 @@ def _live_tracers() -> list[VizTracer]:
 
 
 def _after_fork_in_child() -> None:
+    saver = forksave.in_saver()
     for tracer in _live_tracers():
-        tracer._after_fork_in_child()
+        if saver:
+            tracer._stop_in_saver()
+        else:
+            tracer._after_fork_in_child()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -220,6 +227,7 @@ class VizTracer:
         self._stream_clock: tuple[int, int, float] | None = None
         self._parents_report: str | None = None     # a forked child's: never to be overwritten
         self._pid = os.getpid()
+        self._report_pid: int | None = None    # the pid the report shows, when not this process's (fork_save)
         self._afterfork: tuple[Callable[..., Any], tuple, dict] | None = None
         # The folder of the command line's child processes (viztracer.children), when tracing
         # under it: where init_kwargs sends a child's report.
@@ -447,6 +455,21 @@ class VizTracer:
         if self.enable:
             self._configure_core()      # with what the callback changed
             self._core.forked()
+
+    def _stop_in_saver(self) -> None:
+        """In the child of a fork_save: stop without recording anything of the child's. The ring
+        and the threads stay the parent's, as of the fork; the calls the parent had open are
+        written as open (begin) events, as ``save()`` of a running tracer does. (Nothing of the
+        child is on the stack yet: the fork happened inside fork_save, which is not recorded.)"""
+        if not self.enable:
+            return
+        threading.setprofile(None)
+        with quiet_audit():
+            self._core.stop()
+        self.enable = False
+        for extra in reversed(self._extras):
+            extra.uninstall()
+        self._extras = []
 
     def set_afterfork(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Call ``callback(tracer, *args, **kwargs)`` in every child forked from this process
@@ -776,6 +799,16 @@ class VizTracer:
             print(open_hint(path))
         return path
 
+    def fork_save(self, output_file: str | None = None) -> multiprocessing.Process:
+        """Save the report from a forked child while this process goes on tracing; return that
+        child, started (a ``multiprocessing.Process``: ``join()`` it to wait for the file).
+
+        The report is what ``save(output_file)`` would write now (by default to ``output_file``),
+        under this process's pid; nothing the child does is in it, and nothing recorded here is
+        dropped. Needs multiprocessing's ``fork`` start method and the in-memory ring (not
+        ``stream=True``): RuntimeError otherwise."""
+        return forksave.fork_save(self, output_file)
+
     def dump_ring(self) -> str:
         """Write what the ring holds now to a new file beside the report and go on tracing
         (``--dump_on``): ``<report>_dump_<date>_<time>_<n>.<ext>``, never an earlier dump.
@@ -891,7 +924,7 @@ class VizTracer:
                    span: tuple[int, int] | None = None) -> Recording:
         core = self._core
         return Recording(ring=core.ring_capsule(), threads=[(tid, name) for tid, name in core.thread_table()],
-                         clock=clock, metadata=metadata, pid=os.getpid(),
+                         clock=clock, metadata=metadata, pid=self._report_pid or os.getpid(),
                          process_name=self.process_name or "MainProcess",
                          sanitize_names=bool(self.sanitize_function_name), owner=core, span=span)
 
