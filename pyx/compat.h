@@ -5,7 +5,6 @@
 #include <Python.h>
 #include <errno.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,47 +133,5 @@ static void *vt_alloc_ring(size_t bytes) {
 }
 static void vt_free_ring(void *p, size_t bytes) {
     if (p != NULL) munmap(p, vt_ring_bytes(bytes));
-}
-/* The semaphore a streaming writer sleeps on and the hook posts when a part of the ring has
-   filled: sem_post is a cheap atomic operation that needs neither the GIL nor a Python call. */
-static void *vt_sem_new(void) {
-    sem_t *s = (sem_t *)malloc(sizeof(sem_t));
-    if (s != NULL && sem_init(s, 0, 0) != 0) {
-        free(s);
-        s = NULL;
-    }
-    return s;
-}
-
-static void vt_sem_free(void *s) {
-    if (s != NULL) {
-        sem_destroy((sem_t *)s);
-        free(s);
-    }
-}
-
-static inline void vt_sem_post(void *s) {
-    if (s != NULL) sem_post((sem_t *)s);
-}
-
-/* Wait until posted or ``timeout_ns`` has passed; 1 when posted. Called without the GIL. Every
-   pending post is taken at once: the writer drains the whole ring whatever woke it. */
-static int vt_sem_wait(void *s, int64_t timeout_ns) {
-    struct timespec t;
-    int posted = 0;
-    if (s == NULL) return 0;
-    clock_gettime(CLOCK_REALTIME, &t);
-    t.tv_sec += timeout_ns / 1000000000LL;
-    t.tv_nsec += timeout_ns % 1000000000LL;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec += 1;
-        t.tv_nsec -= 1000000000L;
-    }
-    while (sem_timedwait((sem_t *)s, &t) != 0) {
-        if (errno != EINTR) return 0;
-    }
-    posted = 1;
-    while (sem_trywait((sem_t *)s) == 0) {}
-    return posted;
 }
 #endif

@@ -16,7 +16,7 @@ from libc.string cimport memcpy, memset
 
 from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION,
                    KIND_INSTANT, KIND_OBJECT, KIND_PY, KIND_RAW, Entry, RefRun, Ring,
-                   drop_refs, take_refs)
+                   drop_refs, next_part, take_refs, threads_known)
 
 import json
 import os
@@ -400,7 +400,7 @@ cdef int write_all(int fd, const char* data, Py_ssize_t n) noexcept nogil:
     return 0
 
 
-def stream_chrome_part(recording, int fd, NameTable names):
+def stream_chrome_part(recording, int fd, NameTable names, int more_parts=0, int64_t wait_ns=0):
     """Write a streamed part (a recording's span) to the file descriptor ``fd``, as
     ``write_chrome_events`` would, for a writer thread that should hold the GIL as briefly as
     it can. ``names`` is the stream's name table, kept from part to part.
@@ -408,70 +408,108 @@ def stream_chrome_part(recording, int fd, NameTable names):
     Without the GIL: the pass that finds what needs Python, the encoding, the write, and
     moving the entries' references out of their slots. With it, in one go in the middle:
     names not seen before and whole events that need Python (args, custom events); then,
-    after the write, dropping the references. Returns the number of entries written; the
-    slots are empty afterwards (``stream_release`` need not visit them)."""
+    after the last part, dropping the references. Then on to up to ``more_parts`` whole parts
+    of the ring after the span, each waited for at most ``wait_ns`` (ring.pxd's next_part):
+    going back to Python between parts costs the writer a wait for the GIL, longer than a part
+    takes to write. Returns the number of entries written; their slots are empty afterwards
+    (``stream_release`` need not visit them)."""
     cdef Ring* ring = ring_of(recording)
     cdef Clock clock = clock_of(recording)
     cdef OutBuffer out = OutBuffer(None)
     cdef OutBuffer side = OutBuffer(None)
     cdef Prefixes prefixes = Prefixes(recording.pid, recording.threads)
-    cdef uint64_t start, i
+    cdef uint64_t start, end, room, total = 0
     cdef uint64_t count = span_of(recording, ring, &start)
+    cdef uint64_t number = recording.span[0] if count else 0  # of the part's first entry; start is its slot
     cdef PartWork p
     cdef Py_ssize_t* side_end = NULL
-    cdef Py_ssize_t j = 0, before, from_side = 0
-    cdef Entry* e
     cdef int failed = 0
     names.sanitize = recording.sanitize_names
     if ring.entries == NULL or count == 0:
         return 0
-    begin_part_work(&p, count)
+    room = count if count > ring.part else ring.part
+    begin_part_work(&p, room, 1 + more_parts)
     try:
-        side_end = <Py_ssize_t*>malloc(count * sizeof(Py_ssize_t))
+        side_end = <Py_ssize_t*>malloc(room * sizeof(Py_ssize_t))
         if side_end == NULL:
             raise MemoryError()
-        out.reserve(<Py_ssize_t>count * 96)
+        out.reserve(<Py_ssize_t>room * 96)
         with nogil:
-            names.scan_part(ring, start, count, &p)
-            if p.n_missing or p.n_special:
-                with gil:       # the program waits: names, and the events that need Python
-                    names.add_missing(ring, &p)
-                    for j in range(p.n_special):
-                        before = side.n
-                        put_event(side, ring, (start + p.special[j]) % ring.capacity, &clock, prefixes, names)
-                        side_end[j] = side.n if side.n > before else -1
-            j = 0
-            for i in range(count):
-                if j < p.n_special and p.special[j] == i:
-                    if side_end[j] > 0:
-                        out.put(side.data + from_side, side_end[j] - from_side)
-                        from_side = side_end[j]
-                    j += 1
-                    continue
-                e = &ring.entries[(start + i) % ring.capacity]
-                put_call(out, e, &clock, prefixes, names.find(<void*>e.obj))
-                out.put(b'}', 1)
-            failed = write_all(fd, out.data, out.n)
-            if not failed:
-                p.n_runs = take_refs(ring, start, count, p.runs)
+            while True:
+                failed = chrome_part(out, side, ring, &clock, prefixes, names, start, count, fd, &p, side_end)
+                if failed:
+                    break
+                total += count
+                if more_parts == 0:
+                    break
+                more_parts -= 1
+                number += count
+                end = next_part(ring, number, wait_ns)
+                if end == 0:
+                    break
+                start, count = number % ring.capacity, end - number
+                if not threads_known(ring, start, count, <uint32_t>prefixes.n):
+                    break
     finally:
         free(side_end)
         end_part_work(&p)
     if failed:
         raise OSError(failed, os.strerror(failed))
-    return count
+    return total
 
 
-cdef int begin_part_work(PartWork* p, uint64_t count) except -1:
-    """Room for a streamed part of ``count`` entries; ``end_part_work`` frees it."""
+cdef int chrome_part(OutBuffer out, OutBuffer side, Ring* ring, Clock* clock, Prefixes prefixes,
+                     NameTable names, uint64_t start, uint64_t count, int fd, PartWork* p,
+                     Py_ssize_t* side_end) except -1 nogil:
+    """One part of ``stream_chrome_part``, called without the GIL; the errno of a failed write,
+    or 0."""
+    cdef uint64_t i
+    cdef Py_ssize_t j, before, from_side = 0
+    cdef Entry* e
+    cdef int failed
+    names.scan_part(ring, start, count, p)
+    out.n = side.n = 0
+    if p.n_missing or p.n_special:
+        with gil:       # the program waits: names, and the events that need Python
+            names.add_missing(ring, p)
+            for j in range(p.n_special):
+                before = side.n
+                put_event(side, ring, (start + p.special[j]) % ring.capacity, clock, prefixes, names)
+                side_end[j] = side.n if side.n > before else -1
+    j = 0
+    for i in range(count):
+        if j < p.n_special and p.special[j] == i:
+            if side_end[j] > 0:
+                out.put(side.data + from_side, side_end[j] - from_side)
+                from_side = side_end[j]
+            j += 1
+            continue
+        e = &ring.entries[(start + i) % ring.capacity]
+        put_call(out, e, clock, prefixes, names.find(<void*>e.obj))
+        out.put(b'}', 1)
+    failed = write_all(fd, out.data, out.n)
+    if not failed:
+        take_part_refs(ring, start, count, p)
+    return failed
+
+
+cdef int begin_part_work(PartWork* p, uint64_t count, uint64_t parts=1) except -1:
+    """Room for a streamed part of ``count`` entries, and for the references of ``parts`` such
+    parts (the pages are only touched as they fill); ``end_part_work`` frees it."""
     p.special = <uint64_t*>malloc(count * sizeof(uint64_t))
     p.missing = <uint64_t*>malloc(count * sizeof(uint64_t))
-    p.runs = <RefRun*>malloc(2 * count * sizeof(RefRun))     # an object and an extra an entry
+    p.runs = <RefRun*>malloc(2 * count * parts * sizeof(RefRun))     # an object and an extra an entry
     p.n_special = p.n_missing = p.n_runs = 0
     if p.special == NULL or p.missing == NULL or p.runs == NULL:
         end_part_work(p)
         raise MemoryError()
     return 0
+
+
+cdef void take_part_refs(Ring* ring, uint64_t first, uint64_t count, PartWork* p) noexcept nogil:
+    """Move the references of a part's entries into ``p`` (ring.pxd's take_refs), after those of
+    the parts before it (begin_part_work made room for them all)."""
+    p.n_runs += take_refs(ring, first, count, p.runs + p.n_runs)
 
 
 cdef void end_part_work(PartWork* p) noexcept:

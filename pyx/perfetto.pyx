@@ -28,10 +28,11 @@ cimport cython
 cimport protowire as pw
 from protowire cimport put_varint
 from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION, KIND_INSTANT,
-                   KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring, take_refs)
+                   KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring, next_part, threads_known,
+                   vt_load_acquire)
 from viztracer._export cimport (CHUNK, Clock, NameSlot, NameTable, OutBuffer, PartWork,
                                 begin_part_work, clock_of, end_part_work, json_text, ring_of,
-                                span_of, ts_ns, utf8, write_all)
+                                span_of, take_part_refs, ts_ns, utf8, write_all)
 
 import collections
 import concurrent.futures
@@ -279,6 +280,24 @@ cdef int compressed_head_into(char* head, Py_ssize_t n) noexcept nogil:
 
 
 @cython.final
+cdef bytes interned_categories():
+    """CATEGORIES as the interned data of a packet (ids 1, 2, ...)."""
+    cdef ProtoBuffer msg = ProtoBuffer(None)
+    cdef ProtoBuffer out = ProtoBuffer(None)
+    cdef int i
+    for i, cat in enumerate(CATEGORIES):
+        msg.field_varint(pw.INTERNED_IID, i + 1)
+        msg.field_str(pw.INTERNED_NAME, cat)
+        out.field_msg(pw.INTERNED_EVENT_CATEGORIES, msg)
+    return PyBytes_FromStringAndSize(out.data, out.n)
+
+
+# built once, so that a part can start without the GIL (kept: the pointer is into it)
+cdef bytes _categories_interned = interned_categories()
+cdef const char* CATEGORIES_INTERNED = _categories_interned
+cdef Py_ssize_t CATEGORIES_INTERNED_N = len(_categories_interned)
+
+
 cdef class PerfettoWriter:
     """Writes tracks, slices (one sequence per thread) and other events as TracePackets."""
     cdef ProtoBuffer out
@@ -294,6 +313,7 @@ cdef class PerfettoWriter:
     cdef uint32_t seq               # the sequence being written
     cdef bint hold                  # keep the packets in ``out`` (a stream writes them at once)
     cdef bint compress              # a stream's: deflate what write_compressed writes
+    cdef bint compress_wanted       # a stream's: deflate parts written when not in a hurry
     cdef uint64_t* uuids            # thread index -> uuid, for code without the GIL
     cdef uint8_t* seq_begun         # thread index -> 1 once its sequence's first packet is out
     cdef size_t uuids_cap
@@ -397,13 +417,9 @@ cdef class PerfettoWriter:
                 self.out.flush()
         return 0
 
-    cdef int start_main(self) except -1:
+    cdef int start_main(self) except -1 nogil:
         """The first packet of sequence 1: clears its state and interns the categories."""
-        cdef int i
-        for i, cat in enumerate(CATEGORIES):
-            self.tmp.field_varint(pw.INTERNED_IID, i + 1)
-            self.tmp.field_str(pw.INTERNED_NAME, cat)
-            self.interned.field_msg(pw.INTERNED_EVENT_CATEGORIES, self.tmp)
+        self.interned.put(CATEGORIES_INTERNED, CATEGORIES_INTERNED_N)
         self.epochs += 1
         self.seq = SEQ_MAIN
         self.epoch = self.main_epoch = self.epochs
@@ -417,7 +433,7 @@ cdef class PerfettoWriter:
         self.epoch = self.main_epoch
         return 0
 
-    cdef int new_part(self) except -1:
+    cdef int new_part(self) except -1 nogil:
         """Start every sequence afresh: every name is interned again in the part that uses
         it (the table lives on: it keeps its objects alive, so no address is reused)."""
         memset(self.name_seq, 0, self.name_seq_cap * sizeof(uint32_t))
@@ -438,7 +454,7 @@ cdef class PerfettoWriter:
         self.slices(recs, slice_recs(recs, ring, clock, first, count))
         failed = self.write_compressed(fd)
         if not failed:
-            p.n_runs = take_refs(ring, first, count, p.runs)
+            take_part_refs(ring, first, count, p)
         return failed
 
     def drain(self):
@@ -878,11 +894,12 @@ cdef object ring_into(PerfettoWriter w, recording, metadata_for):
     return count
 
 
-cdef uint64_t ring_part(PerfettoWriter w, recording, int fd=-1) except? 0xFFFFFFFFFFFFFFFF:
+cdef uint64_t ring_part(PerfettoWriter w, recording, int fd=-1, int more_parts=0, int64_t wait_ns=0,
+                        uint64_t hurry_behind=0) except? 0xFFFFFFFFFFFFFFFF:
     """Write a recording's entries (its ``span``): tracks first seen, slices, other events.
 
     With ``fd``, a streamed part (``stream_part``): written to ``fd`` at once, holding the GIL
-    as little as it can."""
+    as little as it can, and followed by up to ``more_parts`` parts."""
     cdef Ring* ring = ring_of(recording)
     cdef Clock clock = clock_of(recording)
     cdef long pid = recording.pid
@@ -899,7 +916,8 @@ cdef uint64_t ring_part(PerfettoWriter w, recording, int fd=-1) except? 0xFFFFFF
             w.write_compressed(fd)
         return 0
     if fd >= 0:
-        return stream_part(w, ring, &clock, first, count, pid, fd)
+        return stream_part(w, ring, &clock, recording.span[0], count, pid, fd, more_parts, wait_ns,
+                           hurry_behind)
     for i in range(count):      # every name into the table (slices() finds them)
         e = &ring.entries[(first + i) % ring.capacity]
         if e.kind == KIND_PY or e.kind == KIND_C or e.kind == KIND_DURATION:
@@ -916,51 +934,83 @@ cdef uint64_t ring_part(PerfettoWriter w, recording, int fd=-1) except? 0xFFFFFF
     return count
 
 
-cdef uint64_t stream_part(PerfettoWriter w, Ring* ring, Clock* clock, uint64_t first, uint64_t count,
-                          long pid, int fd) except? 0xFFFFFFFFFFFFFFFF:
-    """A streamed part, for a writer thread that should hold the GIL as briefly as it can.
-
-    Without the GIL: the pass that finds what needs Python, the slices (``write_slices``),
-    and moving the entries' references out of their slots. With it, in one go before the
-    slices: names not seen before and the other events (instants, counters, ...), which come
-    first in the part; then, after the write, dropping the references. A part with args is
-    written with the GIL throughout (each needs Python). The slots are empty afterwards
-    (``stream_release`` need not visit them)."""
+cdef uint64_t stream_part(PerfettoWriter w, Ring* ring, Clock* clock, uint64_t number, uint64_t count,
+                          long pid, int fd, int more_parts, int64_t wait_ns,
+                          uint64_t hurry_behind) except? 0xFFFFFFFFFFFFFFFF:
+    """A streamed part, for a writer thread that should hold the GIL as briefly as it can
+    (``one_part``), then up to ``more_parts`` whole parts of the ring after it, each waited for
+    at most ``wait_ns`` (ring.pxd's next_part): going back to Python between parts costs the
+    writer a wait for the GIL, longer than a part takes to write. A part started when the
+    program is more than ``hurry_behind`` entries ahead is written without deflating it (see
+    ``PerfettoStream.part``). ``number`` is the entry number of the span's first entry.
+    Returns the number of entries written; their slots are empty
+    afterwards (``stream_release`` need not visit them)."""
     cdef PartWork p
     cdef SliceRec* recs = NULL
-    cdef Py_ssize_t j
-    cdef uint64_t slot
-    cdef bint with_args = False
+    cdef uint64_t end, total = 0
+    cdef uint64_t room = count if count > ring.part else ring.part
     cdef int failed = 0
-    cdef Entry* e
-    begin_part_work(&p, count)
+    cdef bint compress = w.compress
+    cdef bint wanted = w.compress_wanted
+    cdef uint32_t n_threads = <uint32_t>len(w.thread_uuids)
+    begin_part_work(&p, room, 1 + more_parts)
     try:
-        recs = <SliceRec*>malloc(count * sizeof(SliceRec))
+        recs = <SliceRec*>malloc(room * sizeof(SliceRec))
         if recs == NULL:
             raise MemoryError()
         with nogil:     # the program runs on meanwhile
-            w.names.scan_part(ring, first, count, &p)
-            if p.n_missing or p.n_special:
-                with gil:
-                    w.names.add_missing(ring, &p)
-                    w.room_for_iid(w.names.used)
-                    for j in range(p.n_special):
-                        slot = (first + p.special[j]) % ring.capacity
-                        e = &ring.entries[slot]
-                        if e.kind >= KIND_INSTANT:
-                            ring_other(w, ring, e, slot, ts_ns(clock, e.ts), pid)
-                        else:
-                            with_args = True
-            if not with_args:
-                failed = w.write_slices(recs, ring, clock, first, count, fd, &p)
-        if with_args:
-            failed = w.write_slices(recs, ring, clock, first, count, fd, &p)
+            while True:
+                failed = one_part(w, recs, ring, clock, number % ring.capacity, count, pid, fd, &p)
+                if failed:
+                    break
+                total += count
+                if more_parts == 0:
+                    break
+                more_parts -= 1
+                number += count
+                end = next_part(ring, number, wait_ns)
+                if end == 0:
+                    break
+                count = end - number
+                if not threads_known(ring, number % ring.capacity, count, n_threads):
+                    break
+                w.new_part()
+                w.compress = wanted and vt_load_acquire(&ring.written) - number <= hurry_behind
     finally:
+        w.compress = compress
         free(recs)
         end_part_work(&p)
     if failed:
         raise OSError(failed, os.strerror(failed))
-    return count
+    return total
+
+
+cdef int one_part(PerfettoWriter w, SliceRec* recs, Ring* ring, Clock* clock, uint64_t first,
+                  uint64_t count, long pid, int fd, PartWork* p) except -1 nogil:
+    """One part of ``stream_part``, called without the GIL. With it, in one go before the
+    slices: names not seen before and the other events (instants, counters, ...), which come
+    first in the part. A part with args is written with the GIL throughout (each needs
+    Python). The errno of a failed write, or 0."""
+    cdef Py_ssize_t j
+    cdef uint64_t slot
+    cdef bint with_args = False
+    cdef Entry* e
+    w.names.scan_part(ring, first, count, p)
+    if p.n_missing or p.n_special:
+        with gil:
+            w.names.add_missing(ring, p)
+            w.room_for_iid(w.names.used)
+            for j in range(p.n_special):
+                slot = (first + p.special[j]) % ring.capacity
+                e = &ring.entries[slot]
+                if e.kind >= KIND_INSTANT:
+                    ring_other(w, ring, e, slot, ts_ns(clock, e.ts), pid)
+                else:
+                    with_args = True
+    if with_args:
+        with gil:
+            return w.write_slices(recs, ring, clock, first, count, fd, p)
+    return w.write_slices(recs, ring, clock, first, count, fd, p)
 
 
 cdef uint64_t slice_recs(SliceRec* recs, Ring* ring, Clock* clock, uint64_t first,
@@ -1019,7 +1069,7 @@ cdef class PerfettoStream:
         self.fd = fd
         self.w = PerfettoWriter(self.write_now, False)
         self.w.hold = True
-        self.w.compress = self.compress = compress
+        self.w.compress = self.w.compress_wanted = self.compress = compress
         self.functions = set()
 
     def write_now(self, bytes chunk):
@@ -1034,16 +1084,19 @@ cdef class PerfettoStream:
         if failed:
             raise OSError(failed, os.strerror(failed))
 
-    def part(self, recording, bint hurry=False):
-        """Write a recording's span; returns the number of entries written. In a ``hurry``
-        (the writer is far behind the program), the part is written without deflating it,
-        which is most of the writer's work: a larger file rather than dropped calls."""
+    def part(self, recording, bint hurry=False, int more_parts=0, int64_t wait_ns=0,
+             uint64_t hurry_behind=0):
+        """Write a recording's span, and up to ``more_parts`` whole parts after it (see
+        ``stream_part``); returns the number of entries written. In a ``hurry`` (the writer is
+        far behind the program: more than ``hurry_behind`` entries, for the parts after the
+        span), a part is written without deflating it, which is most of the writer's work: a
+        larger file rather than dropped calls."""
         if self.started:
             self.w.new_part()
         self.started = True
         self.w.compress = self.compress and not hurry
         try:
-            return ring_part(self.w, recording, self.fd)
+            return ring_part(self.w, recording, self.fd, more_parts, wait_ns, hurry_behind)
         finally:
             self.w.compress = self.compress
 

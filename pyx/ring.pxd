@@ -7,6 +7,16 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 cdef extern from "Python.h":
     void decref_ptr "Py_DECREF"(PyObject* o)
 
+cdef extern from "ring_sync.h":
+    void* vt_sem_new()
+    void vt_sem_free(void* s)
+    void vt_sem_post(void* s) noexcept nogil
+    int vt_sem_wait(void* s, int64_t timeout_ns) noexcept nogil
+    uint64_t vt_load_acquire(const uint64_t* p) noexcept nogil
+    void vt_store_release(uint64_t* p, uint64_t v) noexcept nogil
+    int vt_load_flag(const int* p) noexcept nogil
+    void vt_release_fence() noexcept nogil
+
 cdef enum:
     KIND_PY = 1         # a Python call; obj is its code object
     KIND_C = 2          # a C call; obj is its name (str), resolved when the call was recorded
@@ -41,12 +51,17 @@ ctypedef struct Ring:
     # where an entry must be refused because its slot is not written out yet. During a dump
     # (``frozen``) limit is ``written``: every new entry is refused.
     uint64_t limit
-    uint64_t flushed        # streaming: entries before this one are written out, their slots free
+    # Streaming: entries before this one are written out, their slots free. Set with the GIL
+    # (stream_release), or by a writer going from part to part without it (next_part), which
+    # leaves ``limit`` to the hook: the slow path reads ``flushed`` again when it gets there.
+    uint64_t flushed
     uint64_t part           # streaming: the writer is woken every ``part`` entries
     uint64_t refused        # entries refused (streaming, or during a dump) since the last clear
     uint64_t refused_seen   # how many of them the writer has reported
     int64_t refused_since   # ticks of the first refused entry not reported yet
     void* wake              # streaming: the semaphore the writer waits on
+    int writer_stop         # streaming: the writer is to go back to Python (stop_writer)
+    int writer_stalled      # streaming: the hook waited for the writer in vain (tracer.pyx)
     int streaming
     int frozen
 
@@ -103,3 +118,36 @@ cdef inline void drop_refs(RefRun* runs, size_t n) noexcept:
     for i in range(n):
         for k in range(runs[i].n):
             decref_ptr(runs[i].obj)
+
+
+# -- a streaming writer going from part to part without the GIL ---------------------------------
+# With the GIL, the writer sees every entry counted in ``written`` whole. Without it, the newest
+# may be half-filled: ring_next counts an entry before its caller fills it. Every earlier one is
+# whole (the hook fences before counting the next), so the writer reads up to ``written - 1``.
+
+cdef inline uint64_t next_part(Ring* ring, uint64_t first, int64_t wait_ns) noexcept nogil:
+    """Without the GIL, after writing the entries before ``first``: hand their slots back to the
+    hook, then the end of the next part: a whole one (``first + part``) once the program has
+    filled it, or what it filled in ``wait_ns`` when that is less. 0 when it filled nothing, or
+    the writer is asked to stop (``writer_stop``): the caller then goes back to Python."""
+    cdef uint64_t ready
+    vt_store_release(&ring.flushed, first)
+    cdef bint waited = False
+    while not vt_load_flag(&ring.writer_stop):
+        ready = vt_load_acquire(&ring.written)
+        if ready > first + ring.part:
+            return first + ring.part
+        if waited:
+            return ready - 1 if ready > first + 1 else 0
+        waited = not vt_sem_wait(ring.wake, wait_ns)
+    return 0
+
+
+cdef inline bint threads_known(Ring* ring, uint64_t first, uint64_t count, uint32_t n) noexcept nogil:
+    """Whether every entry of the part was made by one of the first ``n`` thread slots (a part
+    with a thread new to the writer is written from Python, which describes the thread first)."""
+    cdef uint64_t i
+    for i in range(count):
+        if ring.entries[(first + i) % ring.capacity].thread >= n:
+            return False
+    return True

@@ -13,7 +13,9 @@ from libc.stdlib cimport calloc, free, realloc
 from libc.string cimport memset
 
 from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION,
-                   KIND_INSTANT, KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring)
+                   KIND_INSTANT, KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring, vt_load_acquire,
+                   vt_load_flag, vt_release_fence, vt_sem_free, vt_sem_new, vt_sem_post,
+                   vt_sem_wait)
 
 cimport cython
 
@@ -24,6 +26,9 @@ import types
 import weakref
 
 
+cdef extern from "unistd.h":
+    int usleep(unsigned int usec) nogil
+
 cdef extern from "compat.h":
     int vt_set_use_tsc(int on)
     int vt_cached_slot(uint64_t tracer, uint32_t* slot) noexcept
@@ -31,10 +36,6 @@ cdef extern from "compat.h":
     int vt_init_fork_handler()
     void* vt_alloc_ring(size_t nbytes)
     void vt_free_ring(void* p, size_t nbytes)
-    void* vt_sem_new()
-    void vt_sem_free(void* s)
-    void vt_sem_post(void* s) noexcept nogil
-    int vt_sem_wait(void* s, int64_t timeout_ns) noexcept nogil
     Py_ssize_t VT_RequestCodeExtraIndex(void* free_func)
     int VT_CodeGetExtra(PyObject* code, Py_ssize_t index, void** extra)
     int VT_CodeSetExtra(PyObject* code, Py_ssize_t index, void* extra)
@@ -222,6 +223,10 @@ cdef inline void release_slot(Ring* ring, uint64_t slot) noexcept:
 
 
 cdef Entry drop_sink     # what a refused custom event is written into, and forgotten
+# How long the program waits for a streaming writer a whole ring behind before refusing
+# entries (a writer that far behind is starved or stopping), and how often it looks.
+cdef int64_t STALL_NS = 200 * 1000 * 1000
+cdef unsigned int STALL_POLL_US = 20
 
 
 cdef inline void set_limit(Ring* ring) noexcept:
@@ -236,10 +241,17 @@ cdef inline void set_limit(Ring* ring) noexcept:
         ring.limit = ring.capacity
 
 
-cdef int ring_slow(Ring* ring, uint64_t slot) noexcept:
+cdef int ring_slow(Ring* ring) noexcept:
     """ring_next past ``limit``: free the oldest entry (flight recorder), wake the streaming
-    writer, or refuse the entry (1) and count it when its slot is not free."""
-    if ring.frozen or (ring.streaming and ring.written >= ring.flushed + ring.capacity):
+    writer, or refuse the entry (1) and count it when its slot is not free. Streaming, a full
+    ring first waits for the writer (2: look again)."""
+    cdef uint64_t flushed = vt_load_acquire(&ring.flushed)     # a writer may move it on meanwhile
+    if ring.streaming and not ring.frozen and ring.written >= flushed + ring.capacity:
+        if wait_for_writer(ring, flushed):
+            return 2
+    elif ring.streaming:
+        ring.writer_stalled = 0
+    if ring.frozen or (ring.streaming and ring.written >= flushed + ring.capacity):
         if ring.refused == ring.refused_seen:
             ring.refused_since = vt_ticks()
         ring.refused += 1
@@ -247,24 +259,50 @@ cdef int ring_slow(Ring* ring, uint64_t slot) noexcept:
     if ring.streaming:
         vt_sem_post(ring.wake)
         ring.limit = ring.written + ring.part
-        if ring.limit > ring.flushed + ring.capacity:
-            ring.limit = ring.flushed + ring.capacity
+        if ring.limit > flushed + ring.capacity:
+            ring.limit = flushed + ring.capacity
         return 0
-    release_slot(ring, slot)
+    release_slot(ring, ring.head)
     return 0
+
+
+cdef bint wait_for_writer(Ring* ring, uint64_t flushed) noexcept:
+    """The streaming writer is a whole ring behind: let the program wait for it, without the
+    GIL (which the writer may need), rather than drop entries. True once it has freed slots;
+    False when it has not in STALL_NS (it is stopping, or starved: the entry is refused, and so
+    is every one after it until it frees slots, without waiting again)."""
+    cdef int64_t until
+    if ring.writer_stalled or vt_load_flag(&ring.writer_stop):
+        return False
+    vt_sem_post(ring.wake)
+    with nogil:
+        until = vt_now_ns() + STALL_NS
+        while vt_load_acquire(&ring.flushed) == flushed and vt_now_ns() < until:
+            usleep(STALL_POLL_US)
+    # with the GIL again: another thread may have stopped the stream meanwhile
+    if ring.entries == NULL or not ring.streaming or vt_load_acquire(&ring.flushed) == flushed:
+        ring.writer_stalled = 1
+        return False
+    return True
 
 
 cdef inline Entry* ring_next(Ring* ring, uint64_t* slot_out) noexcept:
     """The next slot to write, or NULL when the entry is refused (see ring_slow). The caller
     fills the entry without running Python code: a streaming writer may read it as soon as
-    another thread gets the GIL."""
-    cdef uint64_t slot = ring.head
-    if ring.written >= ring.limit:
-        if ring_slow(ring, slot):
+    another thread gets the GIL, or once the next entry is counted (ring.pxd's next_part)."""
+    cdef uint64_t slot
+    cdef int slow
+    while ring.written >= ring.limit:
+        slow = ring_slow(ring)
+        if slow == 1:
             return NULL
+        if slow == 0:
+            break
+    slot = ring.head
     ring.head = slot + 1
     if ring.head == ring.capacity:
         ring.head = 0
+    vt_release_fence()      # the entry counted last is whole before this one is counted (ring.pxd)
     ring.written += 1
     slot_out[0] = slot
     return &ring.entries[slot]
@@ -1343,6 +1381,7 @@ cdef class Tracer:
         # what the ring holds already is the first thing written
         ring.flushed = ring.written - ring.capacity if ring.written > ring.capacity else 0
         ring.streaming = 1
+        ring.writer_stop = ring.writer_stalled = 0
         set_limit(ring)
 
     def stream_end(self):
@@ -1390,6 +1429,12 @@ cdef class Tracer:
 
     def wake_writer(self):
         """Wake a writer sleeping in ``wait_for_part``."""
+        vt_sem_post(self.cfg.ring.wake)
+
+    def stop_writer(self):
+        """Send the writer back to Python for good, wherever it sleeps (``wait_for_part``, or
+        between parts without the GIL: ring.pxd's next_part)."""
+        self.cfg.ring.writer_stop = 1
         vt_sem_post(self.cfg.ring.wake)
 
     def freeze(self, bint on):

@@ -16,6 +16,7 @@ import sys
 import time
 import weakref
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,56 @@ def test_a_run_far_longer_than_the_ring_keeps_every_call(tmp_path, fmt):
     assert report["viztracer_metadata"]["stream"] is True
     assert not report["viztracer_metadata"]["overflow"]
     assert_nested(report)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_program_faster_than_the_writer_waits_for_it_and_loses_nothing(tmp_path, fmt):
+    """No pause for the writer: the ring fills again and again, and each time the program
+    waits (without the GIL) until the writer has freed slots."""
+    def leaf(i):
+        return i
+
+    out = tmp_path / f"r.{fmt}"
+    tracer = VizTracer(tracer_entries=1000, stream=True, output_file=str(out), verbose=0)
+    tracer.start()
+    for i in range(40000):
+        leaf(i)
+    tracer.stop()
+    report = load_report(str(out))
+    assert report["viztracer_metadata"]["dropped_entries"] == 0
+    leaves = calls_named(report, "test_a_program_faster_than_the_writer_waits_for_it_and_loses_nothing"
+                                 ".<locals>.leaf")
+    assert len(leaves) == 40000
+    assert all(a["ts"] + a["dur"] <= b["ts"] for a, b in pairwise(leaves))     # in order, none twice
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_writer_goes_from_part_to_part_without_going_back_to_python(tmp_path, fmt, monkeypatch):
+    """Going back to Python between parts costs the writer a wait for the GIL: while the
+    program fills part after part, one call of the format's ``part`` writes several."""
+    from viztracer.report import chrome_json, perfetto
+    stream_class = chrome_json.Stream if fmt == "json" else perfetto.Stream
+    written = []
+    part = stream_class.part
+
+    def counting_part(self, recording, *args):
+        written.append(part(self, recording, *args))
+        return written[-1]
+
+    monkeypatch.setattr(stream_class, "part", counting_part)
+
+    def leaf(i):
+        return i
+
+    out = tmp_path / f"r.{fmt}"
+    tracer = VizTracer(tracer_entries=8000, stream=True, output_file=str(out), verbose=0)
+    tracer.start()      # parts of 2,000 entries
+    for i in range(100000):
+        leaf(i)
+    tracer.stop()
+    assert sum(written) >= 100000
+    assert max(written) > 2000      # more than a part in one call
+    assert len(calls_named(load_report(str(out)), "test_the_writer_goes_from_part_to_part")) == 100000
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

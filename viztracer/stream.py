@@ -4,10 +4,12 @@ The hook writes entries into the ring as always. The core wakes the writer threa
 semaphore, no Python call) every time a part of the ring has filled, and the writer also
 wakes on its own every ``INTERVAL`` seconds. Each time it hands the entries written since
 its last visit to the format's ``Stream`` (``viztracer/report``) as a ``Recording`` with a
-``span``, flushes them to the file, and frees their slots. It reads entries in place: no copy
-per event, and the hook never waits for it. When the hook finds no free slot (the writer
-fell a whole ring behind) it refuses the entry and counts it; the writer then adds a marker
-to the report saying how many were dropped from when, and the metadata gives the total.
+``span``, flushes them to the file, and frees their slots, then goes on with the parts the
+program fills meanwhile without going back to Python (``MORE_PARTS``). It reads entries in
+place: no copy per event. When the hook finds no free slot (the writer fell a whole ring
+behind) the program waits for the writer; only when the writer frees nothing for a while
+(starved, or stopping) does the hook refuse entries and count them; the writer then adds a
+marker to the report saying how many were dropped from when, and the metadata gives the total.
 """
 from __future__ import annotations
 
@@ -32,6 +34,11 @@ PART_MAX = 1 << 14
 # the writer's work): taken when more than this many parts wait, so that the writer keeps pace
 # with a program making calls as fast as it can, and uses no more of a core than it must.
 HURRY_PARTS = 2
+# While the program keeps the ring filling, the writer goes from part to part without the GIL
+# (which it would wait a switch interval for each time), up to MORE_PARTS parts, waiting up to
+# PART_WAIT seconds for each: it keeps pace at the rate a busy program makes calls.
+MORE_PARTS = 64
+PART_WAIT = 0.02
 SWITCH_INTERVAL = 0.001     # seconds: sys.setswitchinterval while streaming (at most)
 STREAM_EXTENSIONS = (".json", ".pftrace", ".perfetto-trace")
 # Seconds the writer sleeps before each flush: tests use it to starve the writer.
@@ -112,7 +119,7 @@ class StreamWriter:
         thread, self.thread = self.thread, None
         if thread is not None:
             self.stopping = True
-            self.core.wake_writer()
+            self.core.stop_writer()
             thread.join()
             sys.setswitchinterval(self.switch_interval)
         self.flush(waited_for=True)
@@ -130,17 +137,20 @@ class StreamWriter:
             pass
 
     def _flush_part(self, waited_for: bool) -> bool:
-        """Write up to a part of the ring; True when there is more to write."""
+        """Write up to a part of the ring, and while the program is running, the parts it
+        fills meanwhile; True when there is more to write."""
         with self.lock:
             first, end = self.core.stream_span()
-            more = end - first > self.part
             hurry = waited_for or end - first > HURRY_PARTS * self.part
             end = min(end, first + self.part)
             if end > first:
-                self.written += self.out.part(self.recording_for((first, end)), hurry)
+                more_parts = 0 if waited_for else MORE_PARTS
+                end = first + self.out.part(self.recording_for((first, end)), hurry, more_parts,
+                                            int(PART_WAIT * 1e9), max(0, HURRY_PARTS * self.part))
+                self.written += end - first
                 self.core.stream_release(end, True)     # part() emptied the slots
             self._mark_refused(end)
-        return more
+            return self.core.stream_span()[1] - end > self.part
 
     def _mark_refused(self, end: int) -> None:
         """A marker where the hook began refusing entries, saying how many and why."""

@@ -44,7 +44,8 @@ ctypedef struct PartWork:
     # drops the references it took (ring.pxd's take_refs) and frees it.
     uint64_t* special       # positions in the part of the entries that need Python
     uint64_t* missing       # slots of the calls whose names the table lacks
-    RefRun* runs            # the references taken out of the part's slots
+    RefRun* runs            # the references taken out of the part's slots (and the parts
+                            # written after it without going back to Python)
     Py_ssize_t n_special
     Py_ssize_t n_missing
     size_t n_runs
@@ -114,5 +115,6 @@ cdef Ring* ring_of(recording) except NULL
 cdef uint64_t span_of(recording, Ring* ring, uint64_t* first) except? 0xFFFFFFFFFFFFFFFF
 cdef Clock clock_of(recording) except *
 cdef int write_all(int fd, const char* data, Py_ssize_t n) noexcept nogil
-cdef int begin_part_work(PartWork* p, uint64_t count) except -1
+cdef int begin_part_work(PartWork* p, uint64_t count, uint64_t parts=*) except -1
+cdef void take_part_refs(Ring* ring, uint64_t first, uint64_t count, PartWork* p) noexcept nogil
 cdef void end_part_work(PartWork* p) noexcept

@@ -104,9 +104,11 @@ class Stream:
         process = {"ph": "M", "pid": pid, "tid": pid, "name": "process_name", "args": {"name": process_name}}
         self.file.write(b'{"traceEvents":[\n' + _dumps(process))
 
-    def part(self, recording: Recording, hurry: bool = False) -> int:
-        """Write the entries of a recording's span; returns how many (``hurry`` changes
-        nothing for JSON: there is no cheaper way to write it)."""
+    def part(self, recording: Recording, hurry: bool = False, more_parts: int = 0, wait_ns: int = 0,
+             hurry_behind: int = 0) -> int:
+        """Write the entries of a recording's span, then up to ``more_parts`` whole parts of the
+        ring after it, each waited for at most ``wait_ns``; returns how many entries (``hurry``
+        changes nothing for JSON: there is no cheaper way to write it)."""
         self.file.going_on()
         for tid, name in recording.threads[self.threads:]:
             self.file.write(b",\n" + _dumps({"ph": "M", "pid": self.pid, "tid": tid, "name": "thread_name",
@@ -115,7 +117,7 @@ class Stream:
         if self.names.used > NAMES_KEPT:     # it keeps every key alive: start afresh
             self.functions.update(self.names.functions)
             self.names = _export.NameTable()
-        return _export.stream_chrome_part(recording, self.file.fileno(), self.names)
+        return _export.stream_chrome_part(recording, self.file.fileno(), self.names, more_parts, wait_ns)
 
     def marker(self, ts_ns: int, tid: int, name: str, args: dict) -> None:
         """An instant on the process's track: where entries were dropped, and why."""

@@ -51,13 +51,16 @@ class Stream:
         self.file = StreamFile(path)
         self.encoder = _perfetto.PerfettoStream(self.file.fileno(), compress)
 
-    def part(self, recording: Recording, hurry: bool = False) -> int:
-        """Write the entries of a recording's span; returns how many. In a ``hurry`` (the
-        writer far behind), without deflating them."""
+    def part(self, recording: Recording, hurry: bool = False, more_parts: int = 0, wait_ns: int = 0,
+             hurry_behind: int = 0) -> int:
+        """Write the entries of a recording's span, then up to ``more_parts`` whole parts of the
+        ring after it, each waited for at most ``wait_ns``; returns how many entries. In a
+        ``hurry`` (the writer far behind: more than ``hurry_behind`` entries, for the parts
+        after the span), without deflating them."""
         self.file.going_on()
         if self.encoder.names_used > NAMES_KEPT:   # it keeps every key alive: start afresh
             self.encoder.fresh_names()
-        return self.encoder.part(recording, hurry)
+        return self.encoder.part(recording, hurry, more_parts, wait_ns, hurry_behind)
 
     def marker(self, ts_ns: int, tid: int, name: str, args: dict) -> None:
         """An instant on the process's track: where entries were dropped, and why."""
