@@ -219,7 +219,8 @@ def test_custom_events(trace):
     (obj,) = [e for e in events if e["ph"] == "O"]
     assert obj["id"] == "obj1" and obj["args"] == {"x": 1}
     assert any(e["name"] == "raw-one" for e in events)
-    (block,) = [e for e in calls(report) if e["name"] == f"block ({__file__}:209)"]
+    line = work.__code__.co_firstlineno + 7     # the ``with`` line
+    (block,) = [e for e in calls(report) if e["name"] == f"block ({__file__}:{line})"]
     assert block["dur"] >= 1000
     sleep = [e for e in calls(report) if e["name"] == "time.sleep"][0]
     assert block["ts"] <= sleep["ts"] and sleep["ts"] + sleep["dur"] <= block["ts"] + block["dur"]
