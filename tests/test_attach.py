@@ -475,3 +475,16 @@ def test_attach_uses_the_tracer_the_program_registered(injection, target, tmp_pa
     t.finish()
     # its install record goes with it
     assert not Path(attach.record_path(t.pid)).exists()
+
+
+@pytest.mark.parametrize("mode", ["attach", "attach_installed"])
+def test_a_process_that_does_not_save_in_time_is_one_line_naming_where_it_saves(mode, capsys, monkeypatch):
+    """Both modes end the same way; a save that never comes is the command's one error line."""
+    monkeypatch.setattr(attach_command, "SAVE_WAIT", 0.2)
+    job = attach_command.AttachJob(mode=mode, pid=4242, seconds=None, quiet=True)
+    with pytest.raises(attach_command.AttachError) as e:
+        attach_command._saved_answer(job, 4242, None, "/data/out.json")
+    assert str(e.value) == ("process 4242 has not saved its report within 0.2 s; "
+                            "it is still at it, to /data/out.json")
+    answer = {"state": "saved", "report": "/data/out.json"}
+    assert attach_command._saved_answer(job, 4242, answer, "/data/out.json") == "/data/out.json"

@@ -76,7 +76,14 @@ def _say(job: AttachJob, *lines: str) -> None:
             print(line, flush=True)
 
 
-def _saved(job: AttachJob, pid: int, path: str) -> str:
+def _saved_answer(job: AttachJob, pid: int, saved: dict[str, Any] | None, output: str | None) -> str:
+    """How both modes end: the process's answer after it saved (None: not within SAVE_WAIT s,
+    while saving to ``output``) checked and told; returns the report's path."""
+    if saved is None:
+        raise AttachError(f"process {pid} has not saved its report within {SAVE_WAIT:g} s; "
+                          f"it is still at it, to {output}")
+    _check_answer(pid, saved)
+    path = saved["report"]
     _say(job, f"Report saved to {path} (written by process {pid})", open_hint(shlex.quote(path)))
     return path
 
@@ -117,12 +124,7 @@ def _attach_installed(job: AttachJob) -> str | None:
     _trace_for(job, pid)
     seen = started["seq"]
     _signal(pid, attach.STOP_SIGNAL)
-    saved = _wait_record(pid, seen, SAVE_WAIT)
-    if saved is None:
-        raise AttachError(f"process {pid} has not saved its report within {SAVE_WAIT:g} s; "
-                          f"it is still at it, to {started.get('output_file')}")
-    _check_answer(pid, saved)
-    return _saved(job, pid, saved["report"])
+    return _saved_answer(job, pid, _wait_record(pid, seen, SAVE_WAIT), started.get("output_file"))
 
 
 def _read_record(pid: int) -> dict[str, Any] | None:
@@ -183,12 +185,7 @@ def _attach(job: AttachJob) -> str:
         # the process watches the folder (no code is run there while it traces, see attach.py)
         with open(os.path.join(folder, "stop"), "w"):
             pass
-        saved = _wait_file(pid, saved_json, SAVE_WAIT)
-        if saved is None:
-            raise AttachError(f"process {pid} has not saved its report within {SAVE_WAIT:g} s; "
-                              f"it is still at it, to {job.output_path}")
-        _check_answer(pid, saved)
-        return _saved(job, pid, saved["report"])
+        return _saved_answer(job, pid, _wait_file(pid, saved_json, SAVE_WAIT), job.output_path)
 
 
 # -- --uninstall ---------------------------------------------------------------------------------
