@@ -16,7 +16,7 @@ from libc.string cimport memcpy, memset
 
 from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION,
                    KIND_INSTANT, KIND_OBJECT, KIND_PY, KIND_RAW, Entry, RefRun, Ring,
-                   drop_refs, next_part, take_refs, threads_known)
+                   drop_refs, next_part, take_refs)
 
 import json
 import os
@@ -418,7 +418,7 @@ def stream_chrome_part(recording, int fd, NameTable names, int more_parts=0, int
     cdef OutBuffer out = OutBuffer(None)
     cdef OutBuffer side = OutBuffer(None)
     cdef Prefixes prefixes = Prefixes(recording.pid, recording.threads)
-    cdef uint64_t start, end, room, total = 0
+    cdef uint64_t start, room, total = 0
     cdef uint64_t count = span_of(recording, ring, &start)
     cdef uint64_t number = recording.span[0] if count else 0  # of the part's first entry; start is its slot
     cdef PartWork p
@@ -440,16 +440,11 @@ def stream_chrome_part(recording, int fd, NameTable names, int more_parts=0, int
                 if failed:
                     break
                 total += count
-                if more_parts == 0:
-                    break
-                more_parts -= 1
                 number += count
-                end = next_part(ring, number, wait_ns)
-                if end == 0:
+                count = next_part(ring, number, wait_ns, <uint32_t>prefixes.n, &more_parts)
+                if count == 0:
                     break
-                start, count = number % ring.capacity, end - number
-                if not threads_known(ring, start, count, <uint32_t>prefixes.n):
-                    break
+                start = number % ring.capacity
     finally:
         free(side_end)
         end_part_work(&p)

@@ -28,8 +28,7 @@ cimport cython
 cimport protowire as pw
 from protowire cimport put_varint
 from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION, KIND_INSTANT,
-                   KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring, next_part, threads_known,
-                   vt_load_acquire)
+                   KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring, next_part, vt_load_acquire)
 from viztracer._export cimport (CHUNK, Clock, NameSlot, NameTable, OutBuffer, PartWork,
                                 begin_part_work, clock_of, end_part_work, json_text, ring_of,
                                 span_of, take_part_refs, ts_ns, utf8, write_all)
@@ -947,7 +946,7 @@ cdef uint64_t stream_part(PerfettoWriter w, Ring* ring, Clock* clock, uint64_t n
     afterwards (``stream_release`` need not visit them)."""
     cdef PartWork p
     cdef SliceRec* recs = NULL
-    cdef uint64_t end, total = 0
+    cdef uint64_t total = 0
     cdef uint64_t room = count if count > ring.part else ring.part
     cdef int failed = 0
     cdef bint compress = w.compress
@@ -964,15 +963,9 @@ cdef uint64_t stream_part(PerfettoWriter w, Ring* ring, Clock* clock, uint64_t n
                 if failed:
                     break
                 total += count
-                if more_parts == 0:
-                    break
-                more_parts -= 1
                 number += count
-                end = next_part(ring, number, wait_ns)
-                if end == 0:
-                    break
-                count = end - number
-                if not threads_known(ring, number % ring.capacity, count, n_threads):
+                count = next_part(ring, number, wait_ns, n_threads, &more_parts)
+                if count == 0:
                     break
                 w.new_part()
                 w.compress = wanted and vt_load_acquire(&ring.written) - number <= hurry_behind

@@ -125,29 +125,33 @@ cdef inline void drop_refs(RefRun* runs, size_t n) noexcept:
 # may be half-filled: ring_next counts an entry before its caller fills it. Every earlier one is
 # whole (the hook fences before counting the next), so the writer reads up to ``written - 1``.
 
-cdef inline uint64_t next_part(Ring* ring, uint64_t first, int64_t wait_ns) noexcept nogil:
-    """Without the GIL, after writing the entries before ``first``: hand their slots back to the
-    hook, then the end of the next part: a whole one (``first + part``) once the program has
-    filled it, or what it filled in ``wait_ns`` when that is less. 0 when it filled nothing, or
-    the writer is asked to stop (``writer_stop``): the caller then goes back to Python."""
-    cdef uint64_t ready
-    vt_store_release(&ring.flushed, first)
+cdef inline uint64_t next_part(Ring* ring, uint64_t first, int64_t wait_ns, uint32_t n_threads,
+                               int* parts_left) noexcept nogil:
+    """Without the GIL, after writing the entries before ``first``: the number of entries of the
+    next part of the writer's run, or 0 when the run ends and the caller goes back to Python.
+
+    While ``parts_left`` (counted down here) lasts: hand the written slots back to the hook,
+    then take a whole part once the program has filled it, or what it filled in ``wait_ns``
+    when that is less. The run ends when the program filled nothing, the writer is asked to stop
+    (``writer_stop``), or the part holds an entry of a thread past the first ``n_threads``
+    (Python describes the thread first)."""
+    cdef uint64_t ready, count = 0, i
     cdef bint waited = False
+    if parts_left[0] <= 0:
+        return 0
+    parts_left[0] -= 1
+    vt_store_release(&ring.flushed, first)
     while not vt_load_flag(&ring.writer_stop):
         ready = vt_load_acquire(&ring.written)
         if ready > first + ring.part:
-            return first + ring.part
-        if waited:
-            return ready - 1 if ready > first + 1 else 0
-        waited = not vt_sem_wait(ring.wake, wait_ns)
-    return 0
-
-
-cdef inline bint threads_known(Ring* ring, uint64_t first, uint64_t count, uint32_t n) noexcept nogil:
-    """Whether every entry of the part was made by one of the first ``n`` thread slots (a part
-    with a thread new to the writer is written from Python, which describes the thread first)."""
-    cdef uint64_t i
+            count = ring.part
+        elif waited:
+            count = ready - 1 - first if ready > first + 1 else 0
+        else:
+            waited = not vt_sem_wait(ring.wake, wait_ns)
+            continue
+        break
     for i in range(count):
-        if ring.entries[(first + i) % ring.capacity].thread >= n:
-            return False
-    return True
+        if ring.entries[(first + i) % ring.capacity].thread >= n_threads:
+            return 0
+    return count

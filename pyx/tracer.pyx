@@ -231,12 +231,14 @@ cdef unsigned int STALL_POLL_US = 20
 
 cdef inline void set_limit(Ring* ring) noexcept:
     """Where ring_next's slow path starts next (see ring.pxd)."""
+    cdef uint64_t flushed
     if ring.frozen:
         ring.limit = ring.written
     elif ring.streaming:
+        flushed = vt_load_acquire(&ring.flushed)    # a writer may move it on meanwhile
         ring.limit = ring.written + ring.part
-        if ring.limit > ring.flushed + ring.capacity:
-            ring.limit = ring.flushed + ring.capacity
+        if ring.limit > flushed + ring.capacity:
+            ring.limit = flushed + ring.capacity
     else:
         ring.limit = ring.capacity
 
@@ -245,25 +247,23 @@ cdef int ring_slow(Ring* ring) noexcept:
     """ring_next past ``limit``: free the oldest entry (flight recorder), wake the streaming
     writer, or refuse the entry (1) and count it when its slot is not free. Streaming, a full
     ring first waits for the writer (2: look again)."""
-    cdef uint64_t flushed = vt_load_acquire(&ring.flushed)     # a writer may move it on meanwhile
-    if ring.streaming and not ring.frozen and ring.written >= flushed + ring.capacity:
+    cdef uint64_t flushed
+    if ring.streaming and not ring.frozen:
+        flushed = vt_load_acquire(&ring.flushed)
+        if ring.written < flushed + ring.capacity:
+            ring.writer_stalled = 0
+            vt_sem_post(ring.wake)
+            set_limit(ring)
+            return 0
         if wait_for_writer(ring, flushed):
             return 2
-    elif ring.streaming:
-        ring.writer_stalled = 0
-    if ring.frozen or (ring.streaming and ring.written >= flushed + ring.capacity):
-        if ring.refused == ring.refused_seen:
-            ring.refused_since = vt_ticks()
-        ring.refused += 1
-        return 1
-    if ring.streaming:
-        vt_sem_post(ring.wake)
-        ring.limit = ring.written + ring.part
-        if ring.limit > flushed + ring.capacity:
-            ring.limit = flushed + ring.capacity
+    elif not ring.frozen:
+        release_slot(ring, ring.head)
         return 0
-    release_slot(ring, ring.head)
-    return 0
+    if ring.refused == ring.refused_seen:
+        ring.refused_since = vt_ticks()
+    ring.refused += 1
+    return 1
 
 
 cdef bint wait_for_writer(Ring* ring, uint64_t flushed) noexcept:
