@@ -29,8 +29,9 @@ cimport protowire as pw
 from protowire cimport put_varint
 from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION, KIND_INSTANT,
                    KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring, next_part, vt_load_acquire)
-from viztracer._export cimport (CHUNK, Clock, NameSlot, NameTable, OutBuffer, PartWork,
-                                begin_part_work, clock_of, end_part_work, json_text, ring_of,
+from viztracer._export cimport (CHUNK, SCR_AT, SCR_DEFLATE, SCR_OPEN, SCR_PLACE, SCR_RECS,
+                                SCR_RUN, SCR_SPLIT, SCR_STACK, Clock, NameSlot, NameTable,
+                                OutBuffer, PartWork, Scratch, clock_of, json_text, ring_of,
                                 span_of, take_part_refs, ts_ns, utf8, write_all)
 
 import collections
@@ -140,13 +141,13 @@ cdef bint in_order(SliceRec* recs, Py_ssize_t n) noexcept nogil:
     return True
 
 
-cdef int order_slices(SliceRec* recs, Py_ssize_t n) except -1 nogil:
+cdef int order_slices(SliceRec* recs, Py_ssize_t n, Scratch scratch) except -1 nogil:
     """Put ``recs`` in slice_cmp's order."""
-    cdef SliceRec* split = NULL
-    cdef Py_ssize_t* run = NULL        # where each record's callees begin
-    cdef Py_ssize_t* place = NULL
-    cdef Py_ssize_t* stack = NULL
-    cdef Py_ssize_t* at = NULL         # per thread: where its records go in ``split``
+    cdef SliceRec* split
+    cdef Py_ssize_t* run               # where each record's callees begin
+    cdef Py_ssize_t* place
+    cdef Py_ssize_t* stack
+    cdef Py_ssize_t* at                # per thread: where its records go in ``split``
     cdef Py_ssize_t i, top, a, b
     cdef uint32_t threads = 0
     if in_order(recs, n):
@@ -154,57 +155,48 @@ cdef int order_slices(SliceRec* recs, Py_ssize_t n) except -1 nogil:
     for i in range(n):
         if recs[i].thread >= threads:
             threads = recs[i].thread + 1
-    split = <SliceRec*>malloc(n * sizeof(SliceRec))
-    run = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
-    place = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
-    stack = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
-    at = <Py_ssize_t*>calloc(threads + 1, sizeof(Py_ssize_t))
-    try:
-        if split == NULL or run == NULL or place == NULL or stack == NULL or at == NULL:
-            with gil:
-                raise MemoryError()
-        # a stable split by thread, the ring's order kept within each
-        for i in range(n):
-            at[recs[i].thread + 1] += 1
-        for i in range(threads):
-            at[i + 1] += at[i]
-        for i in range(n):
-            split[at[recs[i].thread]] = recs[i]
-            at[recs[i].thread] += 1
-        a = 0
-        while a < n:
-            b = a
-            while b < n and split[b].thread == split[a].thread:
-                b += 1
-            # run[i]: after the last record before i no deeper than it (its callees follow that)
-            top = 0
-            for i in range(a, b):
-                while top > 0 and split[stack[top - 1]].depth > split[i].depth:
-                    top -= 1
-                run[i] = stack[top - 1] + 1 if top > 0 else a
-                stack[top] = i
-                top += 1
-            # plus the callers in the part: the later records whose callees' run holds i
-            top = 0
-            i = b - 1
-            while i >= a:
-                while top > 0 and run[stack[top - 1]] > i:
-                    top -= 1
-                place[i] = run[i] + top
-                stack[top] = i
-                top += 1
-                i -= 1
-            for i in range(a, b):
-                recs[place[i]] = split[i]
-            if not in_order(recs + a, b - a):
-                qsort(recs + a, b - a, sizeof(SliceRec), slice_cmp)
-            a = b
-    finally:
-        free(split)
-        free(run)
-        free(place)
-        free(stack)
-        free(at)
+    split = <SliceRec*>scratch.get(SCR_SPLIT, n * sizeof(SliceRec))
+    run = <Py_ssize_t*>scratch.get(SCR_RUN, n * sizeof(Py_ssize_t))
+    place = <Py_ssize_t*>scratch.get(SCR_PLACE, n * sizeof(Py_ssize_t))
+    stack = <Py_ssize_t*>scratch.get(SCR_STACK, n * sizeof(Py_ssize_t))
+    at = <Py_ssize_t*>scratch.get(SCR_AT, (threads + 1) * sizeof(Py_ssize_t))
+    memset(at, 0, (threads + 1) * sizeof(Py_ssize_t))
+    # a stable split by thread, the ring's order kept within each
+    for i in range(n):
+        at[recs[i].thread + 1] += 1
+    for i in range(threads):
+        at[i + 1] += at[i]
+    for i in range(n):
+        split[at[recs[i].thread]] = recs[i]
+        at[recs[i].thread] += 1
+    a = 0
+    while a < n:
+        b = a
+        while b < n and split[b].thread == split[a].thread:
+            b += 1
+        # run[i]: after the last record before i no deeper than it (its callees follow that)
+        top = 0
+        for i in range(a, b):
+            while top > 0 and split[stack[top - 1]].depth > split[i].depth:
+                top -= 1
+            run[i] = stack[top - 1] + 1 if top > 0 else a
+            stack[top] = i
+            top += 1
+        # plus the callers in the part: the later records whose callees' run holds i
+        top = 0
+        i = b - 1
+        while i >= a:
+            while top > 0 and run[stack[top - 1]] > i:
+                top -= 1
+            place[i] = run[i] + top
+            stack[top] = i
+            top += 1
+            i -= 1
+        for i in range(a, b):
+            recs[place[i]] = split[i]
+        if not in_order(recs + a, b - a):
+            qsort(recs + a, b - a, sizeof(SliceRec), slice_cmp)
+        a = b
     return 0
 
 cdef class Deflater:
@@ -329,9 +321,11 @@ cdef class PerfettoWriter:
     cdef dict counter_uuids         # (pid, name, key) -> uuid
     cdef public dict counter_tracks     # str(uuid) -> [name, key], for the reader
     cdef object deflater
+    cdef Scratch scratch            # working memory, kept from part to part
 
     def __cinit__(self, write, bint compress=True, bint threaded=True):
         self.deflater = Deflater(write, threaded) if compress else None
+        self.scratch = Scratch()
         self.out = ProtoBuffer(self.deflater if compress else write)
         self.pkt = ProtoBuffer(None)
         self.ev = ProtoBuffer(None)
@@ -393,19 +387,14 @@ cdef class PerfettoWriter:
             self.out.n = 0
             return failed
         packed = compressBound(self.out.n)
-        dest = <char*>malloc(packed)
-        if dest == NULL:
-            with gil:
-                raise MemoryError()
+        dest = <char*>self.scratch.get(SCR_DEFLATE, packed)
         if compress2(<unsigned char*>dest, &packed, <unsigned char*>self.out.data, self.out.n, 1) != Z_OK:
-            free(dest)
             with gil:
                 raise MemoryError("zlib could not deflate a part of the trace")
         k = compressed_head_into(head, packed)
         failed = write_all(fd, head, k)
         if not failed:
             failed = write_all(fd, dest, packed)
-        free(dest)
         self.out.n = 0
         return failed
 
@@ -690,34 +679,28 @@ cdef class PerfettoWriter:
         cdef uint32_t thread = 0xFFFFFFFF
         if n == 0:
             return 0
-        order_slices(recs, n)
-        stack = <SliceRec**>calloc(n, sizeof(SliceRec*))
-        if stack == NULL:
-            with gil:
-                raise MemoryError()
-        try:
-            for j in range(n):
-                if recs[j].thread != thread:
-                    self.close_all(stack, depth)
-                    depth = 0
-                    thread = recs[j].thread
-                    self.start_thread_sequence(thread, recs[j].start)
-                while depth > 0:
-                    top = stack[depth - 1]
-                    if top.end < recs[j].start or (top.end == recs[j].start and (
-                            recs[j].end > recs[j].start or recs[j].depth <= top.depth)):
-                        self.slice_end(top.end)
-                        depth -= 1
-                    else:
-                        break
-                if depth > 0 and recs[j].end > stack[depth - 1].end:
-                    recs[j].end = stack[depth - 1].end      # overlapping, not nested: clip
-                self.slice_begin(&recs[j])
-                stack[depth] = &recs[j]
-                depth += 1
-            self.close_all(stack, depth)
-        finally:
-            free(stack)
+        order_slices(recs, n, self.scratch)
+        stack = <SliceRec**>self.scratch.get(SCR_OPEN, n * sizeof(SliceRec*))
+        for j in range(n):
+            if recs[j].thread != thread:
+                self.close_all(stack, depth)
+                depth = 0
+                thread = recs[j].thread
+                self.start_thread_sequence(thread, recs[j].start)
+            while depth > 0:
+                top = stack[depth - 1]
+                if top.end < recs[j].start or (top.end == recs[j].start and (
+                        recs[j].end > recs[j].start or recs[j].depth <= top.depth)):
+                    self.slice_end(top.end)
+                    depth -= 1
+                else:
+                    break
+            if depth > 0 and recs[j].end > stack[depth - 1].end:
+                recs[j].end = stack[depth - 1].end      # overlapping, not nested: clip
+            self.slice_begin(&recs[j])
+            stack[depth] = &recs[j]
+            depth += 1
+        self.close_all(stack, depth)
         self.switch_to_main()
         return 0
 
@@ -921,14 +904,9 @@ cdef uint64_t ring_part(PerfettoWriter w, recording, int fd=-1, int more_parts=0
         e = &ring.entries[(first + i) % ring.capacity]
         if e.kind == KIND_PY or e.kind == KIND_C or e.kind == KIND_DURATION:
             w.room_for_iid(w.names.lookup(e.obj, e.kind).iid)
-    recs = <SliceRec*>calloc(count, sizeof(SliceRec))
-    if recs == NULL:
-        raise MemoryError()
-    try:
-        n = slice_recs(recs, ring, &clock, first, count)
-        w.slices(recs, n)
-    finally:
-        free(recs)
+    recs = <SliceRec*>w.scratch.get(SCR_RECS, count * sizeof(SliceRec))
+    n = slice_recs(recs, ring, &clock, first, count)
+    w.slices(recs, n)
     ring_others(w, ring, &clock, first, count, pid)
     return count
 
@@ -944,22 +922,20 @@ cdef uint64_t stream_part(PerfettoWriter w, Ring* ring, Clock* clock, uint64_t n
     ``PerfettoStream.part``). ``number`` is the entry number of the span's first entry.
     Returns the number of entries written; their slots are empty
     afterwards (``stream_release`` need not visit them)."""
-    cdef PartWork p
-    cdef SliceRec* recs = NULL
+    cdef PartWork* p
+    cdef SliceRec* recs
     cdef uint64_t total = 0
     cdef uint64_t room = count if count > ring.part else ring.part
     cdef int failed = 0
     cdef bint compress = w.compress
     cdef bint wanted = w.compress_wanted
     cdef uint32_t n_threads = <uint32_t>len(w.thread_uuids)
-    begin_part_work(&p, room, 1 + more_parts)
+    p = w.scratch.begin_work(room, 1 + more_parts)
     try:
-        recs = <SliceRec*>malloc(room * sizeof(SliceRec))
-        if recs == NULL:
-            raise MemoryError()
+        recs = <SliceRec*>w.scratch.get(SCR_RECS, room * sizeof(SliceRec))
         with nogil:     # the program runs on meanwhile
             while True:
-                failed = one_part(w, recs, ring, clock, number % ring.capacity, count, pid, fd, &p)
+                failed = one_part(w, recs, ring, clock, number % ring.capacity, count, pid, fd, p)
                 if failed:
                     break
                 total += count
@@ -971,8 +947,7 @@ cdef uint64_t stream_part(PerfettoWriter w, Ring* ring, Clock* clock, uint64_t n
                 w.compress = wanted and vt_load_acquire(&ring.written) - number <= hurry_behind
     finally:
         w.compress = compress
-        free(recs)
-        end_part_work(&p)
+        w.scratch.end_work()
     if failed:
         raise OSError(failed, os.strerror(failed))
     return total

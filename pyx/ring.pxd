@@ -143,11 +143,13 @@ cdef inline uint64_t next_part(Ring* ring, uint64_t first, int64_t wait_ns, uint
     next part of the writer's run, or 0 when the run ends and the caller goes back to Python.
 
     While ``parts_left`` (counted down here) lasts: hand the written slots back to the hook,
-    then take a whole part once the program has filled it, or what it filled in ``wait_ns``
-    when that is less. The run ends when the program filled nothing, the writer is asked to stop
-    (``writer_stop``), or the part holds an entry of a thread past the first ``n_threads``
-    (Python describes the thread first)."""
-    cdef uint64_t ready, count = 0, i
+    then take a whole part if the program has filled one; else at once what it filled while
+    the writer wrote, when that is a quarter of a part or more; else wait for a whole part, or
+    take what it filled in ``wait_ns``. Taking a part's worth at once keeps the writer as close
+    behind the program as it can go, so that little is left to write at the stop. The run ends
+    when the program filled nothing, the writer is asked to stop (``writer_stop``), or the part
+    holds an entry of a thread past the first ``n_threads`` (Python describes it first)."""
+    cdef uint64_t ready, avail, count = 0, i
     cdef bint waited = False
     if parts_left[0] <= 0:
         return 0
@@ -155,10 +157,11 @@ cdef inline uint64_t next_part(Ring* ring, uint64_t first, int64_t wait_ns, uint
     vt_store_release(&ring.flushed, first)
     while not vt_load_flag(&ring.writer_stop):
         ready = vt_load_acquire(&ring.written)
-        if ready > first + ring.part:
+        avail = ready - 1 - first if ready > first + 1 else 0     # whole entries (see above)
+        if avail >= ring.part:
             count = ring.part
-        elif waited:
-            count = ready - 1 - first if ready > first + 1 else 0
+        elif waited or avail >= ring.part // 4:
+            count = avail
         else:
             waited = not vt_sem_wait(ring.wake, wait_ns)
             continue

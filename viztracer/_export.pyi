@@ -10,5 +10,7 @@ class NameTable:
     used: int
     functions: list[tuple[str, str, int]]
 
-def stream_chrome_part(recording: Recording, fd: int, names: NameTable, more_parts: int = 0,
-                       wait_ns: int = 0) -> int: ...
+class Scratch: ...
+
+def stream_chrome_part(recording: Recording, fd: int, names: NameTable, scratch: Scratch,
+                       more_parts: int = 0, wait_ns: int = 0) -> int: ...

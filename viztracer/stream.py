@@ -29,11 +29,14 @@ INTERVAL = 0.25             # seconds between flushes at the latest, while event
 # PART_MAX entries, so that it keeps pace with the program on another core and little is
 # left to write at the stop.
 PARTS = 4
-PART_MAX = 1 << 14
+PART_MAX = 1 << 13
 # A format's hurry skips the costliest step (deflating a .pftrace part: more than a third of
-# the writer's work): taken when more than this many parts wait, so that the writer keeps pace
-# with a program making calls as fast as it can, and uses no more of a core than it must.
-HURRY_PARTS = 2
+# the writer's work): taken when more than this many parts wait, counting the one it is about
+# to write, so that the writer keeps pace with a program making calls as fast as it can, and
+# little is left for the stop to write. Half a part more than the one it writes: a writer that
+# keeps pace deflates (it finds a little more than a part when woken), one that falls behind
+# catches up within a part.
+HURRY_PARTS = 1.5
 # While the program keeps the ring filling, the writer goes from part to part without the GIL
 # (which it would wait a switch interval for each time), up to MORE_PARTS parts, waiting up to
 # PART_WAIT seconds for each: it keeps pace at the rate a busy program makes calls.
@@ -146,7 +149,7 @@ class StreamWriter:
             if end > first:
                 more_parts = 0 if waited_for else MORE_PARTS
                 end = first + self.out.part(self.recording_for((first, end)), hurry, more_parts,
-                                            int(PART_WAIT * 1e9), max(0, HURRY_PARTS * self.part))
+                                            int(PART_WAIT * 1e9), max(0, int(HURRY_PARTS * self.part)))
                 self.written += end - first
                 self.core.stream_release(end, True)     # part() emptied the slots
             self._mark_refused(end)

@@ -40,8 +40,8 @@ ctypedef struct NameSlot:
 
 
 ctypedef struct PartWork:
-    # What the writer of a streamed part works with, from begin_part_work until end_part_work
-    # drops the references it took (ring.pxd's take_refs) and frees it.
+    # What the writer of a streamed part works with, from Scratch.begin_work until end_work
+    # drops the references it took (ring.pxd's take_refs).
     uint64_t* special       # positions in the part of the entries that need Python
     uint64_t* missing       # slots of the calls whose names the table lacks
     RefRun* runs            # the references taken out of the part's slots (and the parts
@@ -49,6 +49,35 @@ ctypedef struct PartWork:
     Py_ssize_t n_special
     Py_ssize_t n_missing
     size_t n_runs
+
+
+cdef enum:
+    # Scratch.get's buffers
+    SCR_RECS = 0        # perfetto.pyx: a part's slice records
+    SCR_SPLIT = 1       # perfetto.pyx's order_slices: the records split by thread,
+    SCR_RUN = 2         #   where each one's callees begin,
+    SCR_PLACE = 3       #   its place,
+    SCR_STACK = 4       #   the stack its passes use,
+    SCR_AT = 5          #   and each thread's next place
+    SCR_OPEN = 6        # perfetto.pyx's slices: the slices open at a record
+    SCR_DEFLATE = 7     # perfetto.pyx: a part deflated
+    SCR_SIDE_END = 8    # export.pyx: where each event that needed Python ends
+    SCR_BUFS = 9
+
+
+cdef class Scratch:
+    # A streaming writer's working memory, kept from part to part (see export.pyx)
+    cdef void* bufs[SCR_BUFS]
+    cdef size_t caps[SCR_BUFS]
+    cdef PartWork work
+    cdef uint64_t work_room          # entries ``work.special`` and ``work.missing`` hold
+    cdef uint64_t runs_room          # runs ``work.runs`` holds
+    cdef readonly OutBuffer out      # export.pyx: a part's text
+    cdef readonly OutBuffer side     # export.pyx: the events of a part that needed Python
+
+    cdef void* get(self, int which, size_t size) except NULL nogil
+    cdef PartWork* begin_work(self, uint64_t count, uint64_t parts) except NULL
+    cdef void end_work(self) noexcept
 
 
 cdef class NameTable:
@@ -115,6 +144,4 @@ cdef Ring* ring_of(recording) except NULL
 cdef uint64_t span_of(recording, Ring* ring, uint64_t* first) except? 0xFFFFFFFFFFFFFFFF
 cdef Clock clock_of(recording) except *
 cdef int write_all(int fd, const char* data, Py_ssize_t n) noexcept nogil
-cdef int begin_part_work(PartWork* p, uint64_t count, uint64_t parts=*) except -1
 cdef void take_part_refs(Ring* ring, uint64_t first, uint64_t count, PartWork* p) noexcept nogil
-cdef void end_part_work(PartWork* p) noexcept

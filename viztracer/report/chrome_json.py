@@ -101,6 +101,7 @@ class Stream:
         self.threads = 0            # thread slots described so far
         self.functions: set[tuple[str, str, int]] = set()
         self.names = _export.NameTable()    # kept from part to part: each name resolved once
+        self.scratch = _export.Scratch()    # the encoder's working memory, kept likewise
         process = {"ph": "M", "pid": pid, "tid": pid, "name": "process_name", "args": {"name": process_name}}
         self.file.write(b'{"traceEvents":[\n' + _dumps(process))
 
@@ -117,7 +118,8 @@ class Stream:
         if self.names.used > NAMES_KEPT:     # it keeps every key alive: start afresh
             self.functions.update(self.names.functions)
             self.names = _export.NameTable()
-        return _export.stream_chrome_part(recording, self.file.fileno(), self.names, more_parts, wait_ns)
+        return _export.stream_chrome_part(recording, self.file.fileno(), self.names, self.scratch,
+                                          more_parts, wait_ns)
 
     def marker(self, ts_ns: int, tid: int, name: str, args: dict) -> None:
         """An instant on the process's track: where entries were dropped, and why."""
