@@ -110,25 +110,28 @@ static int vt_init_fork_handler(void) {
     return pthread_atfork(NULL, NULL, vt_forget_thread_slot);
 }
 
-/* A zeroed block for the ring, touched up front so that page faults are paid when the tracer
-   is created, not while it records (faulting pages in while recording doubled the time of a
-   traced run here: huge pages are compacted on fault). Past its first 2 MB it is on huge pages
-   where the kernel allows; the first 2 MB stay on small pages, which is all a forked child
-   (which records from the start of the ring again) copies when it writes: a huge page is
-   copied whole. */
+/* A zeroed block for the ring, its pages faulted in up front so that page faults are paid when
+   the tracer is created, not while it records (faulting pages in while recording doubled the
+   time of a traced run here). On small pages: a huge page costs a compaction the first time a
+   process takes one (the ring of 1,000,000 entries took 130 to 440 ms to create on huge pages
+   on the test machines, 15 ms on small ones, populated by the kernel in one go), and a forked
+   child, which records from the start of the ring again, copies a whole huge page on its first
+   write. The ring is written in order, so small pages cost a TLB miss every 128 entries. */
 static size_t vt_ring_bytes(size_t bytes) {
-    const size_t huge = 2u << 20;
-    return (bytes + huge - 1) / huge * huge;
+    const size_t page = 4096;
+    return (bytes + page - 1) / page * page;
 }
 static void *vt_alloc_ring(size_t bytes) {
     size_t rounded = vt_ring_bytes(bytes);
+#ifdef MAP_POPULATE
+    void *p = mmap(NULL, rounded, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+#else
     void *p = mmap(NULL, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return NULL;
-#ifdef MADV_HUGEPAGE
-    const size_t huge = 2u << 20;
-    if (rounded > huge) madvise((char *)p + huge, rounded - huge, MADV_HUGEPAGE);
-#endif
     memset(p, 0, rounded);
+#endif
     return p;
 }
 static void vt_free_ring(void *p, size_t bytes) {
