@@ -28,7 +28,8 @@ cimport cython
 cimport protowire as pw
 from protowire cimport put_varint
 from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION, KIND_INSTANT,
-                   KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring, next_part, vt_load_acquire)
+                   KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring, next_part, vt_load_acquire,
+                   vt_load_flag)
 from viztracer._export cimport (CHUNK, SCR_AT, SCR_DEFLATE, SCR_OPEN, SCR_PLACE, SCR_RECS,
                                 SCR_RUN, SCR_SPLIT, SCR_STACK, Clock, NameSlot, NameTable,
                                 OutBuffer, PartWork, Scratch, clock_of, json_text, ring_of,
@@ -440,6 +441,8 @@ cdef class PerfettoWriter:
         then its entries' references taken into ``p``. The errno of a failed write, or 0."""
         cdef int failed
         self.slices(recs, slice_recs(recs, ring, clock, first, count))
+        if self.compress and vt_load_flag(&ring.writer_stop):
+            self.compress = False       # stop() waits for this part: not deflated, like the rest
         failed = self.write_compressed(fd)
         if not failed:
             take_part_refs(ring, first, count, p)
