@@ -765,6 +765,8 @@ cdef class PerfettoWriter:
         head[0] = <char>pw.tag(pw.TRACE_PACKET, pw.WIRE_LEN)
         head[1] = <char>k
         self.out.n += 2 + k
+        if self.hold or self.out.n < CHUNK:     # maybe_flush's test, without a call per packet
+            return 0
         return self.maybe_flush()
 
     # -- other events (sequence 1, absolute timestamps) -----------------------------------------
