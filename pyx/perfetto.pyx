@@ -837,13 +837,17 @@ cdef class PerfettoWriter:
         return self.emit_packet(ts, True)
 
     def finish(self, dict metadata, bint close=True):
-        """The last packet: the report's metadata as ChromeMetadata entries (json_value).
-        Without ``close`` the deflater stays ready for more (a stream that may go on)."""
+        """The last packet: the report's metadata as ChromeMetadata entries (json_value; a
+        value given as bytes is JSON text already). Without ``close`` the deflater stays ready
+        for more (a stream that may go on)."""
         cdef ProtoBuffer bundle = ProtoBuffer(None)
         self.switch_to_main()
         for name, value in metadata.items():
             self.tmp.field_str(pw.METADATA_NAME, name)
-            self.tmp.field_str(pw.METADATA_JSON, json_text(value))
+            if isinstance(value, bytes):
+                self.tmp.field_bytes(pw.METADATA_JSON, PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value))
+            else:
+                self.tmp.field_str(pw.METADATA_JSON, json_text(value))
             bundle.field_msg(pw.BUNDLE_METADATA, self.tmp)
         self.pkt.field_msg(pw.PACKET_CHROME_EVENTS, bundle)
         self.emit_packet(0, False)
@@ -1102,9 +1106,15 @@ cdef class PerfettoStream:
 
     def finish(self, dict metadata):
         """The metadata packet: the file is complete. More parts may follow (the tracer
-        started again), after the caller cut the metadata off."""
-        self.w.finish(metadata, False)
-        self.flush()
+        started again), after the caller cut the metadata off. Not deflated: the program
+        waits for it at its stop, and with ``file_info`` (the source of every file traced)
+        deflating it took longer than writing the last part."""
+        self.w.compress = False
+        try:
+            self.w.finish(metadata, False)
+            self.flush()
+        finally:
+            self.w.compress = self.compress
 
     def function_list(self):
         return sorted(self.functions.union(self.w.names.functions))

@@ -536,6 +536,25 @@ def test_a_writer_keeping_pace_deflates_and_one_behind_does_not(tmp_path, monkey
     assert len(calls_named(load_report(str(out)), "bursts.<locals>.leaf")) == 1500
 
 
+def test_the_closing_metadata_is_written_plain_with_the_sources(tmp_path):
+    # stop() waits for the last packet: file_info's sources are not deflated then (deflating
+    # them took longer than the last part), and the file still reads back whole.
+    from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import Trace
+    out = tmp_path / "meta.pftrace"
+    tracer = VizTracer(tracer_entries=2000, stream=True, output_file=str(out), verbose=0)
+    tracer.start()
+    bursts(2, 300, tracer)
+    tracer.stop()
+    last = Trace.FromString(out.read_bytes()).packet[-1]
+    assert last.HasField("chrome_events") and not last.HasField("compressed_packets")
+    names = [m.name for m in last.chrome_events.metadata]
+    assert names[-1] == "file_info"
+    info = json.loads(last.chrome_events.metadata[-1].json_value)
+    assert Path(__file__).resolve().as_posix() in {Path(f).resolve().as_posix() for f in info["files"]}
+    assert any(name.startswith("bursts") for name in info["functions"])
+    assert len(calls_named(load_report(str(out)), "bursts.<locals>.leaf")) == 600
+
+
 @pytest.mark.parametrize("names_kept", [None, 7])
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_names_stay_right_when_code_objects_die_between_parts(tmp_path, fmt, names_kept, monkeypatch):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import _perfetto
-from .chrome_json import file_info
+from .chrome_json import file_info, json_bytes
 from .stream_file import NAMES_KEPT, StreamFile
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ def write(recording: Recording, path: str, with_file_info: bool = True, compress
     def metadata_for(functions, counter_tracks):
         entries = {"viztracer_metadata": recording.metadata, "viztracer_counter_tracks": counter_tracks}
         if with_file_info:
-            entries["file_info"] = file_info(functions)
+            entries["file_info"] = json_bytes(file_info(functions))   # JSON text: see finish
         return entries
 
     with open(path, "wb") as f:
@@ -71,8 +71,8 @@ class Stream:
         """The metadata packet: the trace is complete from here on."""
         self.file.closing()
         entries = {"viztracer_metadata": metadata, "viztracer_counter_tracks": self.encoder.counter_tracks}
-        if with_file_info:
-            entries["file_info"] = file_info(self.encoder.function_list())
+        if with_file_info:     # the sources of the traced files: orjson is several times faster
+            entries["file_info"] = json_bytes(file_info(self.encoder.function_list()))
         self.encoder.finish(entries)
 
     def close(self) -> None:
