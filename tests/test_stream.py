@@ -47,6 +47,16 @@ def bursts(n_bursts: int, per_burst: int, tracer: VizTracer | None = None) -> No
             wait_for_the_writer(tracer, below=per_burst)
 
 
+def streamed_bursts(out: Path, entries: int, n_bursts: int, per_burst: int) -> VizTracer:
+    """A tracer streaming to ``out`` through a ring of ``entries``, run over ``bursts`` (each
+    pause waiting for the writer) and stopped: the file is complete."""
+    tracer = VizTracer(tracer_entries=entries, stream=True, output_file=str(out), verbose=0)
+    tracer.start()
+    bursts(n_bursts, per_burst, tracer)
+    tracer.stop()
+    return tracer
+
+
 def wait_for_the_writer(tracer: VizTracer, below: int = 1) -> None:
     """Wait (10 s at most) until fewer than ``below`` entries wait for the stream's writer."""
     deadline = time.monotonic() + 10
@@ -93,10 +103,7 @@ def pftrace_packets(path: Path) -> list:
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_a_run_far_longer_than_the_ring_keeps_every_call(tmp_path, fmt):
     out = tmp_path / f"r.{fmt}"
-    tracer = VizTracer(tracer_entries=2000, stream=True, output_file=str(out), verbose=0)
-    tracer.start()
-    bursts(60, 500, tracer)        # 30,000 calls of leaf through a ring of 2,000 entries
-    tracer.stop()
+    streamed_bursts(out, 2000, 60, 500)  # 30,000 calls of leaf through a ring of 2,000 entries
     report = load_report(str(out))
     assert len(calls_named(report, "bursts.<locals>.leaf")) == 30000
     assert report["viztracer_metadata"]["dropped_entries"] == 0
@@ -192,10 +199,7 @@ def test_threads_custom_events_and_args_are_streamed(tmp_path, fmt):
 
 def test_a_streamed_pftrace_parses_with_perfettos_protos(tmp_path):
     out = tmp_path / "r.pftrace"
-    tracer = VizTracer(tracer_entries=1000, stream=True, output_file=str(out), verbose=0)
-    tracer.start()
-    bursts(30, 300, tracer)
-    tracer.stop()
+    streamed_bursts(out, 1000, 30, 300)
     packets = pftrace_packets(out)
     # each thread sequence is cleared again at every part, and stays balanced
     depth: Counter = Counter()
@@ -241,10 +245,7 @@ def test_a_starved_writer_drops_counts_and_marks(tmp_path, fmt, monkeypatch, cap
 
 def test_stop_then_start_goes_on_in_the_same_file(tmp_path):
     out = tmp_path / "r.json"
-    tracer = VizTracer(tracer_entries=1000, stream=True, output_file=str(out), verbose=0)
-    tracer.start()
-    bursts(2, 100, tracer)
-    tracer.stop()
+    tracer = streamed_bursts(out, 1000, 2, 100)
     assert len(calls_named(json.loads(out.read_text()), "bursts.<locals>.leaf")) == 200
     tracer.start()
     bursts(3, 100, tracer)
@@ -517,20 +518,14 @@ def top_level_slices(path: Path) -> tuple[int, int]:
 def test_a_writer_keeping_pace_deflates_and_one_behind_does_not(tmp_path, monkeypatch):
     import viztracer.stream
     out = tmp_path / "pace.pftrace"
-    tracer = VizTracer(tracer_entries=2000, stream=True, output_file=str(out), verbose=0)
-    tracer.start()
-    bursts(5, 300, tracer)          # the writer catches up after every burst
-    tracer.stop()
+    streamed_bursts(out, 2000, 5, 300)  # the writer catches up after every burst
     plain, deflated = top_level_slices(out)
     assert deflated >= 2 * 1500     # the bursts' slices, begin and end
     assert plain < 50               # the few calls left at the stop: not deflated, not waited for
 
     monkeypatch.setattr(viztracer.stream, "HURRY_PARTS", -1)    # every part finds it behind
     out = tmp_path / "behind.pftrace"
-    tracer = VizTracer(tracer_entries=2000, stream=True, output_file=str(out), verbose=0)
-    tracer.start()
-    bursts(5, 300, tracer)
-    tracer.stop()
+    streamed_bursts(out, 2000, 5, 300)
     plain, deflated = top_level_slices(out)
     assert plain >= 2 * 1500 and deflated == 0
     assert len(calls_named(load_report(str(out)), "bursts.<locals>.leaf")) == 1500
@@ -541,10 +536,7 @@ def test_the_closing_metadata_is_written_plain_with_the_sources(tmp_path):
     # them took longer than the last part), and the file still reads back whole.
     from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import Trace
     out = tmp_path / "meta.pftrace"
-    tracer = VizTracer(tracer_entries=2000, stream=True, output_file=str(out), verbose=0)
-    tracer.start()
-    bursts(2, 300, tracer)
-    tracer.stop()
+    streamed_bursts(out, 2000, 2, 300)
     last = Trace.FromString(out.read_bytes()).packet[-1]
     assert last.HasField("chrome_events") and not last.HasField("compressed_packets")
     names = [m.name for m in last.chrome_events.metadata]
