@@ -43,8 +43,8 @@ ctypedef struct Ring:
     # Three groups, each on cache lines of its own (the pads): a streaming writer on another
     # core reads the first group at every entry, and the hook writes the second at every
     # entry. On one line, each of the writer's reads took the line from the hook's core, and
-    # the hook's next write took it back: that made the traced program a quarter slower while
-    # the writer ran.
+    # the hook's next write took it back: that made the traced program up to a third slower
+    # while the writer ran.
     char pad_before[64]
     # -- set up front, then read by both sides
     Entry* entries

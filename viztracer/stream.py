@@ -78,6 +78,7 @@ class StreamWriter:
         self.out = _open_stream(path, pid, process_name)
         self.capacity = capacity
         self.part = max(1, min(capacity // PARTS, PART_MAX))
+        self.hurry_behind = max(0, int(HURRY_PARTS * self.part))    # entries waiting
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
         self.switch_interval = sys.getswitchinterval()
@@ -144,12 +145,12 @@ class StreamWriter:
         fills meanwhile; True when there is more to write."""
         with self.lock:
             first, end = self.core.stream_span()
-            hurry = waited_for or end - first > HURRY_PARTS * self.part
+            hurry = waited_for or end - first > self.hurry_behind
             end = min(end, first + self.part)
             if end > first:
                 more_parts = 0 if waited_for else MORE_PARTS
                 end = first + self.out.part(self.recording_for((first, end)), hurry, more_parts,
-                                            int(PART_WAIT * 1e9), max(0, int(HURRY_PARTS * self.part)))
+                                            int(PART_WAIT * 1e9), self.hurry_behind)
                 self.written += end - first
                 self.core.stream_release(end, True)     # part() emptied the slots
             self._mark_refused(end)
