@@ -135,67 +135,72 @@ def layout_slices(double[:] ts, double[:] dur, int[:] track, int ntracks, double
     cdef int64_t nrows, r
     cdef array.array rows = array.clone(_INTS, 0, False)
     try:
-        for i in range(n):
-            s = llround((ts[i] - t0) * 1000.0)
-            d = llround(dur[i] * 1000.0)
-            if d < 0:
-                d = 0
-            items[i].start = s
-            items[i].end = s + d
-            items[i].track = track[i]
-            items[i].index = <int32_t>i
-        qsort(items, n, sizeof(Item), _by_track_start)
-        # Sweep each track with a stack of open slices: pop those that ended, the top is the parent.
-        top = 0
-        cur_track = -1
-        for i in range(n):
-            if items[i].track != cur_track:
-                cur_track = items[i].track
-                top = 0
-            while top > 0 and stack_end[top - 1] <= items[i].start:
-                top -= 1
-            sdepth[i] = <int32_t>top
-            sparent[i] = <int32_t>(stack_pos[top - 1] if top > 0 else -1)
-            if top > max_depth:
-                max_depth = top
-            # A child that ends past its parent (each end rounded on its own) ends with it here,
-            # so that the parent's next sibling does not nest under the child.
-            stack_end[top] = items[i].end if top == 0 or items[i].end < stack_end[top - 1] else stack_end[top - 1]
-            stack_pos[top] = i
-            top += 1
+        # The loops below work in C on our own buffers, without the GIL: other threads (the
+        # viewer's server answering progress requests) run meanwhile.
+        with nogil:
+            for i in range(n):
+                s = llround((ts[i] - t0) * 1000.0)
+                d = llround(dur[i] * 1000.0)
+                if d < 0:
+                    d = 0
+                items[i].start = s
+                items[i].end = s + d
+                items[i].track = track[i]
+                items[i].index = <int32_t>i
+            qsort(items, n, sizeof(Item), _by_track_start)
+            # Sweep each track with a stack of open slices: pop those that ended, the top is the parent.
+            top = 0
+            cur_track = -1
+            for i in range(n):
+                if items[i].track != cur_track:
+                    cur_track = items[i].track
+                    top = 0
+                while top > 0 and stack_end[top - 1] <= items[i].start:
+                    top -= 1
+                sdepth[i] = <int32_t>top
+                sparent[i] = <int32_t>(stack_pos[top - 1] if top > 0 else -1)
+                if top > max_depth:
+                    max_depth = top
+                # A child that ends past its parent (each end rounded on its own) ends with it here,
+                # so that the parent's next sibling does not nest under the child.
+                stack_end[top] = items[i].end if top == 0 or items[i].end < stack_end[top - 1] else stack_end[top - 1]
+                stack_pos[top] = i
+                top += 1
         # Bucket by (track, depth); the sweep order is by start within a track, and the bucket
         # pass is stable, so each row comes out sorted by start.
         track_depth = <int64_t*>calloc(ntracks + 1, sizeof(int64_t))
         row_base = <int64_t*>calloc(ntracks + 1, sizeof(int64_t))
         if not track_depth or not row_base:
             raise MemoryError()
-        for i in range(n):
-            if sdepth[i] + 1 > track_depth[items[i].track]:
-                track_depth[items[i].track] = sdepth[i] + 1
-        for j in range(ntracks):
-            row_base[j + 1] = row_base[j] + track_depth[j]
-        nrows = row_base[ntracks]
+        with nogil:
+            for i in range(n):
+                if sdepth[i] + 1 > track_depth[items[i].track]:
+                    track_depth[items[i].track] = sdepth[i] + 1
+            for j in range(ntracks):
+                row_base[j + 1] = row_base[j] + track_depth[j]
+            nrows = row_base[ntracks]
         counts = <int64_t*>calloc(nrows + 1, sizeof(int64_t))
         first = <int64_t*>calloc(nrows + 1, sizeof(int64_t))
         if not counts or not first:
             raise MemoryError()
-        for i in range(n):
-            counts[row_base[items[i].track] + sdepth[i] + 1] += 1
-        for j in range(nrows):
-            counts[j + 1] += counts[j]
-        for j in range(nrows + 1):
-            first[j] = counts[j]
-        for i in range(n):
-            j = row_base[items[i].track] + sdepth[i]
-            final_of[i] = <int32_t>counts[j]
-            counts[j] += 1
-        for i in range(n):
-            pos = final_of[i]
-            order_v[pos] = items[i].index
-            start_v[pos] = <double>items[i].start
-            dur_v[pos] = <double>(items[i].end - items[i].start)
-            depth_v[pos] = sdepth[i]
-            parent_v[pos] = final_of[sparent[i]] if sparent[i] >= 0 else -1
+        with nogil:
+            for i in range(n):
+                counts[row_base[items[i].track] + sdepth[i] + 1] += 1
+            for j in range(nrows):
+                counts[j + 1] += counts[j]
+            for j in range(nrows + 1):
+                first[j] = counts[j]
+            for i in range(n):
+                j = row_base[items[i].track] + sdepth[i]
+                final_of[i] = <int32_t>counts[j]
+                counts[j] += 1
+            for i in range(n):
+                pos = final_of[i]
+                order_v[pos] = items[i].index
+                start_v[pos] = <double>items[i].start
+                dur_v[pos] = <double>(items[i].end - items[i].start)
+                depth_v[pos] = sdepth[i]
+                parent_v[pos] = final_of[sparent[i]] if sparent[i] >= 0 else -1
         for j in range(ntracks):
             for i in range(track_depth[j]):
                 r = row_base[j] + i

@@ -20,7 +20,7 @@ from libc.string cimport memcmp
 
 import json
 
-from viztracer._slice_columns cimport SliceColumns
+from viztracer._slice_columns cimport PROGRESS_EVERY, Progress, SliceColumns
 
 try:
     import orjson
@@ -308,8 +308,11 @@ cdef class Scan:
     cdef SliceColumns cols
     cdef list others
     cdef IntCache pids, tids
+    cdef Progress progress      # None when nobody watches
+    cdef Py_ssize_t count       # events read
 
-    def __cinit__(self):
+    def __cinit__(self, Progress progress=None):
+        self.progress = progress
         self.cols = SliceColumns()
         self.others = []
         self.pids, self.tids = IntCache(), IntCache()
@@ -383,16 +386,22 @@ cdef int _events(Text t, Scan scan) except -1:
         return 0
     while True:
         scan.event(t)
+        scan.count += 1
+        if scan.count % PROGRESS_EVERY == 0 and scan.progress is not None:
+            scan.progress.update(scan.count, t.i)
         if not t.more():
             break
     t.expect(93)
     return 0
 
 
-def scan_json(bytes data):
-    """``(scan_events' tuple, {other top-level key: value})`` for the JSON report ``data``."""
+def scan_json(bytes data, Progress progress=None):
+    """``(scan_events' tuple, {other top-level key: value})`` for the JSON report ``data``;
+    ``progress``, when given, follows the events and bytes read."""
     cdef Text t = Text(data)
-    cdef Scan scan = Scan()
+    cdef Scan scan = Scan(progress)
+    if progress is not None:
+        progress.bytes_total = t.n
     rest = {}
     seen_events = False
     if t.peek(91):      # a bare array of events
@@ -420,6 +429,8 @@ def scan_json(bytes data):
     t.ws()
     if t.i != t.n or not seen_events:
         raise Unsupported("text after the report, or no traceEvents")
+    if progress is not None:
+        progress.update(scan.count, t.n)
     return scan.result(), rest
 
 

@@ -28,7 +28,7 @@ import zlib
 
 cimport protowire as pw
 from protowire cimport Cursor, Field, next_field, read_varint
-from viztracer._slice_columns cimport SliceColumns
+from viztracer._slice_columns cimport PROGRESS_EVERY, Progress, SliceColumns
 
 
 class Malformed(Exception):
@@ -373,10 +373,15 @@ cdef class Scanner:
     cdef dict counter_names     # uuid -> (name, key)
     cdef dict last_counter      # counter name -> its latest "C" event
     cdef bint dicts             # calls as X event dicts in ``events`` (the reader's report)
+    cdef Progress progress      # None when nobody watches
+    cdef Py_ssize_t packets     # packets read, those inside deflated chunks included
+    cdef Py_ssize_t read_to     # the end of the last top-level packet read
 
-    def __cinit__(self, bytes data, Py_ssize_t size, dict metadata, bint dicts=False):
+    def __cinit__(self, bytes data, Py_ssize_t size, dict metadata, bint dicts=False,
+                  Progress progress=None):
         self.data, self.size = data, size
         self.dicts = dicts
+        self.progress = progress
         self.cols = SliceColumns()
         self.gnames, self.gname_ids = [], {}
         self.name_events, self.events = [], []
@@ -570,10 +575,13 @@ cdef class Scanner:
         """Every packet of a serialized Trace (other fields of a Trace are skipped)."""
         cdef Cursor c
         cdef Field f
+        cdef const uint8_t* base = <const uint8_t*>PyBytes_AS_STRING(self.data)
         c.p, c.end = p, p + size
         while fields(&c, &f):
             if f.number == pw.TRACE_PACKET and f.wire == pw.WIRE_LEN:
                 self.packet(f.data, f.data + f.value)
+                if p == base:   # the file's own packets, not those of a deflated chunk
+                    self.read_to = f.data + f.value - base
         return 0
 
     cdef int packet(self, const uint8_t* p, const uint8_t* end) except -1:
@@ -584,6 +592,9 @@ cdef class Scanner:
         cdef bint has_interned = False, has_defaults = False, cleared = False
         cdef int64_t ns
         cdef Seq seq
+        self.packets += 1
+        if self.packets % PROGRESS_EVERY == 0 and self.progress is not None:
+            self.progress.update(self.packets, self.read_to)
         c.p, c.end = p, end
         while fields(&c, &f):
             if f.wire == pw.WIRE_VARINT:
@@ -1001,7 +1012,7 @@ cdef bint starts_a_sequence(const uint8_t* p, Py_ssize_t size) except -1:
     return False
 
 
-cdef tuple _scan(bytes data, bint dicts):
+cdef tuple _scan(bytes data, bint dicts, Progress progress=None):
     """The scanner after its walk over ``data``'s whole records, the metadata it read, and
     whether the file was whole (every record complete, the metadata packet there)."""
     cdef Py_ssize_t size = whole_length(data)
@@ -1017,8 +1028,12 @@ cdef tuple _scan(bytes data, bint dicts):
         # without its metadata, a file is taken for ours cut short only if it starts as ours do
         raise Malformed("no viztracer metadata packet, and the file does not start as a trace "
                         "written by viztracer does")
-    scanner = Scanner(data, size, metadata or {}, dicts)
+    scanner = Scanner(data, size, metadata or {}, dicts, progress)
+    if progress is not None:
+        progress.bytes_total = PyBytes_GET_SIZE(data)
     scanner.walk(p, size)
+    if progress is not None:
+        progress.update(scanner.packets, PyBytes_GET_SIZE(data))
     return scanner, metadata or {}, metadata is not None and size == PyBytes_GET_SIZE(data)
 
 
@@ -1033,10 +1048,11 @@ def read_report(bytes data):
     return report, whole
 
 
-def scan_pftrace(bytes data):
+def scan_pftrace(bytes data, Progress progress=None):
     """``(columns tuple as scan_events gives, metadata dict, whole)`` for the Perfetto trace
-    ``data``; ``whole`` is False when the file was cut short (read up to the cut)."""
-    scanner, metadata, whole = _scan(data, False)
+    ``data``; ``whole`` is False when the file was cut short (read up to the cut). ``progress``,
+    when given, follows the packets (one a call's begin or end: its "events") and bytes read."""
+    scanner, metadata, whole = _scan(data, False, progress)
     return scanner.result(), metadata, whole
 
 

@@ -9,11 +9,15 @@ names and tracks the same way by construction.
 from cpython cimport array
 from cpython.dict cimport PyDict_GetItemWithError, PyDict_SetItem
 from cpython.object cimport PyObject
+from libc.stdint cimport int64_t
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 import array as pyarray
 
 cdef array.array _DOUBLES = pyarray.array("d")
 cdef array.array _INTS = pyarray.array("i")
+
+DEF YIELD_NS = 10 * 1000 * 1000   # twice CPython's default switch interval
 
 
 cdef class SliceColumns:
@@ -82,3 +86,33 @@ cdef class SliceColumns:
                     self.arg_values, others, None, None)
         return (self.ts, self.dur, self.name, self.track, self.args, self.names, self.tracks,
                 self.arg_values, others, self.first, self.last)
+
+
+cdef class Progress:
+    """How far a conversion has got, for another thread to read (the viewer's progress bar).
+
+    The scanners call ``update`` every ``PROGRESS_EVERY`` events. Their loops run in C with the
+    GIL held and no bytecode, so the interpreter never switches threads during a scan: ``update``
+    releases the GIL for a moment so that a waiting thread (the server answering
+    ``/api/progress``) runs. Not at every call: a thread waiting for the GIL asks for it only
+    after its switch interval (5 ms) without a release, and a release sooner than that wakes it
+    to find the GIL taken again, so releases every few milliseconds starve it (seen: stalls of
+    0.4 s). Every ``YIELD_NS`` or more, its request is in when the GIL is released, and the
+    release hands it over.
+    """
+
+    def __cinit__(self):
+        self.phase = "waiting"
+
+    cdef int update(self, Py_ssize_t events, Py_ssize_t bytes_read) except -1:
+        cdef timespec now
+        cdef int64_t ns
+        self.events = events
+        self.bytes_read = bytes_read
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        ns = <int64_t>now.tv_sec * 1000000000 + now.tv_nsec
+        if ns - self.yielded >= YIELD_NS:
+            self.yielded = ns
+            with nogil:
+                pass
+        return 0

@@ -2,10 +2,13 @@
 from array import array
 from typing import Any
 
+from ._slice_columns import Progress
+
 class Unsupported(Exception): ...
 class Truncated(Unsupported): ...
 
-def scan_json(data: bytes) -> tuple[tuple[array, array, array, array, array, list[Any],
-                                          list[tuple[Any, Any]], list[Any], list[Any],
-                                          float | None, float | None], dict[str, Any]]: ...
+_Scanned = tuple[array, array, array, array, array, list[Any], list[tuple[Any, Any]], list[Any], list[Any],
+                 float | None, float | None]
+
+def scan_json(data: bytes, progress: Progress | None = None) -> tuple[_Scanned, dict[str, Any]]: ...
 def has_digit_run(data: bytes) -> bool: ...

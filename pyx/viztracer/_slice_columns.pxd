@@ -2,6 +2,7 @@
 # from JSON text, pftrace_scan.pyx from a .pftrace), defined in slice_columns.pyx: one builder,
 # so that the three number names and tracks the same way by construction.
 from cpython cimport array
+from libc.stdint cimport int64_t
 
 
 cdef class SliceColumns:
@@ -15,3 +16,16 @@ cdef class SliceColumns:
 
     cdef int add(self, double t, double d, object name, object pid, object tid, object args) except -1
     cdef tuple result(self, list others)
+
+
+# A scanner reports to its Progress once every PROGRESS_EVERY events (a power of two).
+cdef enum:
+    PROGRESS_EVERY = 4096
+
+
+cdef class Progress:
+    cdef public Py_ssize_t events, bytes_read, bytes_total
+    cdef public str phase
+    cdef int64_t yielded        # when update last released the GIL (monotonic ns)
+
+    cdef int update(self, Py_ssize_t events, Py_ssize_t bytes_read) except -1

@@ -43,33 +43,40 @@ from array import array
 from collections.abc import Iterator
 from typing import Any
 
-from .. import _columns
+from .. import _columns, _slice_columns
 
 MAGIC = b"VZTCOLS1"
 _TYPES = {"d": "f64", "i": "i32", "B": "u8"}
 
 
-def trace_blob(path: str) -> bytes:
-    """The blob for the report in ``path`` (.json, .json.gz, .pftrace, .cvf); ReportError if unreadable."""
+def trace_blob(path: str, progress: _slice_columns.Progress | None = None) -> bytes:
+    """The blob for the report in ``path`` (.json, .json.gz, .pftrace, .cvf); ReportError if
+    unreadable. ``progress``, when given, follows the conversion for another thread: its
+    ``phase`` ("reading", "scanning", "building"), and while scanning the events and bytes read."""
     from ..report import ReportError
     from ..report.loader import load_report, reading, report_kind
+    progress = progress if progress is not None else _slice_columns.Progress()
     with _no_gc():
         with reading(path):
             kind = report_kind(path)
             if kind == "cvf":  # no scanner of its own: decoded into the report dict below
                 blob = None
             else:
-                blob = _pftrace_blob(path) if kind == "pftrace" else _json_blob(path, kind)
+                progress.phase = "reading"
+                blob = (_pftrace_blob(path, progress) if kind == "pftrace"
+                        else _json_blob(path, kind, progress))
             if blob is not None:
                 return blob
+        progress.phase = "reading"  # the whole report at once: no events to count
         report = load_report(path)
+        progress.phase = "building"
         try:
             return report_blob(report)
         except (TypeError, ValueError, AttributeError) as e:  # events of a shape no tool writes
             raise ReportError(f"{path!r} has events the viewer cannot read: {e}") from None
 
 
-def _json_blob(path: str, kind: str) -> bytes | None:
+def _json_blob(path: str, kind: str, progress: _slice_columns.Progress | None = None) -> bytes | None:
     """The blob of a JSON report by the compiled scanner (no dict per slice), or None when the
     text holds anything it does not read: then ``load_report`` parses it, or names the fault.
     A report cut short (the scan ran out of text) is repaired as ``load_report`` does it."""
@@ -81,9 +88,11 @@ def _json_blob(path: str, kind: str) -> bytes | None:
     except ReportError:
         return None
     cut_events = None  # the number of events read, for a report cut short
+    if progress is not None:
+        progress.phase = "scanning"
     try:
         try:
-            scanned, rest = _json_scan.scan_json(data)
+            scanned, rest = _json_scan.scan_json(data, progress)
             if gzip_cut:
                 mark_cut_short(rest)
                 cut_events = _event_count(scanned)
@@ -92,9 +101,11 @@ def _json_blob(path: str, kind: str) -> bytes | None:
             if repaired is None:
                 return None
             del data  # a cut report can be large: keep one copy of it
-            scanned, rest = _json_scan.scan_json(repaired)
+            scanned, rest = _json_scan.scan_json(repaired, progress)
             mark_cut_short(rest)
             cut_events = _event_count(scanned)
+        if progress is not None:
+            progress.phase = "building"
         blob = _blob(scanned, rest)
     except (_json_scan.Unsupported, TypeError, ValueError, AttributeError, KeyError):
         return None
@@ -103,7 +114,7 @@ def _json_blob(path: str, kind: str) -> bytes | None:
     return blob
 
 
-def _pftrace_blob(path: str) -> bytes | None:
+def _pftrace_blob(path: str, progress: _slice_columns.Progress | None = None) -> bytes | None:
     """The blob of a ``.pftrace`` by the compiled reader, with the calls in its columns (no
     dict per call), or None when the file is broken: then ``load_report`` names the fault. A
     file cut short is read up to the cut, as ``read_pftrace`` does it."""
@@ -111,11 +122,15 @@ def _pftrace_blob(path: str) -> bytes | None:
     from ..report.loader import announce_cut_short, mark_cut_short
     with open(path, "rb") as f:
         data = f.read()
+    if progress is not None:
+        progress.phase = "scanning"
     try:
-        scanned, metadata, whole = _pftrace_scan.scan_pftrace(data)
+        scanned, metadata, whole = _pftrace_scan.scan_pftrace(data, progress)
         if not whole:
             mark_cut_short(metadata)
             events = _event_count(scanned)
+        if progress is not None:
+            progress.phase = "building"
         blob = _blob(scanned, metadata)
     except (_pftrace_scan.Malformed, TypeError, ValueError, AttributeError, KeyError, IndexError):
         return None
