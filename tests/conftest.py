@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import sys
 import threading
 
@@ -19,6 +20,13 @@ def no_leaked_profile_hook():
         sys.setprofile(None)
         threading.setprofile(None)
         pytest.fail(f"test left a profile hook installed: {leaked!r}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def viewer_cache_in_tmp(tmp_path_factory):
+    """vizviewer's conversion cache (and any viewer a test starts) in a temporary directory,
+    never the user's: the keys hold each report's real path, so tests never share an entry."""
+    os.environ["VIZVIEWER_CACHE_DIR"] = str(tmp_path_factory.mktemp("vizviewer-cache"))
 
 
 def load_report(path) -> dict:

@@ -7,7 +7,9 @@ URLs (all same-origin; errors are a non-200 status with a one-line ``text/plain`
 - ``GET /static/<name>``: a file under ``static/``, nothing outside it.
 - ``GET /api/files``: ``{"mode": "file" | "dir", "files": [{"name", "size", "mtime"}]}``.
 - ``GET /api/trace?file=<name>``: the report converted for the page (``columns.trace_blob``),
-  converted once per (path, mtime, size) and kept in memory.
+  converted once per (path, mtime, size) and kept in memory (and on disk: ``disk_cache``).
+- ``GET /api/progress?file=<name>``: how far its conversion has got (``BlobCache.progress``),
+  which the page polls while its ``/api/trace`` request is pending.
 - ``GET /api/raw?file=<name>``: the report file's own bytes.
 - ``POST /api/loaded``: the page has drawn its first timeline; with ``once`` the server stops
   (with ``perfetto``, once the raw file has been sent: the Perfetto UI draws it).
@@ -32,7 +34,9 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .._slice_columns import Progress
 from ..report import ReportError
+from .disk_cache import DiskCache
 from .reports import NotFound, Refused, Reports, is_html
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -56,27 +60,41 @@ def content_type(name: str) -> str:
     return _TYPES.get(ext) or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
-def _default_convert(path: str) -> bytes:
+def _default_convert(path: str, progress: Progress) -> bytes:
     from .columns import trace_blob  # the page's format; imported when first needed
 
-    return trace_blob(path)
+    return trace_blob(path, progress)
+
+
+_FROM_ENV = object()
 
 
 class BlobCache:
     """Converted reports, by path; an entry is valid while the file's mtime and size are.
 
     Each file is converted once even when several requests ask at the same time; a file that
-    is not a trace keeps its error until it changes. Least recently used blobs are dropped
-    beyond ``budget`` bytes (the newest is always kept).
+    is not a trace keeps its error until it changes. ``convert(path, progress)`` makes a blob
+    and keeps ``progress`` (a ``_slice_columns.Progress``) up to date for ``progress()``. A
+    conversion that took long enough is also written to ``disk`` (a :class:`DiskCache`, by
+    default where ``$VIZVIEWER_CACHE_DIR`` says) and read back from there by the next viewer,
+    mapped rather than copied.
+
+    Least recently used blobs are dropped beyond ``budget`` bytes held in memory (the newest is
+    always kept). A mapped blob holds no memory of ours (its pages are the kernel's file cache,
+    dropped under pressure), so it does not count; but it holds a file descriptor, so no more
+    than ``max_mapped`` are kept.
     """
 
-    def __init__(self, convert: Callable[[str], bytes] = _default_convert, budget: int = 1 << 30) -> None:
+    def __init__(self, convert: Callable[[str, Progress], bytes] = _default_convert, budget: int = 1 << 30,
+                 disk: DiskCache | None | object = _FROM_ENV, max_mapped: int = 64) -> None:
         self.convert = convert
         self.budget = budget
+        self.max_mapped = max_mapped
+        self.disk: DiskCache | None = DiskCache.from_env() if disk is _FROM_ENV else disk  # type: ignore[assignment]
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, _Blob] = OrderedDict()
 
-    def get(self, path: str) -> bytes:
+    def get(self, path: str) -> bytes | memoryview:
         """The blob of ``path``; ReportError when it is not a trace, OSError when unreadable."""
         st = os.stat(path)
         key = (st.st_mtime_ns, st.st_size)
@@ -87,32 +105,85 @@ class BlobCache:
             self._entries.move_to_end(path)
         with blob.lock:
             if blob.data is None and blob.error is None:
+                blob.busy = True
                 try:
-                    blob.data = self.convert(path)
+                    blob.data = self._load(path, st, blob.progress)
                 except ReportError as exc:
                     blob.error = exc
+                finally:
+                    blob.busy = False
                 self._trim()
         if blob.error is not None:
             raise blob.error
         assert blob.data is not None
         return blob.data
 
+    def _load(self, path: str, st: os.stat_result, progress: Progress) -> bytes | memoryview:
+        disk = self.disk
+        if disk is not None:
+            progress.phase = "cache"
+            if (cached := disk.load(path, st)) is not None:
+                return cached
+        started = time.monotonic()
+        data = self.convert(path, progress)
+        if disk is None or time.monotonic() - started < disk.min_seconds:
+            return data
+        try:
+            now = os.stat(path)
+        except OSError:
+            return data
+        if (now.st_mtime_ns, now.st_size) != (st.st_mtime_ns, st.st_size):
+            return data  # changed while converting: the blob may be of either version
+        # Served from the mapped file from now on: the converted bytes leave our memory.
+        progress.phase = "saving"
+        mapped = disk.store(path, st, data)
+        return data if mapped is None else mapped
+
+    def progress(self, path: str) -> dict:
+        """Where the conversion of ``path`` stands, for the page's progress bar: ``state`` is
+        "idle" (not asked for, or changed since), "converting", "ready" or "error"; while
+        converting, ``phase``, ``events`` and ``bytes_read`` of ``bytes_total`` so far."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return {"state": "idle"}
+        with self._lock:
+            blob = self._entries.get(path)
+        if blob is None or blob.key != (st.st_mtime_ns, st.st_size):
+            return {"state": "idle"}
+        if blob.error is not None:
+            return {"state": "error", "error": str(blob.error)}
+        if blob.data is None and not blob.busy:
+            return {"state": "idle"}  # a conversion that failed by a bug of ours: asked again
+        p = blob.progress
+        return {"state": "converting" if blob.data is None else "ready", "phase": p.phase,
+                "events": p.events, "bytes_read": p.bytes_read, "bytes_total": p.bytes_total}
+
     def _trim(self) -> None:
         with self._lock:
-            total = sum(len(b.data) for b in self._entries.values() if b.data is not None)
-            for path in list(self._entries)[:-1]:
-                if total <= self.budget:
+            entries = list(self._entries.items())
+            held = sum(len(b.data) for _, b in entries if isinstance(b.data, bytes))
+            mapped = sum(isinstance(b.data, memoryview) for _, b in entries)
+            for path, blob in entries[:-1]:
+                if held <= self.budget and mapped <= self.max_mapped:
                     break
-                dropped = self._entries.pop(path)
-                total -= len(dropped.data or b"")
+                # Dropping a mapped blob does not unmap it under a response still sending it:
+                # the map lives until its last view is gone.
+                del self._entries[path]
+                if isinstance(blob.data, bytes):
+                    held -= len(blob.data)
+                elif isinstance(blob.data, memoryview):
+                    mapped -= 1
 
 
 class _Blob:
     def __init__(self, key: tuple[int, int]) -> None:
         self.key = key
         self.lock = threading.Lock()
-        self.data: bytes | None = None
+        self.data: bytes | memoryview | None = None
         self.error: ReportError | None = None
+        self.progress = Progress()
+        self.busy = False  # being converted (or read from the disk cache)
 
 
 class HttpError(Exception):
@@ -289,6 +360,9 @@ class ViewerHandler(BaseHTTPRequestHandler):
                 raise HttpError(HTTPStatus.NOT_FOUND,
                                 f"cannot read the report: {exc.strerror or exc}") from None
             self._send(HTTPStatus.OK, blob, "application/octet-stream")
+        elif path == "/api/progress":
+            body = self.server.cache.progress(reports.resolve(_one(query, "file")))
+            self._send(HTTPStatus.OK, json.dumps(body).encode(), "application/json")
         elif path == "/api/raw":
             file = reports.resolve(_one(query, "file"))
             self._send_file(file, content_type(file))
@@ -383,7 +457,7 @@ class ViewerHandler(BaseHTTPRequestHandler):
         self.server.last_error = f"{int(status)} for {self.path}: {line}"
         self._send(status, line.encode() + b"\n", "text/plain; charset=utf-8")
 
-    def _send(self, status: HTTPStatus, body: bytes, ctype: str) -> None:
+    def _send(self, status: HTTPStatus, body: bytes | memoryview, ctype: str) -> None:
         self._send_headers(status, len(body), ctype)
         self.wfile.write(body)
         self.wfile.flush()

@@ -1,0 +1,190 @@
+"""vizviewer's conversion cache on disk (``viewer/disk_cache.py``) and its use by ``BlobCache``.
+
+A second viewer on the same, unchanged report reads the blob back instead of converting (the
+converter is counted); any change to the report, and any damage to the cache file, means a new
+conversion; a cache that cannot be written means no cache, never an error.
+"""
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+from conftest_viewer_helpers import make_trace, request
+
+from viztracer.viewer import disk_cache
+from viztracer.viewer.columns import trace_blob
+from viztracer.viewer.disk_cache import DiskCache
+from viztracer.viewer.reports import Reports
+from viztracer.viewer.server import BlobCache, ViewerServer
+
+
+class Counting:
+    """The real converter, counted."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __call__(self, path: str, progress) -> bytes:
+        self.calls.append(os.path.basename(path))
+        return trace_blob(path, progress)
+
+
+def cache_files(directory) -> list[str]:
+    return sorted(n for n in os.listdir(directory) if n.endswith(".vzblob"))
+
+
+@pytest.fixture
+def cache_dir(tmp_path):
+    return tmp_path / "cache"
+
+
+def viewer_cache(cache_dir, convert=None, **kw) -> BlobCache:
+    """A BlobCache as a new vizviewer makes it, caching every conversion (however quick)."""
+    return BlobCache(convert or Counting(), disk=DiskCache(str(cache_dir), min_seconds=0, **kw))
+
+
+def test_written_on_first_open_and_read_back_on_the_second(tmp_path, cache_dir):
+    report = str(make_trace(tmp_path / "r.json", n=10))
+    first = viewer_cache(cache_dir)
+    blob = first.get(report)
+    assert first.convert.calls == ["r.json"]
+    assert len(cache_files(cache_dir)) == 1
+
+    second = viewer_cache(cache_dir)  # a new viewer on the same, unchanged report
+    again = second.get(report)
+    assert second.convert.calls == []
+    assert isinstance(again, memoryview)  # mapped, not read into memory
+    assert bytes(again) == bytes(blob) == trace_blob(report)
+
+
+def test_served_from_the_cache_byte_for_byte(tmp_path, cache_dir):
+    report = make_trace(tmp_path / "r.pftrace", n=10)
+    viewer_cache(cache_dir).get(str(report))
+    cache = viewer_cache(cache_dir)
+    server = ViewerServer(Reports(str(report)), "127.0.0.1", 0, cache=cache)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        resp = request(server.port, "/api/trace")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert resp.status == 200
+    assert resp.body == trace_blob(str(report))
+    assert cache.convert.calls == []
+
+
+@pytest.mark.parametrize("change", ["mtime", "size"])
+def test_a_changed_report_is_converted_again(tmp_path, cache_dir, change):
+    path = tmp_path / "r.json"
+    report = str(make_trace(path, n=10))
+    viewer_cache(cache_dir).get(report)
+    st = os.stat(report)
+    if change == "mtime":
+        os.utime(report, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    else:
+        make_trace(path, n=11)
+        os.utime(report, ns=(st.st_atime_ns, st.st_mtime_ns))
+    cache = viewer_cache(cache_dir)
+    assert bytes(cache.get(report)) == trace_blob(report)
+    assert cache.convert.calls == ["r.json"]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "magic", "key", "blob magic", "longer"])
+def test_a_damaged_cache_file_is_ignored_and_rewritten(tmp_path, cache_dir, damage):
+    report = str(make_trace(tmp_path / "r.json", n=10))
+    viewer_cache(cache_dir).get(report)
+    [name] = cache_files(cache_dir)
+    file = cache_dir / name
+    data = bytearray(file.read_bytes())
+    key_end = 16 + data[8]
+    if damage == "truncated":
+        data = data[:len(data) // 2]
+    elif damage == "empty":
+        data = bytearray()
+    elif damage == "magic":
+        data[0] ^= 1
+    elif damage == "key":
+        data[key_end - 3] ^= 1
+    elif damage == "blob magic":
+        data[-len(bytes(viewer_cache(cache_dir).get(report))) + 1] ^= 1
+    else:
+        data += b"\0" * 8
+    file.write_bytes(bytes(data))
+
+    cache = viewer_cache(cache_dir)
+    assert bytes(cache.get(report)) == trace_blob(report)
+    assert cache.convert.calls == ["r.json"]
+    # rewritten whole: the next viewer reads it back
+    third = viewer_cache(cache_dir)
+    assert bytes(third.get(report)) == trace_blob(report)
+    assert third.convert.calls == []
+
+
+def test_an_unwritable_cache_directory_means_no_cache(tmp_path, capsys):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory would be")
+    report = make_trace(tmp_path / "r.json", n=10)
+    cache = viewer_cache(blocker / "cache")
+    server = ViewerServer(Reports(str(report)), "127.0.0.1", 0, cache=cache)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        resp = request(server.port, "/api/trace")
+        again = request(server.port, "/api/trace")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert resp.status == again.status == 200
+    assert resp.body == again.body == trace_blob(str(report))
+    assert cache.convert.calls == ["r.json"]  # kept in memory as before
+    captured = capsys.readouterr()
+    assert captured.err == captured.out == ""
+
+
+def test_quick_conversions_are_not_cached(tmp_path, cache_dir):
+    report = str(make_trace(tmp_path / "r.json", n=10))
+    cache = BlobCache(Counting(), disk=DiskCache(str(cache_dir), min_seconds=60))
+    cache.get(report)
+    assert not cache_dir.exists() or cache_files(cache_dir) == []
+
+
+def test_the_budget_drops_the_least_recently_used_files(tmp_path, cache_dir):
+    reports = [str(make_trace(tmp_path / f"{name}.json", n=10)) for name in "abcd"]
+    size = len(trace_blob(reports[0])) + 200  # a cache file: the blob and its key
+    disk = DiskCache(str(cache_dir), budget=int(size * 2.5), min_seconds=0)   # room for two
+    cache = BlobCache(Counting(), disk=disk)
+    for k, report in enumerate(reports[:2]):
+        cache.get(report)
+        file = disk.file_of(disk.key(report, os.stat(report)))
+        os.utime(file, (1000 + k, 1000 + k))   # a and b, in that order, long ago
+    assert disk.load(reports[0], os.stat(reports[0])) is not None  # a used again now: b is older
+    cache.get(reports[2])  # c written: past the budget, b goes
+    assert len(cache_files(cache_dir)) == 2
+    after = viewer_cache(cache_dir)
+    for report in reports[:3]:
+        after.get(report)
+    assert after.convert.calls == ["b.json"]
+
+
+def test_temporary_files_left_by_a_killed_viewer_are_removed(tmp_path, cache_dir):
+    cache_dir.mkdir()
+    stale, fresh = cache_dir / ".tmp-stale", cache_dir / ".tmp-fresh"
+    stale.write_bytes(b"x" * 100)
+    fresh.write_bytes(b"x" * 100)   # maybe another viewer writing right now
+    os.utime(stale, (1000, 1000))
+    viewer_cache(cache_dir).get(str(make_trace(tmp_path / "r.json", n=10)))
+    assert not stale.exists() and fresh.exists()
+
+
+def test_the_cache_directory_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("VIZVIEWER_CACHE_DIR", str(tmp_path / "here"))
+    assert DiskCache.from_env().directory == str(tmp_path / "here")
+    monkeypatch.setenv("VIZVIEWER_CACHE_DIR", "")
+    assert DiskCache.from_env() is None
+    assert BlobCache().disk is None
+    monkeypatch.delenv("VIZVIEWER_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert disk_cache.default_dir() == str(tmp_path / "xdg" / "viztracer" / "vizviewer")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert disk_cache.default_dir() == str(tmp_path / "home" / ".cache" / "viztracer" / "vizviewer")

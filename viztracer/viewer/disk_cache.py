@@ -1,0 +1,175 @@
+"""Converted reports kept on disk, so that opening the same large trace again skips converting it.
+
+A cache file holds one blob (``columns.trace_blob``'s result) and the key it was made for: the
+report's real path, size and mtime (ns), the blob's magic and viztracer's version. Its name is a
+hash of that key; the key is stored inside too and compared on reading, so a hash collision, a
+file cut short or any other damage reads as a miss, and the blob is converted and written again.
+
+Layout (little-endian)::
+
+    0   8 bytes   b"VZCACHE1"
+    8   uint32    length K of the key (UTF-8 JSON)
+    12  uint32    0 (reserved)
+    16  key, padded with spaces to a multiple of 8
+    ..  uint64    length of the blob, which takes the rest of the file
+
+Files are written to a temporary name in the same directory and renamed over, so a viewer killed
+while writing leaves no half file under a cache name (and a reader that has the old one mapped
+keeps its pages: rename never changes a file in place). Read, a blob is mapped (``mmap``), not
+copied into the server's memory. Least recently used files (by mtime, set on every use) are
+removed beyond ``budget`` bytes. A directory that cannot be made or written means no cache:
+never an error for the user.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import mmap
+import os
+import struct
+import tempfile
+import time
+
+from ..version import __version__
+
+ENV = "VIZVIEWER_CACHE_DIR"
+_MAGIC = b"VZCACHE1"
+_SUFFIX = ".vzblob"
+_TMP_PREFIX = ".tmp-"
+_STALE_TMP = 3600   # seconds after which a temporary file is one a killed viewer left behind
+
+# A conversion quicker than this is not cached: reading a cache file back costs about as much
+# (a blob is 4 to 5 times the size of a .pftrace, about a third of a JSON report), and caching
+# every small report opened would only churn the directory. Measured on a shared 2-core
+# machine, a .pftrace converts at about 1.4 M events a second and JSON at about 0.9 M, so this
+# is about a quarter of a million events, a 2 MB .pftrace or a 25 MB JSON report.
+MIN_SECONDS = 0.25
+BUDGET = 4 << 30
+
+
+def default_dir() -> str | None:
+    """``$VIZVIEWER_CACHE_DIR`` (empty: no cache), else ``$XDG_CACHE_HOME/viztracer/vizviewer``,
+    else ``~/.cache/viztracer/vizviewer``."""
+    chosen = os.environ.get(ENV)
+    if chosen is not None:
+        return chosen or None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "viztracer", "vizviewer")
+
+
+class DiskCache:
+    """Blobs in ``directory``, by report; ``load`` a mapped blob or None, ``store`` one."""
+
+    def __init__(self, directory: str, budget: int = BUDGET, min_seconds: float = MIN_SECONDS) -> None:
+        self.directory = directory
+        self.budget = budget
+        self.min_seconds = min_seconds
+
+    @classmethod
+    def from_env(cls) -> DiskCache | None:
+        directory = default_dir()
+        return cls(directory) if directory else None
+
+    def key(self, path: str, st: os.stat_result) -> str:
+        from .columns import MAGIC  # the blob's format: a new one must not read an old cache
+        return json.dumps([_MAGIC.decode(), MAGIC.decode(), __version__, os.path.realpath(path),
+                           st.st_size, st.st_mtime_ns])
+
+    def file_of(self, key: str) -> str:
+        return os.path.join(self.directory, hashlib.sha256(key.encode()).hexdigest()[:40] + _SUFFIX)
+
+    def load(self, path: str, st: os.stat_result) -> memoryview | None:
+        """The cached blob of ``path`` as it was when stat'ed as ``st``, or None."""
+        key = self.key(path, st)
+        name = self.file_of(key)
+        try:
+            with open(name, "rb") as f:
+                mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # missing, unreadable, or empty (mmap refuses length 0)
+            return None
+        blob = _check(mapped, key)
+        if blob is None:
+            return None
+        try:
+            os.utime(name)  # used now: the last to be dropped
+        except OSError:
+            pass
+        return blob
+
+    def store(self, path: str, st: os.stat_result, blob: bytes) -> memoryview | None:
+        """Write ``blob`` for ``path`` (stat'ed as ``st`` before converting), then drop old files
+        beyond the budget; the blob as read back, mapped, or None when it could not be written."""
+        key = self.key(path, st)
+        head = key.encode()
+        head += b" " * (-len(head) % 8)
+        try:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)  # traces hold arguments
+            fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=self.directory)
+        except OSError:
+            return None
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(_MAGIC + struct.pack("<II", len(key.encode()), 0) + head)
+                f.write(struct.pack("<Q", len(blob)))
+                f.write(blob)
+            os.replace(tmp, self.file_of(key))
+        except OSError:  # a full disk, a directory made read-only meanwhile...
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            return None
+        self.trim(keep=self.file_of(key))
+        return self.load(path, st)
+
+    def trim(self, keep: str | None = None) -> None:
+        """Remove the least recently used cache files while they take more than the budget (not
+        ``keep``, the one just written), and temporary files a killed viewer left."""
+        now = time.time()
+        files = []
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return
+        for name in names:
+            full = os.path.join(self.directory, name)
+            try:
+                st = os.stat(full)
+            except OSError:
+                continue
+            if name.startswith(_TMP_PREFIX):
+                if now - st.st_mtime > _STALE_TMP:
+                    _remove(full)
+            elif name.endswith(_SUFFIX):
+                files.append((st.st_mtime, st.st_size, full))
+        total = sum(size for _, size, _ in files)
+        for _, size, full in sorted(files):
+            if total <= self.budget:
+                break
+            if full != keep:
+                _remove(full)
+                total -= size
+
+
+def _check(mapped: mmap.mmap, key: str) -> memoryview | None:
+    """The blob in a mapped cache file if the file is whole and made for ``key``."""
+    from .columns import MAGIC
+    n = len(mapped)
+    if n < 16 or mapped[:8] != _MAGIC:
+        return None
+    key_len = struct.unpack_from("<I", mapped, 8)[0]
+    start = 16 + key_len + (-key_len % 8)
+    if start + 8 > n or mapped[16:16 + key_len] != key.encode():
+        return None
+    length = struct.unpack_from("<Q", mapped, start)[0]
+    start += 8
+    if start + length != n or mapped[start:start + len(MAGIC)] != MAGIC:
+        return None
+    return memoryview(mapped)[start:]
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
