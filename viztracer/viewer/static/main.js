@@ -155,9 +155,11 @@ VT.loadFromServer = function (file) {
   document.getElementById("title").textContent = file;
   const t0 = performance.now();
   const timing = (window.__vt.timing = { start: t0 });
+  const progress = VT.watchProgress(file);
   return fetch("/api/trace?file=" + encodeURIComponent(file))
     .then(function (resp) {
       timing.response = performance.now();
+      progress.received();
       return resp.ok ? resp.arrayBuffer() : fetchText(resp);
     })
     .then(function (buf) {
@@ -166,12 +168,16 @@ VT.loadFromServer = function (file) {
       timing.decoded = performance.now();
       VT.show(model, function () {
         timing.drawn = performance.now();
+        progress.done();
         const events = model.count + model.inst.time.length + model.cnt.time.length;
         fetch("/api/loaded", { method: "POST", headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ file: file, events: events, ms: performance.now() - t0 }) }).catch(function () {});
       });
     })
-    .catch(function (e) { VT.fail(e.message || String(e)); });
+    .catch(function (e) {
+      progress.done();
+      VT.fail(e.message || String(e));
+    });
 };
 
 VT.loadEmbedded = function (node) {
