@@ -79,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Show a viztracer report in the browser: a .json, .json.gz, .pftrace or .html "
                     "report, or a directory whose reports are listed on the page.",
         epilog="Ctrl+C stops the server. The browser is the one Python's webbrowser module picks "
-               "(set BROWSER to choose another).",
+               "(set BROWSER to choose another). Large reports, once converted, are kept in "
+               "~/.cache/viztracer/vizviewer (set VIZVIEWER_CACHE_DIR to choose another "
+               "directory, or to nothing for no cache).",
     )
     parser.add_argument("file", nargs="?", default="result.json",
                         help="the report or the directory of reports to show (default: result.json)")
