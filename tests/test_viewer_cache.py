@@ -188,3 +188,29 @@ def test_the_cache_directory_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert disk_cache.default_dir() == str(tmp_path / "home" / ".cache" / "viztracer" / "vizviewer")
+
+
+def test_mapped_blobs_do_not_count_toward_the_memory_budget(tmp_path, cache_dir):
+    reports = [str(make_trace(tmp_path / f"{name}.json", n=10)) for name in "abc"]
+    # nothing may be held in memory, two maps may be kept
+    cache = BlobCache(Counting(), budget=0, disk=DiskCache(str(cache_dir), min_seconds=0), max_mapped=2)
+    a, b = cache.get(reports[0]), cache.get(reports[1])
+    assert isinstance(a, memoryview) and isinstance(b, memoryview)
+    assert cache.get(reports[0]) is a and cache.get(reports[1]) is b   # both kept
+    cache.get(reports[2])   # a third map: the least recently used (a) is dropped
+    assert cache.get(reports[1]) is b
+    again = cache.get(reports[0])
+    assert again is not a and bytes(again) == bytes(a)   # read back from the disk, not converted
+    assert cache.convert.calls == ["a.json", "b.json", "c.json"]
+
+
+def test_a_write_that_fails_midway_leaves_no_cache_file(tmp_path, cache_dir, monkeypatch):
+    report = str(make_trace(tmp_path / "r.json", n=10))
+
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(disk_cache.os, "replace", full_disk)   # the blob written, not yet renamed
+    cache = viewer_cache(cache_dir)
+    assert bytes(cache.get(report)) == trace_blob(report)
+    assert os.listdir(cache_dir) == []   # neither a cache file nor the temporary one
