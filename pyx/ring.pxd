@@ -4,10 +4,8 @@ from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 
-cdef extern from "Python.h":
-    void decref_ptr "Py_DECREF"(PyObject* o)
-
 cdef extern from "ring_sync.h":
+    void vt_decref_n(PyObject* o, uint64_t n)
     void* vt_sem_new()
     void vt_sem_free(void* s)
     void vt_sem_post(void* s) noexcept nogil
@@ -126,10 +124,8 @@ cdef inline size_t take_refs(Ring* ring, uint64_t first, uint64_t count, RefRun*
 cdef inline void drop_refs(RefRun* runs, size_t n) noexcept:
     """Drop what ``take_refs`` took (with the GIL)."""
     cdef size_t i
-    cdef uint64_t k
     for i in range(n):
-        for k in range(runs[i].n):
-            decref_ptr(runs[i].obj)
+        vt_decref_n(runs[i].obj, runs[i].n)
 
 
 # -- a streaming writer going from part to part without the GIL ---------------------------------

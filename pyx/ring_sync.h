@@ -1,8 +1,10 @@
 /* How the hook and a streaming writer share the ring (pyx/ring.pxd) across threads: the
    semaphore the writer sleeps on, and the ordered loads and stores that let the writer go from
-   part to part without the GIL. Static inline: every module that cimports ring.pxd gets them. */
+   part to part without the GIL, and how the writer drops the references it took from the ring.
+   Static inline: every module that cimports ring.pxd gets them. */
 #ifndef VIZTRACER_RING_SYNC_H
 #define VIZTRACER_RING_SYNC_H
+#include <Python.h>
 #include <errno.h>
 #include <semaphore.h>
 #include <stdint.h>
@@ -68,4 +70,20 @@ static inline int vt_load_flag(const int *p) {
 static inline void vt_release_fence(void) {
     __atomic_thread_fence(__ATOMIC_RELEASE);
 }
+
+/* Drop n references to o at once (a streaming writer drops a part's references by object,
+   thousands of the same code object: one by one they kept the program waiting for the GIL).
+   When more are left than dropped none of them is the last, so the count is lowered in one
+   step; immortal objects (3.12+) are never counted; else one by one, the last may free it. */
+static inline void vt_decref_n(PyObject *o, uint64_t n) {
+#if PY_VERSION_HEX >= 0x030C0000
+    if (_Py_IsImmortal(o)) return;
+#endif
+    if ((uint64_t)Py_REFCNT(o) > n) {
+        Py_SET_REFCNT(o, Py_REFCNT(o) - (Py_ssize_t)n);
+        return;
+    }
+    while (n-- > 0) Py_DECREF(o);
+}
+
 #endif

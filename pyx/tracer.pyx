@@ -575,8 +575,10 @@ if MONITORING is not None:
 
 # read once: reading the environment raises (and catches) KeyError, which log_exception would see
 HOOK_OVERRIDE = os.environ.get("VIZTRACER_HOOK")
-# threading.Threads of ours (the stream's writer, the decorator's saver): never traced
+# threading.Threads of ours (the decorator's saver, attach's watcher): never traced
 OWN_THREADS = weakref.WeakSet()
+# idents of bare threads of ours (the stream's writer), while they run: never traced either
+OWN_IDENTS = set()
 cdef Tracer mon_tracer = None   # the tracer the callbacks record for; None when none does
 cdef uint64_t mon_epoch = 0     # bumped at every install: a thread's state of an older one is stale
 cdef int mon_lanes = 0          # log_async in the installed session
@@ -615,9 +617,13 @@ cdef bint thread_starting():
 
 
 cdef bint own_thread(Tracer tracer):
-    """Whether the calling thread is one of ours: one in OWN_THREADS, or one started by other
-    means than threading whose first frame is viztracer's code (children.py's signal waiter)."""
-    thread = threading._active.get(threading.get_ident())
+    """Whether the calling thread is one of ours: one in OWN_THREADS or OWN_IDENTS, or one
+    started by other means than threading whose first frame is viztracer's code (children.py's
+    signal waiter)."""
+    ident = threading.get_ident()
+    if ident in OWN_IDENTS:
+        return True
+    thread = threading._active.get(ident)
     if thread is not None:
         return thread in OWN_THREADS
     cdef PyFrameObject* frame = PyEval_GetFrame()

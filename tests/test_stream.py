@@ -197,6 +197,25 @@ def test_threads_custom_events_and_args_are_streamed(tmp_path, fmt):
     assert_nested(report)
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_writer_thread_is_never_traced_even_with_trace_self(tmp_path, fmt):
+    """The writer is a bare thread (started without waiting for it): it is known as ours
+    before the hook is installed, so not one of its calls is recorded, even when viztracer's
+    own code is (``trace_self``), and it has no lane of its own."""
+    import threading
+    out = tmp_path / f"r.{fmt}"
+    tracer = VizTracer(tracer_entries=2000, stream=True, output_file=str(out), verbose=0,
+                       trace_self=True)
+    tracer.start()
+    bursts(10, 500, tracer)
+    tracer.stop()
+    report = load_report(str(out))
+    calls = [e for e in report["traceEvents"] if e.get("ph") == "X"]
+    assert len(calls_named(report, "bursts.<locals>.leaf")) == 10 * 500
+    assert {e["tid"] for e in calls} == {threading.get_native_id()}
+    assert [e for e in calls if e["name"].startswith("StreamWriter.flush")]    # own code: traced
+
+
 def test_a_streamed_pftrace_parses_with_perfettos_protos(tmp_path):
     out = tmp_path / "r.pftrace"
     streamed_bursts(out, 1000, 30, 300)

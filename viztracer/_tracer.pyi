@@ -24,6 +24,7 @@ MONITORING_TOOL: int
 MONITORING_NAME: str
 HOOK_OVERRIDE: str | None
 OWN_THREADS: weakref.WeakSet[threading.Thread]
+OWN_IDENTS: set[int]
 MONITORING_CALLBACKS: dict[str, Callable[..., Any]]
 C_CALLBACKS: dict[str, Callable[..., Any]]
 def hook_for(hooks: bool, per_thread: bool = False) -> str: ...

@@ -13,6 +13,7 @@ marker to the report saying how many were dropped from when, and the metadata gi
 """
 from __future__ import annotations
 
+import _thread
 import os
 import sys
 import threading
@@ -80,7 +81,7 @@ class StreamWriter:
         self.part = max(1, min(capacity // PARTS, PART_MAX))
         self.hurry_behind = max(0, int(HURRY_PARTS * self.part))    # entries waiting
         self.lock = threading.Lock()
-        self.thread: threading.Thread | None = None
+        self.running: Any = None    # the writer thread's lock, held while it runs
         self.switch_interval = sys.getswitchinterval()
         self.stopping = False
         self.error: BaseException | None = None
@@ -99,9 +100,20 @@ class StreamWriter:
         sys.setswitchinterval(min(self.switch_interval, SWITCH_INTERVAL))
         self.core.stream_begin(self.part)
         self.stopping = False
-        self.thread = threading.Thread(target=self._run, name="viztracer-stream", daemon=True)
-        _tracer.OWN_THREADS.add(self.thread)
-        self.thread.start()
+        # A bare thread, not a threading.Thread: start() returns without waiting for the new
+        # thread to take the GIL and say it runs (a few hundred microseconds of the program's
+        # time). Its ident is known as ours before the hook is installed, so it is never
+        # traced; threading's shutdown does not wait for it, as for a daemon thread.
+        self.running = _thread.allocate_lock()
+        self.running.acquire()
+        _tracer.OWN_IDENTS.add(_thread.start_new_thread(self._thread_main, (self.running,)))
+
+    def _thread_main(self, running: Any) -> None:
+        try:
+            self._run()
+        finally:
+            _tracer.OWN_IDENTS.discard(_thread.get_ident())
+            running.release()
 
     def _run(self) -> None:
         while not self.stopping:
@@ -120,11 +132,11 @@ class StreamWriter:
 
     def stop_thread(self) -> None:
         """Stop the thread and write what it had not written yet."""
-        thread, self.thread = self.thread, None
-        if thread is not None:
+        running, self.running = self.running, None
+        if running is not None:
             self.stopping = True
             self.core.stop_writer()
-            thread.join()
+            running.acquire()       # the thread has left _run
             sys.setswitchinterval(self.switch_interval)
         self.flush(waited_for=True)
 

@@ -11,6 +11,10 @@ URLs (all same-origin; errors are a non-200 status with a one-line ``text/plain`
 - ``GET /api/progress?file=<name>``: how far its conversion has got (``BlobCache.progress``),
   which the page polls while its ``/api/trace`` request is pending.
 - ``GET /api/raw?file=<name>``: the report file's own bytes.
+- ``GET /api/tile?file=<name>&level=<k>&index=<j>``: one level-of-detail tile of the report
+  (``tiles.py``); ``GET /api/slice?file=<name>&i=<n>``: one slice's details as JSON. A report
+  with more slices than ``tiles.threshold()`` is answered by ``/api/trace`` as an overview
+  without its slices, which the page then fetches tile by tile.
 - ``POST /api/loaded``: the page has drawn its first timeline; with ``once`` the server stops
   (with ``perfetto``, once the raw file has been sent: the Perfetto UI draws it).
 
@@ -32,6 +36,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .._slice_columns import Progress
@@ -159,6 +164,20 @@ class BlobCache:
         return {"state": "converting" if blob.data is None else "ready", "phase": p.phase,
                 "events": p.events, "bytes_read": p.bytes_read, "bytes_total": p.bytes_total}
 
+    def tiles(self, path: str):
+        """The level-of-detail tiles of ``path`` (``tiles.TiledTrace``), built once and kept
+        with its blob (not counted in ``budget``); the same errors as ``get``."""
+        from .tiles import TiledTrace
+        data = self.get(path)
+        with self._lock:
+            blob = self._entries.get(path)
+        if blob is None or blob.data is not data:  # replaced meanwhile: build for this answer only
+            return TiledTrace(data)
+        with blob.tiles_lock:
+            if blob.tiles is None:
+                blob.tiles = TiledTrace(data)
+            return blob.tiles
+
     def _trim(self) -> None:
         with self._lock:
             entries = list(self._entries.items())
@@ -184,6 +203,8 @@ class _Blob:
         self.error: ReportError | None = None
         self.progress = Progress()
         self.busy = False  # being converted (or read from the disk cache)
+        self.tiles_lock = threading.Lock()
+        self.tiles = None  # tiles.TiledTrace, made at the first request that needs it
 
 
 class HttpError(Exception):
@@ -233,11 +254,22 @@ class ViewerServer(ThreadingHTTPServer):
 
         def convert() -> None:
             try:
-                self.cache.get(reports.path)
+                self.trace_answer(reports.path)
             except Exception:  # noqa: BLE001 - the page's own request reports it
                 pass
 
         threading.Thread(target=convert, name="vizviewer-convert", daemon=True).start()
+
+    def trace_answer(self, path: str) -> bytes:
+        """What ``/api/trace`` sends for ``path``: the blob, or for a trace with more slices
+        than ``tiles.threshold()`` its overview (the tiles are built with it)."""
+        from .tiles import read_meta, threshold
+        blob = self.cache.get(path)
+        try:
+            large = read_meta(blob)["slice_count"] > threshold()
+        except (ValueError, KeyError):  # a converter of another kind (tests): sent as it is
+            large = False
+        return self.cache.tiles(path).overview if large else blob
 
     def page_loaded(self, info: dict) -> None:
         """The page drew its first timeline: remember what it said; with ``once``, stop."""
@@ -349,20 +381,13 @@ class ViewerHandler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, json.dumps(body).encode(), "application/json")
         elif path == "/api/trace":
             file = reports.resolve(_one(query, "file"))
-            if is_html(file):
-                raise HttpError(HTTPStatus.UNPROCESSABLE_ENTITY,
-                                f"{os.path.basename(file)!r} is an HTML report: open /api/raw?file= instead")
-            try:
-                blob = self.server.cache.get(file)
-            except ReportError as exc:
-                raise HttpError(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc)) from None
-            except OSError as exc:
-                raise HttpError(HTTPStatus.NOT_FOUND,
-                                f"cannot read the report: {exc.strerror or exc}") from None
+            blob = self._converted(file, self.server.trace_answer)
             self._send(HTTPStatus.OK, blob, "application/octet-stream")
         elif path == "/api/progress":
             body = self.server.cache.progress(reports.resolve(_one(query, "file")))
             self._send(HTTPStatus.OK, json.dumps(body).encode(), "application/json")
+        elif path in ("/api/tile", "/api/slice"):
+            self._tiled(path, query)
         elif path == "/api/raw":
             file = reports.resolve(_one(query, "file"))
             self._send_file(file, content_type(file))
@@ -370,6 +395,39 @@ class ViewerHandler(BaseHTTPRequestHandler):
                 self.server.page_loaded({"file": _one(query, "file") or reports.name})
         else:
             raise HttpError(HTTPStatus.NOT_FOUND, f"{path}: no such page")
+
+    def _converted(self, file: str, convert: Callable[[str], Any]) -> Any:
+        """``convert(file)`` with the cache's errors as one-line answers."""
+        if is_html(file):
+            raise HttpError(HTTPStatus.UNPROCESSABLE_ENTITY,
+                            f"{os.path.basename(file)!r} is an HTML report: open /api/raw?file= instead")
+        try:
+            return convert(file)
+        except ReportError as exc:
+            raise HttpError(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc)) from None
+        except OSError as exc:
+            raise HttpError(HTTPStatus.NOT_FOUND, f"cannot read the report: {exc.strerror or exc}") from None
+
+    def _tiled(self, path: str, query: dict[str, list[str]]) -> None:
+        """``/api/tile`` (a tile's blob) and ``/api/slice`` (one slice's details, JSON)."""
+        tiles = self._converted(self.server.reports.resolve(_one(query, "file")), self.server.cache.tiles)
+        keys = ("level", "index") if path == "/api/tile" else ("i",)
+        numbers = []
+        for key in keys:
+            value = _one(query, key)
+            try:
+                numbers.append(int(value or ""))
+            except ValueError:
+                raise HttpError(HTTPStatus.BAD_REQUEST, f"?{key}= must be an integer") from None
+        try:
+            if path == "/api/tile":
+                self._send(HTTPStatus.OK, tiles.tile(*numbers), "application/octet-stream")
+                return
+            from .columns import _json  # JSON the browser reads (no NaN)
+            body = _json(tiles.slice_details(numbers[0]))
+        except ValueError as exc:
+            raise HttpError(HTTPStatus.NOT_FOUND, str(exc)) from None
+        self._send(HTTPStatus.OK, body, "application/json")
 
     def _post(self, path: str, query: dict[str, list[str]]) -> None:
         if path != "/api/loaded":

@@ -10,8 +10,9 @@ var VT = (window.VT = window.VT || {});
 
 VT.MAGIC = "VZTCOLS1";
 
-// ArrayBuffer -> trace model. Throws Error with a one-line message when the blob is not ours.
-VT.decodeBlob = function (buf) {
+// ArrayBuffer -> {meta, cols}: the blob's header and a typed-array view per array (no copy).
+// Throws Error with a one-line message when the blob is not ours. Tiles use the same layout.
+VT.readBlob = function (buf) {
   const head = new Uint8Array(buf, 0, Math.min(16, buf.byteLength));
   if (buf.byteLength < 16 || String.fromCharCode.apply(null, head.subarray(0, 8)) !== VT.MAGIC) {
     throw new Error("the server did not send a viewer blob (bad magic)");
@@ -24,12 +25,20 @@ VT.decodeBlob = function (buf) {
     const [type, offset, length] = meta.arrays[key];
     cols[key] = new ctor[type](buf, offset, length);
   }
-  return VT.buildModel(meta, cols);
+  return { meta: meta, cols: cols };
+};
+
+// ArrayBuffer -> trace model. A trace too large to send whole comes as an overview: no slice
+// columns, and meta.tiled says how to fetch them tile by tile (tiles.js).
+VT.decodeBlob = function (buf) {
+  const b = VT.readBlob(buf);
+  return VT.buildModel(b.meta, b.cols);
 };
 
 VT.buildModel = function (meta, c) {
   const m = {
     meta: meta,
+    tiled: meta.tiled || null,
     names: meta.names,
     count: meta.slice_count,
     start: c.start, dur: c.dur, name: c.name, track: c.track, depth: c.depth,

@@ -142,6 +142,7 @@ VT.flame = (function () {
     ctx.font = "11px sans-serif";
     ctx.textBaseline = "middle";
     rects = [];
+    if (!nodes.length) return; // a tiled trace: show() said why there is nothing
     // The focus's ancestors, full width and faded, above it.
     const chain = [];
     for (let id = focus; id >= 0; id = nodes[id].parent) chain.unshift(id);
@@ -185,6 +186,14 @@ VT.flame = (function () {
   }
 
   function show() {
+    if (m.tiled) { // the flame graph walks every slice in scope: not on tiles yet
+      nodes = [];
+      rects = [];
+      st.flame = [];
+      document.getElementById("flame-scope").textContent = VT.tiledNote("The flame graph");
+      ctx.clearRect(0, 0, canvas.width, canvas.height);
+      return;
+    }
     build();
     draw();
   }

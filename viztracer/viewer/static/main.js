@@ -25,9 +25,10 @@ window.__vt = {
     const s = VT.state.selected, m = VT.model;
     if (!s) return null;
     if (s.kind === "slice") {
-      return { kind: "slice", i: s.i, name: m.names[m.name[s.i]], start: m.start[s.i], dur: m.dur[s.i],
-        track: m.track[s.i], depth: m.depth[s.i] };
+      const at = VT.sliceAt(s);
+      return { kind: "slice", i: s.i, name: at.name, start: at.start, dur: at.dur, track: at.track, depth: at.depth };
     }
+    if (s.kind === "merged") return { kind: "merged", i: s.i, count: s.box.count, name: m.names[s.box.name] };
     if (s.kind === "instant") {
       return { kind: "instant", i: s.i, name: m.names[m.inst.name[s.i]], time: m.inst.time[s.i],
         scope: VT.SCOPES[m.inst.scope[s.i]], track: m.inst.track[s.i] };
@@ -56,11 +57,50 @@ window.__vt = {
       instants: m.inst.time.length, counters: m.meta.counters, objects: m.meta.objects.length,
       processes: m.meta.processes } : null;
   },
+  // A tiled trace: {level drawn (-1: the slices), tiles on their way, loaded, levels}; else null.
+  get tiles() {
+    const t = VT.timeline.tileState();
+    return t ? Object.assign({ levels: VT.model.tiled.levels }, t, VT.tiles.stats()) : null;
+  },
   lanes: function () { return VT.timeline.laneBoxes(); },
   redraw: function () { return VT.timeline.draw(); },
   colorOf: function (name) { return VT.rgbOf(name); },
   setView: function (start, end) { VT.timeline.setView(start, end); return VT.timeline.draw(); },
 };
+
+// Features that walk every slice in the page: a tiled trace (too large to send whole, see
+// tiles.js) does not have them yet, and says so instead.
+VT.tiledNote = function (what) {
+  return what + " is not available yet for traces this large (" +
+    VT.model.tiled.slice_count.toLocaleString() + " slices).";
+};
+
+// Where slice selection `sel` is: {name, start, dur, track, depth}. A tiled trace has no slice
+// columns: the box clicked says it until /api/slice has answered (sel.info).
+VT.sliceAt = function (sel) {
+  const m = VT.model;
+  if (!m.tiled) {
+    const i = sel.i;
+    return { name: m.names[m.name[i]], start: m.start[i], dur: m.dur[i], track: m.track[i], depth: m.depth[i] };
+  }
+  if (sel.info) return sel.info;
+  const b = sel.box;
+  return { name: m.names[b.name], start: b.start, dur: b.dur, track: b.track, depth: b.depth };
+};
+
+// A slice of a tiled trace: its details come from the server.
+function showTiledSlice(sel) {
+  VT.panels.showSliceInfo(Object.assign({ loading: true }, VT.sliceAt(sel)));
+  fetch("/api/slice?file=" + encodeURIComponent(window.__vt.file) + "&i=" + sel.i)
+    .then(function (resp) { return resp.ok ? resp.json() : fetchText(resp); })
+    .then(function (info) {
+      if (VT.state.selected !== sel) return;
+      sel.info = info;
+      VT.panels.showSliceInfo(info);
+      VT.timeline.requestDraw();
+    })
+    .catch(function (e) { VT.banner("error", "Cannot load the slice's details: " + (e.message || e)); });
+}
 
 // The selection is one slice, instant, object or counter point (`sel`: {kind, i} and, for a
 // counter, its time; null for none), or a time range
@@ -70,7 +110,9 @@ VT.select = function (sel) {
   VT.state.range = null;
   VT.state.rangeStats = null;
   if (!sel) VT.panels.clear();
+  else if (sel.kind === "slice" && VT.model.tiled) showTiledSlice(sel);
   else if (sel.kind === "slice") VT.panels.showSlice(sel.i);
+  else if (sel.kind === "merged") VT.panels.showMerged(sel.box);
   else if (sel.kind === "instant") VT.panels.showInstant(sel.i);
   else if (sel.kind === "object") VT.panels.showObject(sel.i);
   else if (sel.kind === "counter") VT.panels.showCounter(sel.i, sel.time);
@@ -87,8 +129,8 @@ VT.selectRange = function (r, final) {
   }
   VT.state.selected = null;
   VT.state.range = { start: r.start, end: r.end };
-  VT.state.rangeStats = final ? VT.rangeStats(VT.model, r.start, r.end, 50) : null;
-  VT.panels.showRange(VT.state.range, VT.state.rangeStats);
+  VT.state.rangeStats = final && !VT.model.tiled ? VT.rangeStats(VT.model, r.start, r.end, 50) : null;
+  VT.panels.showRange(VT.state.range, VT.state.rangeStats, final && VT.model.tiled ? VT.tiledNote("Statistics of a range") : "");
   VT.timeline.requestDraw();
   if (final && VT.state.mode === "flame") VT.flame.show();
 };
@@ -114,6 +156,7 @@ VT.show = function (model, onFirstDraw) {
   document.getElementById("loading").hidden = true;
   document.getElementById("viewer").hidden = false;
   VT.state.view = { start: 0, end: model.end };
+  if (model.tiled) VT.tiles.init(model.tiled, window.__vt.file, function () { VT.timeline.requestDraw(); });
   VT.timeline.init(model, VT.state);
   VT.flame.init(model, VT.state);
   VT.panels.init(model, VT.state);
@@ -128,6 +171,7 @@ VT.show = function (model, onFirstDraw) {
     if (VT.state.mode === "flame") VT.flame.show();
   };
   VT.onDrawn = function () {
+    if (VT.state.tilesMissing) return; // a tiled trace has drawn once its first tiles are in
     VT.onDrawn = null;
     window.__vt.ready = true;
     if (onFirstDraw) onFirstDraw();

@@ -78,23 +78,42 @@ VT.panels = (function () {
   }
 
   function showSlice(i) {
+    showSliceInfo({ name: m.names[m.name[i]], start: m.start[i], dur: m.dur[i], self: selfTime(i),
+      track: m.track[i], depth: m.depth[i], args: VT.argsAt(m, m.args[i]) });
+  }
+
+  // A slice's details {name, start, dur, self, track, depth, args}: from the columns, or from
+  // the server's /api/slice for a tiled trace (`loading` while it has not answered).
+  function showSliceInfo(d) {
     const box = document.getElementById("details");
     box.textContent = "";
-    const name = m.names[m.name[i]];
-    const t = m.tracks[m.track[i]];
-    box.appendChild(el("h3", { id: "detail-name", text: name }));
+    const t = m.tracks[d.track];
+    box.appendChild(el("h3", { id: "detail-name", text: d.name }));
     const table = el("table", { class: "props" }, [
-      row("Start", VT.formatDuration(m.start[i]), "detail-start"),
-      row("Timestamp", (m.meta.t0_us + m.start[i] / 1000).toFixed(3) + " \u00b5s (as in the report)", "detail-ts"),
-      row("Duration", VT.formatDuration(m.dur[i]), "detail-duration"),
-      row("Self time", VT.formatDuration(selfTime(i)), "detail-self"),
+      row("Start", VT.formatDuration(d.start), "detail-start"),
+      row("Timestamp", (m.meta.t0_us + d.start / 1000).toFixed(3) + " \u00b5s (as in the report)", "detail-ts"),
+      row("Duration", VT.formatDuration(d.dur), "detail-duration"),
+      row("Self time", d.loading ? "\u2026" : VT.formatDuration(d.self), "detail-self"),
       row("Thread", t.name + " (pid " + t.pid + ", tid " + t.tid + ")", "detail-thread"),
-      row("Depth", String(m.depth[i])),
+      row("Depth", String(d.depth)),
     ]);
     box.appendChild(table);
-    const args = VT.argsAt(m, m.args[i]);
-    showArgs(box, args);
-    showSource(box, name);
+    if (d.loading) return;
+    showArgs(box, d.args);
+    showSource(box, d.name);
+  }
+
+  // A box of a tiled trace that holds several calls: how many, and that zooming in shows them.
+  function showMerged(b) {
+    const box = document.getElementById("details");
+    box.textContent = "";
+    box.appendChild(el("h3", { id: "detail-name", text: b.count.toLocaleString() + " calls" }));
+    box.appendChild(el("table", { class: "props" }, [
+      row("Mostly", m.names[b.name], "detail-mostly"),
+      row("From", VT.formatDuration(b.start), "detail-start"),
+      row("Spanning", VT.formatDuration(b.dur), "detail-duration"),
+    ]));
+    box.appendChild(el("p", { class: "hint", text: "Zoom in to see them one by one." }));
   }
 
   function isDict(v) {
@@ -272,7 +291,7 @@ VT.panels = (function () {
   }
 
   // A selected time range: its bounds, then (once the drag has ended) the functions in it.
-  function showRange(r, stats) {
+  function showRange(r, stats, note) {
     const box = document.getElementById("details");
     box.textContent = "";
     box.appendChild(el("h3", { id: "detail-name", text: "Selected range" }));
@@ -281,6 +300,7 @@ VT.panels = (function () {
       row("End", VT.formatDuration(r.end), "range-end"),
       row("Length", VT.formatDuration(r.end - r.start), "range-length"),
     ]));
+    if (note) box.appendChild(el("p", { class: "hint", id: "range-note", text: note }));
     if (!stats) return;
     box.appendChild(el("h4", { text: "Functions in the range (time clipped to it)" }));
     if (!stats.functions.length) {
@@ -382,6 +402,11 @@ VT.panels = (function () {
       VT.timeline.requestDraw();
       return;
     }
+    if (m.tiled) {
+      st.search = null;
+      count.textContent = VT.tiledNote("Search");
+      return;
+    }
     const names = new Uint8Array(m.names.length);
     m.names.forEach(function (n, k) { if (n.toLowerCase().indexOf(q) >= 0) names[k] = 1; });
     const N = m.name, n = m.count;
@@ -410,7 +435,8 @@ VT.panels = (function () {
     VT.timeline.reveal(i);
   }
 
-  return { init: init, showSlice: showSlice, showInstant: showInstant, showCounter: showCounter,
+  return { init: init, showSlice: showSlice, showSliceInfo: showSliceInfo, showMerged: showMerged,
+    showInstant: showInstant, showCounter: showCounter,
     showObject: showObject, showRange: showRange,
     clear: clear,
     runSearch: runSearch, step: step };

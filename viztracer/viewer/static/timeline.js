@@ -111,9 +111,12 @@ VT.timeline = (function () {
   let img = null, buf = null, bw = 0, bh = 0, dpr = 1;
   let labels = [];   // text, x, y, dim
   let outlines = []; // x, y, w, h: search matches
-  // What the frame drew, 9 numbers a box (slice, x, y, width, height, merged, count, track,
-  // depth); turned into objects only when the debug hook asks.
-  let rec = new Float64Array(9 * 4096), recN = 0;
+  // What the frame drew, 10 numbers a box (slice, x, y, width, height, merged, count, track,
+  // depth, name); turned into objects only when the debug hook asks.
+  const REC = 10;
+  let rec = new Float64Array(REC * 4096), recN = 0;
+  // A tiled trace (m.tiled): the tiles the last frame drew from, {level, tiles, missing}.
+  let frameTiles = null;
 
   function rgba32(rgb) {
     return ((255 << 24) | (rgb[2] << 16) | (rgb[1] << 8) | rgb[0]) >>> 0;
@@ -162,23 +165,23 @@ VT.timeline = (function () {
     }
   }
 
-  function record(i, x, y, w, h, merged, count, track, depth) {
-    if ((recN + 1) * 9 > rec.length) {
+  function record(i, x, y, w, h, merged, count, track, depth, name) {
+    if ((recN + 1) * REC > rec.length) {
       const bigger = new Float64Array(rec.length * 2);
       bigger.set(rec);
       rec = bigger;
     }
-    const o = recN * 9;
+    const o = recN * REC;
     rec[o] = i; rec[o + 1] = x; rec[o + 2] = y; rec[o + 3] = w; rec[o + 4] = h;
-    rec[o + 5] = merged; rec[o + 6] = count; rec[o + 7] = track; rec[o + 8] = depth;
+    rec[o + 5] = merged; rec[o + 6] = count; rec[o + 7] = track; rec[o + 8] = depth; rec[o + 9] = name;
     recN++;
   }
 
   function drawnList() {
     const out = [];
     for (let k = 0; k < recN; k++) {
-      const o = k * 9, i = rec[o];
-      const d = { i: i, name: m.names[m.name[i]], track: rec[o + 7], depth: rec[o + 8], x: rec[o + 1], y: rec[o + 2],
+      const o = k * REC, i = rec[o];
+      const d = { i: i, name: m.names[rec[o + 9]], track: rec[o + 7], depth: rec[o + 8], x: rec[o + 1], y: rec[o + 2],
         width: rec[o + 3], height: rec[o + 4], merged: rec[o + 5] === 1 };
       if (d.merged) d.count = rec[o + 6];
       out.push(d);
@@ -205,6 +208,11 @@ VT.timeline = (function () {
     buf.fill(WHITE);
     for (const t of ticks(v0, v1, scale).list) fill(Math.round((t - v0) * scale), 0, 1 / dpr, H, GRID);
     const shown = [];
+    // A tiled trace draws its rows from the tiles of the view's level (asked for when missing).
+    frameTiles = m.tiled ? VT.tiles.forView(v0, v1, scale, m.end) : null;
+    st.tilesMissing = frameTiles ? frameTiles.missing : 0;
+    st.tileLevel = frameTiles ? frameTiles.level : null;
+    const whole = m.tiled ? null : { S: m.start, D: m.dur, N: m.name, C: null, P: null, F: null };
     for (const lane of lanes) {
       const y = L.AXIS_H + lane.y - st.scrollY;
       if (y + lane.h < L.AXIS_H || y > H) continue;
@@ -218,7 +226,9 @@ VT.timeline = (function () {
         for (let d = 0; d < t.rows.length; d++) {
           const ry = y + lane.instH + d * L.ROW_H;
           if (ry + L.ROW_H < L.AXIS_H || ry > H) continue;
-          drawRow(t, t.rows[d], ry, v0, v1, scale, search);
+          if (whole) drawRow(whole, t.rows[d].first, t.rows[d].first + t.rows[d].count, ry, v0, v1, scale, search,
+            t.index, d);
+          else drawTiledRow(t.index, d, ry, v0, v1, scale);
         }
       } else {
         box(COUNTER_BG, L.LABEL_W, y, pw, lane.h - L.GAP);
@@ -271,11 +281,15 @@ VT.timeline = (function () {
     return st.lastDrawMs;
   }
 
-  function drawRow(t, row, y, v0, v1, scale, search) {
-    const S = m.start, D = m.dur, N = m.name;
-    const end = row.first + row.count;
-    let i = VT.lowerBound(S, v0, row.first, end);
-    if (i > row.first) i--; // the slice before the first start in view may reach into it
+  // One row's boxes A.S/A.D/A.N in [lo, end) (start-sorted, disjoint): the slices themselves,
+  // or a tile's boxes, each holding A.P[i + 1] - A.P[i] slices from slice A.F[i] on (P and F
+  // null for slices). A box of a pixel or wider holding one slice is drawn as that slice;
+  // narrower ones are merged with every box that starts in the same pixel, and a box that
+  // already holds several slices is drawn like such a merged box.
+  function drawRow(A, lo, end, y, v0, v1, scale, search, track, depth) {
+    const S = A.S, D = A.D, N = A.N, P = A.P, F = A.F;
+    let i = VT.lowerBound(S, v0, lo, end);
+    if (i > lo) i--; // the slice before the first start in view may reach into it
     const h = L.ROW_H - 1;
     while (i < end) {
       const s = S[i];
@@ -283,31 +297,45 @@ VT.timeline = (function () {
       const e = s + D[i];
       if (e < v0) { i++; continue; }
       const x0 = (s - v0) * scale, x1 = (e - v0) * scale;
-      if (x1 - x0 >= 1) {
-        drawSlice(i, x0, x1, y, h, search, t, row.depth);
-        i++;
-        continue;
+      let j = i + 1;
+      if (x1 - x0 < 1) {
+        // Narrow: take every slice that starts before the next pixel boundary.
+        const tEnd = v0 + (Math.floor(x0) + 1) / scale;
+        j = VT.lowerBound(S, tEnd, i + 1, end);
+        const last = j - 1;
+        if (last > i && (D[last] * scale) >= 1) j = last; // a wide one ends the run; drawn on its own
       }
-      // Narrow: take every slice that starts before the next pixel boundary.
-      const tEnd = v0 + (Math.floor(x0) + 1) / scale;
-      let j = VT.lowerBound(S, tEnd, i + 1, end);
-      const last = j - 1;
-      if (last > i && (D[last] * scale) >= 1) j = last; // a wide one ends the run; drawn on its own
-      if (j - i === 1) {
-        drawSlice(i, x0, Math.max(x1, x0 + 1), y, h, search, t, row.depth);
+      const count = P ? P[j] - P[i] : j - i;
+      if (count === 1) {
+        drawSlice(F ? F[i] : i, N[i], x0, Math.max(x1, x0 + 1), y, h, search, track, depth);
       } else {
         const xe = Math.max((S[j - 1] + D[j - 1] - v0) * scale, x0 + 1);
         const hit = search ? search.prefix[j] > search.prefix[i] : true;
         const bx = Math.max(x0, -2);
         box(hit ? color32[N[i]] : faded32[N[i]], L.LABEL_W + bx, y, xe - bx, h);
-        record(i, L.LABEL_W + bx, y, xe - bx, h, 1, j - i, t.index, row.depth);
+        record(F ? F[i] : i, L.LABEL_W + bx, y, xe - bx, h, 1, count, track, depth, N[i]);
       }
       i = j;
     }
   }
 
-  function drawSlice(i, x0, x1, y, h, search, t, depth) {
-    const n = m.name[i];
+  // Row (track, depth) from the frame's tiles, in time order. A box that starts before its
+  // tile is also the last box of the tile before, so it is left to that one when it is there.
+  function drawTiledRow(track, depth, y, v0, v1, scale) {
+    let prev = null;
+    for (const tile of frameTiles.tiles) {
+      const byDepth = tile.rows[track], run = byDepth && byDepth[depth];
+      const joined = prev !== null && prev.index === tile.index - 1;
+      prev = tile;
+      if (!run) continue;
+      let lo = run.first;
+      const end = run.first + run.count;
+      if (joined && lo < end && tile.A.S[lo] < tile.t0) lo++;
+      if (lo < end) drawRow(tile.A, lo, end, y, v0, v1, scale, null, track, depth);
+    }
+  }
+
+  function drawSlice(i, n, x0, x1, y, h, search, track, depth) {
     const bx0 = Math.max(x0, -2), bx1 = Math.min(x1, plotWidth() + 2);
     const dim = search && !search.names[n];
     const w = bx1 - bx0;
@@ -322,7 +350,7 @@ VT.timeline = (function () {
           L.LABEL_W + Math.max(bx0, 0) + 4, y + h / 2 + 0.5, dim);
       }
     }
-    record(i, L.LABEL_W + bx0, y, w, h, 0, 1, t.index, depth);
+    record(i, L.LABEL_W + bx0, y, w, h, 0, 1, track, depth, n);
   }
 
   // The vertical centre of the instants of a lane whose top is at y.
@@ -420,12 +448,12 @@ VT.timeline = (function () {
     if (sel && sel.kind === "instant") drawSelectedInstant(sel.i, v0, scale);
     else if (sel && sel.kind === "counter") drawSelectedCounter(sel, v0, scale);
     if (!sel || sel.kind !== "slice") return;
-    const i = sel.i;
-    const lane = laneOfTrack(m.track[i]);
+    const at = VT.sliceAt(sel);
+    const lane = laneOfTrack(at.track);
     if (!lane) return;
-    const y = L.AXIS_H + lane.y - st.scrollY + lane.instH + m.depth[i] * L.ROW_H;
-    const x0 = Math.max((m.start[i] - v0) * scale, -3);
-    const x1 = Math.min((m.start[i] + m.dur[i] - v0) * scale, plotWidth() + 3);
+    const y = L.AXIS_H + lane.y - st.scrollY + lane.instH + at.depth * L.ROW_H;
+    const x0 = Math.max((at.start - v0) * scale, -3);
+    const x1 = Math.min((at.start + at.dur - v0) * scale, plotWidth() + 3);
     if (x1 < -2 || x0 > plotWidth() + 2) return;
     ctx.strokeStyle = "#000";
     ctx.lineWidth = 2;
@@ -651,8 +679,10 @@ VT.timeline = (function () {
     }
     if (lane.kind !== "thread") return null;
     const t = m.tracks[lane.track];
-    const row = t.rows[Math.floor((local - lane.instH) / L.ROW_H)];
+    const depth = Math.floor((local - lane.instH) / L.ROW_H);
+    const row = t.rows[depth];
     if (!row || !row.count) return null;
+    if (m.tiled) return hitTile(lane.track, depth, at, tol);
     const S = m.start, D = m.dur, end = row.first + row.count;
     const k = VT.lowerBound(S, at, row.first, end);
     for (const i of [k - 1, k, k - 2, k + 1]) {
@@ -660,6 +690,27 @@ VT.timeline = (function () {
     }
     for (const i of [k - 1, k]) {
       if (i >= row.first && i < end && S[i] <= at + tol && S[i] + D[i] >= at - tol) return { kind: "slice", i: i };
+    }
+    return null;
+  }
+
+  // The box of a tiled trace under time `at` in row (track, depth) of the last frame's tiles:
+  // {kind: "slice", i, box} for a box of one slice (i is its position in the whole trace),
+  // {kind: "merged", box} for one that holds several; box = {start, dur, track, depth, name, count}.
+  function hitTile(track, depth, at, tol) {
+    if (!frameTiles) return null;
+    for (const pass of [0, tol]) {
+      for (const tile of frameTiles.tiles) {
+        const run = tile.rows[track] && tile.rows[track][depth];
+        if (!run) continue;
+        const A = tile.A, end = run.first + run.count;
+        const k = VT.lowerBound(A.S, at, run.first, end);
+        for (const i of [k - 1, k]) {
+          if (i < run.first || i >= end || A.S[i] > at + pass || A.S[i] + A.D[i] < at - pass) continue;
+          const b = { start: A.S[i], dur: A.D[i], track: track, depth: depth, name: A.N[i], count: A.C[i] };
+          return b.count === 1 ? { kind: "slice", i: A.F[i], box: b } : { kind: "merged", i: A.F[i], box: b };
+        }
+      }
     }
     return null;
   }
@@ -744,7 +795,10 @@ VT.timeline = (function () {
   function hover(x, y) {
     const hit = hitTest(x, y);
     let text = "";
-    if (hit && hit.kind === "slice") text = m.names[m.name[hit.i]] + "\n" + VT.formatDuration(m.dur[hit.i]);
+    if (hit && hit.box) {
+      text = (hit.box.count > 1 ? hit.box.count.toLocaleString() + " calls, mostly " : "") + m.names[hit.box.name] +
+        "\n" + VT.formatDuration(hit.box.dur);
+    } else if (hit && hit.kind === "slice") text = m.names[m.name[hit.i]] + "\n" + VT.formatDuration(m.dur[hit.i]);
     else if (hit && hit.kind === "instant") {
       const name = m.names[m.inst.name[hit.i]];
       text = name.length > 400 ? name.slice(0, 399) + "\u2026" : name;
@@ -859,5 +913,6 @@ VT.timeline = (function () {
     init: init, draw: draw, requestDraw: requestDraw, setView: setView, zoomAt: zoomAt, pan: pan,
     reveal: reveal, revealProcess: revealProcess, hitTest: hitTest, resize: resize, laneBoxes: laneBoxes,
     plotWidth: plotWidth, drawnList: drawnList, timeAt: timeAt,
+    tileState: function () { return frameTiles ? { level: frameTiles.level, missing: frameTiles.missing } : null; },
   };
 })();

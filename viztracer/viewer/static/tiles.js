@@ -1,0 +1,108 @@
+// Tiles of a trace too large to send whole (viztracer/viewer/tiles.py): the server keeps the
+// slices and answers /api/tile?level=k&index=j with the boxes of every row in
+// [j * buckets * w_k, (j + 1) * buckets * w_k), where at level k slices narrower than w_k are
+// merged per bucket; level -1 is the slices themselves (over level 0's span). The page asks
+// for the coarsest level whose w_k is at most a pixel, so a box is at most about two pixels
+// wide and drawRow merges them per pixel as it does slices; tiles are kept by (k, j) and reused
+// while panning and zooming, and each one that arrives redraws the frame.
+"use strict";
+var VT = (window.VT = window.VT || {});
+
+VT.tiles = (function () {
+  const KEEP = 256; // tiles kept in memory, least recently used dropped first
+  let info = null, file = null, onArrive = null;
+  const cache = new Map(); // "k:j" -> tile, or {pending: true}, or {error}
+
+  function init(tiled, fileName, arrived) {
+    info = tiled;
+    file = fileName;
+    onArrive = arrived;
+    cache.clear();
+  }
+
+  // The coarsest level whose bucket is at most nsPerPx, or -1 (the slices) when none is.
+  function levelFor(nsPerPx) {
+    let k = -1;
+    for (let q = 0; q < info.levels.length; q++) if (info.levels[q] <= nsPerPx) k = q;
+    return k;
+  }
+
+  function span(k) {
+    return info.buckets * info.levels[Math.max(k, 0)];
+  }
+
+  // A tile's blob -> {level, index, t0, t1, A: the arrays drawRow reads, rows: track -> depth -> run}.
+  // A.P is the prefix sum of the boxes' counts, so a run of boxes knows how many slices it holds.
+  function decode(buf) {
+    const b = VT.readBlob(buf), c = b.cols, meta = b.meta;
+    const P = new Float64Array(c.count.length + 1);
+    for (let i = 0; i < c.count.length; i++) P[i + 1] = P[i] + c.count[i];
+    const rows = {};
+    for (let q = 0; q < meta.rows.length; q += 4) {
+      const t = meta.rows[q], d = meta.rows[q + 1];
+      (rows[t] = rows[t] || [])[d] = { first: meta.rows[q + 2], count: meta.rows[q + 3] };
+    }
+    return { level: meta.level, index: meta.index, t0: meta.t0, t1: meta.t1, rows: rows,
+      A: { S: c.start, D: c.dur, N: c.name, C: c.count, F: c.first, P: P } };
+  }
+
+  function fetchTile(k, j, key) {
+    cache.set(key, { pending: true });
+    fetch("/api/tile?file=" + encodeURIComponent(file) + "&level=" + k + "&index=" + j)
+      .then(function (resp) {
+        if (resp.ok) return resp.arrayBuffer();
+        return resp.text().then(function (t) { throw new Error((t || "").trim() || "HTTP " + resp.status); });
+      })
+      .then(function (buf) { cache.set(key, decode(buf)); })
+      .catch(function (e) {
+        cache.set(key, { error: e.message || String(e) });
+        VT.banner("error", "A part of the trace could not be loaded: " + (e.message || e));
+      })
+      .then(function () {
+        trim();
+        if (onArrive) onArrive();
+      });
+  }
+
+  function trim() {
+    if (cache.size <= KEEP) return;
+    for (const [key, t] of cache) {
+      if (cache.size <= KEEP) break;
+      if (!t.pending) cache.delete(key);
+    }
+  }
+
+  // The tiles covering [v0, v1] at `scale` px per ns: {level, tiles (loaded, by index), missing
+  // (how many are still on their way)}. Missing ones are asked for.
+  function forView(v0, v1, scale, end) {
+    const k = levelFor(1 / scale), w = span(k);
+    const j0 = Math.max(0, Math.floor(Math.max(v0, 0) / w)), j1 = Math.floor(Math.max(Math.min(v1, end), 0) / w);
+    const out = [];
+    let missing = 0;
+    for (let j = j0; j <= j1; j++) {
+      const key = k + ":" + j;
+      let t = cache.get(key);
+      if (t === undefined) {
+        fetchTile(k, j, key);
+        t = cache.get(key);
+      } else {
+        cache.delete(key); // most recently used last
+        cache.set(key, t);
+      }
+      if (t.pending) missing++;
+      else if (!t.error) out.push(t);
+    }
+    return { level: k, tiles: out, missing: missing };
+  }
+
+  function stats() {
+    let loaded = 0, pending = 0;
+    for (const t of cache.values()) {
+      if (t.pending) pending++;
+      else if (!t.error) loaded++;
+    }
+    return { loaded: loaded, pending: pending };
+  }
+
+  return { init: init, forView: forView, levelFor: levelFor, span: span, stats: stats };
+})();

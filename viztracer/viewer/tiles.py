@@ -1,0 +1,263 @@
+"""Level-of-detail tiles: a large trace's slices served a piece at a time, at the detail the
+page can show.
+
+The server keeps the converted blob (``columns.py``) and builds, once per trace, a reduced copy
+of every (track, depth) row per zoom level k, with buckets ``w_k = w_0 * 4**k`` ns wide: at
+level k, consecutive slices narrower than ``w_k`` that start in the same bucket are one box
+(start of the first, the latest end, how many it holds, the name that holds most of their
+time), and slices ``w_k`` wide or wider stay as they are. A row's boxes stay disjoint and
+sorted by start. Each level is made from the one below it (``_tiles.merge_level``), so the
+whole costs about the slices once; the levels go up until one tile covers the whole trace.
+
+``w_0`` is chosen so that a level-0 tile holds about ``per_tile`` slices on average; a view
+finer than ``w_0`` per pixel is drawn from the slices themselves ("raw" tiles, level -1).
+
+Tile (k, j) covers ``[j * BUCKETS * w_k, (j + 1) * BUCKETS * w_k)`` ns after the trace start
+(raw tiles use level 0's span). It is a blob in the ``columns.py`` layout with columns
+``start``, ``dur`` (f64), ``name``, ``count``, ``first`` (i32: the position of the box's first
+slice in the full columns, which ``/api/slice`` takes) and meta ``{level, index, t0, t1,
+rows}``, ``rows`` a flat (track, depth, first, count) list of the rows that have boxes in it:
+those overlapping the tile, the one box that starts before it included.
+
+A trace with more slices than ``threshold()`` is sent to the page as an overview instead of
+the whole blob (``TiledTrace.overview``): everything but the per-slice columns, with
+``meta["tiled"] = {"levels": [w_0, w_1, ...], "buckets": BUCKETS, "slice_count": n}``.
+"""
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import os
+import struct
+import threading
+from array import array
+from typing import Any
+
+from .. import _tiles
+from .columns import MAGIC, _json, _pack
+
+BUCKETS = 1024
+PER_TILE = 1 << 16          # slices in a level-0 tile, on average
+THRESHOLD = 4_000_000       # slices above which the page gets an overview and tiles
+_SLICE_COLUMNS = ("start", "dur", "name", "track", "depth", "parent", "args")
+_FORMATS = {"f64": "d", "i32": "i", "u8": "B"}
+
+
+def threshold() -> int:
+    """Slices above which ``/api/trace`` answers the overview; ``VIZVIEWER_TILE_THRESHOLD``
+    overrides it (tests lower it to tile small traces)."""
+    value = os.environ.get("VIZVIEWER_TILE_THRESHOLD")
+    try:
+        return int(value) if value else THRESHOLD
+    except ValueError:
+        return THRESHOLD
+
+
+def _per_tile() -> int:
+    """Slices per level-0 tile: ``VIZVIEWER_TILE_SLICES`` (for tests: several levels on a small trace)."""
+    value = os.environ.get("VIZVIEWER_TILE_SLICES")
+    try:
+        return max(1, int(value)) if value else PER_TILE
+    except ValueError:
+        return PER_TILE
+
+
+def read_meta(blob: bytes) -> dict:
+    """The meta JSON of a blob, without touching its arrays."""
+    if blob[:8] != MAGIC:
+        raise ValueError("not a viewer blob")
+    (meta_len, _) = struct.unpack_from("<II", blob, 8)
+    return json.loads(bytes(memoryview(blob)[16:16 + meta_len]))
+
+
+def _views(blob: bytes, meta: dict) -> dict[str, memoryview]:
+    """Each array of the blob as a typed memoryview on the blob's bytes (no copy)."""
+    whole = memoryview(blob)
+    out = {}
+    for key, (kind, offset, length) in meta["arrays"].items():
+        fmt = _FORMATS[kind]
+        size = array(fmt).itemsize
+        out[key] = whole[offset:offset + length * size].cast(fmt)
+    return out
+
+
+def _copy(view: memoryview, lo: int, hi: int) -> array:
+    out = array(view.format)
+    out.frombytes(view[lo:hi].cast("B"))
+    return out
+
+
+def base_width(end: float, slices: int, per_tile: int) -> int:
+    """``w_0``: the power of two (ns) that puts about ``per_tile`` slices in a tile on average."""
+    if slices <= 0 or end <= 0:
+        return 1
+    ideal = per_tile * end / (BUCKETS * slices)
+    return 1 << max(0, math.floor(math.log2(ideal))) if ideal >= 1 else 1
+
+
+class _Level:
+    """One zoom level: its bucket width and its boxes, row by row."""
+
+    def __init__(self, width: float, start: array, dur: array, name: array, count: array,
+                 first: array, rows: array) -> None:
+        self.width = width
+        self.start, self.dur, self.name, self.count, self.first = start, dur, name, count, first
+        self.rows = rows
+
+
+class TiledTrace:
+    """The levels of one converted trace, its tiles, its overview and single slices' details."""
+
+    def __init__(self, blob: bytes, per_tile: int | None = None) -> None:
+        self.blob = blob
+        self.meta = read_meta(blob)
+        self.cols = _views(blob, self.meta)
+        self.slice_count = len(self.cols["start"])
+        self.end = float(self.meta["end"])
+        self.row_list = array("i", self.meta["rows"])
+        self.row_of = {(self.row_list[k], self.row_list[k + 1]): (self.row_list[k + 2], self.row_list[k + 3])
+                       for k in range(0, len(self.row_list), 4)}
+        self.levels: list[_Level] = []
+        self._lock = threading.Lock()
+        self._overview: bytes | None = None
+        self._args: list | None = None
+        self._build(per_tile or _per_tile())
+
+    def _build(self, per_tile: int) -> None:
+        c = self.cols
+        width = base_width(self.end, self.slice_count, per_tile)
+        nnames = len(self.meta["names"])
+        # Level 0 from the slices, then each level from the one below: boxes only get fewer.
+        start, dur, name, count, first, weight, rows = _tiles.merge_level(
+            c["start"], c["dur"], c["name"], None, None, None, self.row_list, width, nnames, True)
+        while True:
+            self.levels.append(_Level(width, start, dur, name, count, first, rows))
+            if BUCKETS * width >= self.end:
+                break
+            width *= 4
+            start, dur, name, count, first, weight, rows = _tiles.merge_level(
+                start, dur, name, count, first, weight, rows, width, nnames, False)
+
+    @property
+    def widths(self) -> list[float]:
+        return [lv.width for lv in self.levels]
+
+    def span(self, level: int) -> float:
+        """The time a tile of ``level`` covers (raw tiles, -1, cover level 0's span)."""
+        return BUCKETS * self.levels[max(level, 0)].width
+
+    def tile(self, level: int, index: int) -> bytes:
+        """The blob of tile (level, index); ValueError for a level or index out of range."""
+        if not -1 <= level < len(self.levels):
+            raise ValueError(f"level {level} is not between -1 and {len(self.levels) - 1}")
+        span = self.span(level)
+        if index < 0 or index * span > max(self.end, 0):
+            raise ValueError(f"tile {index} of level {level} is outside the trace")
+        t0, t1 = index * span, (index + 1) * span
+        if level < 0:
+            c = self.cols
+            start, dur, name, rows = c["start"], c["dur"], c["name"], self.row_list
+            count = first = None
+        else:
+            lv = self.levels[level]
+            start, dur, name, rows = memoryview(lv.start), memoryview(lv.dur), memoryview(lv.name), lv.rows
+            count, first = memoryview(lv.count), memoryview(lv.first)
+        out = {"start": array("d"), "dur": array("d"), "name": array("i"), "count": array("i"),
+               "first": array("i")}
+        out_rows: list[int] = []
+        for k in range(0, len(rows), 4):
+            lo, hi = rows[k + 2], rows[k + 2] + rows[k + 3]
+            a = bisect.bisect_left(start, t0, lo, hi)
+            # The box before the first start in the tile may reach into it (a row's boxes are
+            # disjoint, so only that one); the page's drawRow looks at it the same way.
+            if a > lo and start[a - 1] + dur[a - 1] >= t0:
+                a -= 1
+            b = bisect.bisect_left(start, t1, a, hi)
+            if a == b:
+                continue
+            out_rows += (rows[k], rows[k + 1], len(out["start"]), b - a)
+            out["start"].frombytes(start[a:b].cast("B"))
+            out["dur"].frombytes(dur[a:b].cast("B"))
+            out["name"].frombytes(name[a:b].cast("B"))
+            if count is None or first is None:  # raw: each slice is its own box
+                out["count"].extend(array("i", [1]) * (b - a))
+                out["first"].extend(array("i", range(a, b)))
+            else:
+                out["count"].frombytes(count[a:b].cast("B"))
+                out["first"].frombytes(first[a:b].cast("B"))
+        meta = {"level": level, "index": index, "t0": t0, "t1": t1, "rows": out_rows}
+        return _pack(meta, out)
+
+    # -- the overview ----------------------------------------------------------------------------
+
+    def _args_table(self) -> list:
+        with self._lock:
+            if self._args is None:
+                self._args = json.loads(bytes(self.cols["args_json"]) or b"[]")
+            return self._args
+
+    @property
+    def overview(self) -> bytes:
+        """The blob without the per-slice columns (empty), with ``meta["tiled"]``; the args
+        table keeps only the instants' args."""
+        if self._overview is not None:
+            return self._overview
+        meta = {k: v for k, v in self.meta.items() if k != "arrays"}
+        meta["tiled"] = {"levels": self.widths, "buckets": BUCKETS, "slice_count": self.slice_count}
+        columns: dict[str, array] = {}
+        inst_args = self.cols.get("inst_args")
+        kept: list[Any] = []
+        for key, view in self.cols.items():
+            if key in _SLICE_COLUMNS:
+                columns[key] = array(view.format)
+            elif key == "inst_args" and inst_args is not None:
+                table = self._args_table() if any(a >= 0 for a in inst_args) else []
+                renumbered = array("i")
+                for a in inst_args:
+                    if a >= 0:
+                        kept.append(table[a])
+                        renumbered.append(len(kept) - 1)
+                    else:
+                        renumbered.append(-1)
+                columns[key] = renumbered
+            elif key == "args_json":
+                columns[key] = array("B")  # filled below, once the instants' args are known
+            else:
+                columns[key] = _copy(view, 0, len(view))
+        columns["args_json"] = array("B", _json(kept))
+        blob = _pack(meta, columns)
+        with self._lock:
+            self._overview = blob
+        return blob
+
+    # -- one slice -------------------------------------------------------------------------------
+
+    def slice_details(self, i: int) -> dict:
+        """What the page shows for slice ``i``: name, times, thread, depth, args, self time and
+        the chain of its parents (innermost first). ValueError when there is no such slice."""
+        if not 0 <= i < self.slice_count:
+            raise ValueError(f"slice {i} is not between 0 and {self.slice_count - 1}")
+        c, names = self.cols, self.meta["names"]
+        track, depth = c["track"][i], c["depth"][i]
+        s, d = c["start"][i], c["dur"][i]
+        kids = 0.0
+        run = self.row_of.get((track, depth + 1))
+        if run is not None:
+            lo, hi = run[0], run[0] + run[1]
+            k = bisect.bisect_left(c["start"], s, lo, hi)
+            start, dur, parent = c["start"], c["dur"], c["parent"]
+            while k < hi and start[k] < s + d:
+                if parent[k] == i:
+                    kids += dur[k]
+                k += 1
+        parents = []
+        p = c["parent"][i]
+        while p >= 0:
+            parents.append({"i": p, "name": names[c["name"][p]], "start": c["start"][p], "dur": c["dur"][p],
+                            "depth": c["depth"][p]})
+            p = c["parent"][p]
+        a = c["args"][i]
+        return {"i": i, "name": names[c["name"][i]], "start": s, "dur": d, "self": max(d - kids, 0.0),
+                "track": track, "depth": depth, "args": self._args_table()[a] if a >= 0 else None,
+                "parents": parents}
