@@ -67,3 +67,40 @@ def test_no_progress_bar_for_a_trace_already_converted(tmp_path, browser):
         page.close()
         server.shutdown()
         server.server_close()
+
+
+class SlowAnswer(ViewerServer):
+    """Converts as usual, then holds the answer (as building a large trace's tiles does)."""
+
+    release = threading.Event()
+
+    def trace_answer(self, path: str):
+        answer = super().trace_answer(path)
+        self.release.wait(60)
+        return answer
+
+
+def test_the_bar_says_so_once_converted_while_the_answer_is_made(tmp_path, browser):
+    report = make_trace(tmp_path / "r.json", n=8)
+    held = Held()
+    server = SlowAnswer(Reports(str(report)), "127.0.0.1", 0, cache=BlobCache(held, disk=None))
+    server.release = threading.Event()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    page = browser.new_page()
+    try:
+        server.warm_up()
+        page.goto(f"http://127.0.0.1:{server.port}/")
+        page.wait_for_selector("#progress", state="visible", timeout=20_000)
+        held.release.set()   # converted; the answer still held
+        page.wait_for_function("document.getElementById('progress-label').textContent"
+                               ".startsWith('Preparing the timeline')", timeout=20_000)
+        server.release.set()
+        page.wait_for_function("window.__vt.ready || window.__vt.error", timeout=20_000)
+        assert page.evaluate("window.__vt.error") is None
+        assert page.is_hidden("#progress")
+    finally:
+        held.release.set()
+        server.release.set()
+        page.close()
+        server.shutdown()
+        server.server_close()

@@ -34,6 +34,8 @@ VT.watchProgress = function (file) {
       .then(function (p) {
         if (!polling) return;
         if (p && p.state === "converting") show(VT.progressText(p), VT.progressFraction(p));
+        // converted, but the answer is still being made (a large trace's tiles) or sent
+        else if (p && p.state === "ready" && !box.hidden) show("Preparing the timeline\u2026", null);
         timer = setTimeout(poll, VT.POLL_MS);
       })
       .catch(function () { if (polling) timer = setTimeout(poll, VT.POLL_MS); });
