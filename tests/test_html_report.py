@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest_cli_helpers import COMMANDS, run, write
 
 from viztracer import VizTracer
+from viztracer.errors import ReportError
 from viztracer.report import write_report_dict
 from viztracer.report.html import write_html_from_report
 from viztracer.report.loader import load_report
@@ -123,3 +125,37 @@ def test_viztracer_converts_a_json_report_to_html(tmp_path, browser):
             assert [(d["name"], d["depth"]) for d in drawn(page, "")] == [("only", 0)]
         finally:
             page.close()
+
+
+def test_a_report_too_large_for_one_page_is_saved_as_json_and_said(tmp_path, monkeypatch):
+    """Past vizviewer's tile threshold the page could not hold the trace whole: the calls are
+    saved as JSON beside the path asked for, with a one-line error and a non-zero exit."""
+    from conftest_cli_helpers import check_one_line_error
+    monkeypatch.setenv("VIZVIEWER_TILE_THRESHOLD", "50")
+    write(tmp_path / "prog.py", """
+        def big_leaf(i):
+            return i
+
+        for i in range(80):
+            big_leaf(i)
+    """)
+    done = run(COMMANDS["python-m"], "-o", "result.html", "prog.py", cwd=tmp_path)
+    line = check_one_line_error(done, "too many for a single HTML report", "result.json", "vizviewer",
+                                status=1)
+    assert "at most 50" in line
+    assert not (tmp_path / "result.html").exists()
+    saved = load_report(str(tmp_path / "result.json"))
+    assert len([e for e in saved["traceEvents"] if e.get("name", "").startswith("big_leaf (")]) == 80
+
+
+def test_a_report_as_large_as_the_threshold_still_makes_a_page(tmp_path, monkeypatch):
+    report = {"traceEvents": [{"ph": "X", "pid": 1, "tid": 1, "ts": i, "dur": 0.5, "name": f"f{i % 3}"}
+                              for i in range(50)]}
+    monkeypatch.setenv("VIZVIEWER_TILE_THRESHOLD", "50")
+    assert write_html_from_report(report, str(tmp_path / "r.html")) == 50
+    assert (tmp_path / "r.html").stat().st_size > 0 and not (tmp_path / "r.json").exists()
+    monkeypatch.setenv("VIZVIEWER_TILE_THRESHOLD", "49")
+    with pytest.raises(ReportError, match="50 calls are too many"):
+        write_html_from_report(report, str(tmp_path / "s.html"))
+    assert not (tmp_path / "s.html").exists()
+    assert len(load_report(str(tmp_path / "s.json"))["traceEvents"]) == 50

@@ -5,6 +5,11 @@ The trace goes through the same path as in ``vizviewer``: Chrome JSON (written b
 and embedded as base64 in a ``<script type="application/octet-stream" id="vt-blob">`` element,
 which the browser does not run; the page decodes it instead of fetching ``/api/trace``. The
 page's scripts are classic scripts (not ES modules), so the report opens from ``file://``.
+
+The page then holds the whole trace, as ``vizviewer``'s does for traces up to its tile
+threshold (``viewer/tiles.py``); past it ``vizviewer`` serves the trace in tiles, which a
+single file cannot do, so a larger report is saved as Chrome JSON beside the path asked for,
+and a ``ReportError`` says where.
 """
 from __future__ import annotations
 
@@ -15,7 +20,9 @@ import os
 import re
 from typing import TYPE_CHECKING
 
+from ..errors import ReportError
 from ..viewer.columns import report_blob
+from ..viewer.tiles import threshold
 from . import chrome_json
 
 if TYPE_CHECKING:
@@ -57,7 +64,17 @@ def _escape(text: str) -> str:
 
 
 def write_html_from_report(report: dict, path: str) -> int:
-    """Write ``report`` (a loaded report dict) to ``path`` as a standalone page; returns its event count."""
+    """Write ``report`` (a loaded report dict) to ``path`` as a standalone page; returns its
+    event count. A report with more calls than the page can hold whole is written as Chrome
+    JSON instead, to ``path`` with ``.json`` for ``.html``, and ReportError says so."""
+    events = report.get("traceEvents") or []
+    calls = sum(1 for e in events if isinstance(e, dict) and e.get("ph") in ("X", "B"))
+    if calls > threshold():
+        instead = os.path.splitext(path)[0] + ".json"
+        chrome_json.write_from_report(report, instead)
+        raise ReportError(f"{calls:,} calls are too many for a single HTML report (at most "
+                          f"{threshold():,}: its page holds the whole trace); saved them to {instead} "
+                          f"instead: open that with vizviewer, which serves large traces in tiles")
     page = render_html(report, os.path.basename(path))
     with open(path, "w", encoding="utf-8") as f:
         f.write(page)
