@@ -214,3 +214,41 @@ def test_a_write_that_fails_midway_leaves_no_cache_file(tmp_path, cache_dir, mon
     cache = viewer_cache(cache_dir)
     assert bytes(cache.get(report)) == trace_blob(report)
     assert os.listdir(cache_dir) == []   # neither a cache file nor the temporary one
+
+
+def wait_for(predicate, seconds=20.0) -> None:
+    import time
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "the cache file never came"
+        time.sleep(0.01)
+
+
+def test_the_levels_of_a_tiled_trace_are_cached_beside_its_blob(tmp_path, cache_dir, monkeypatch):
+    """A trace served in tiles: its levels of detail are written to the cache after they are
+    built, and a second viewer reads them back instead of building them, with the same tiles;
+    levels made with other settings, or damaged, are built again."""
+    import json
+
+    from test_viewer_tiles import random_report
+
+    from viztracer.viewer import tiles as tiles_module
+    monkeypatch.setenv("VIZVIEWER_TILE_SLICES", "200")     # several levels on a small trace
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps(random_report(calls=3000)))
+    first = viewer_cache(cache_dir).tiles(str(report))
+    assert not first.read_back and len(first.levels) >= 3
+    wait_for(lambda: len(cache_files(cache_dir)) == 2)      # the blob, then the levels
+    second = viewer_cache(cache_dir).tiles(str(report))
+    assert second.read_back
+    assert second.widths == first.widths
+    for level in range(-1, len(first.levels)):
+        for index in range(int(first.end // first.span(level)) + 1):
+            assert second.tile(level, index) == first.tile(level, index)
+
+    monkeypatch.setenv("VIZVIEWER_TILE_SLICES", "400")     # other settings: other levels
+    other = viewer_cache(cache_dir).tiles(str(report))
+    assert not other.read_back and other.widths != first.widths
+    built = tiles_module.TiledTrace(viewer_cache(cache_dir).get(str(report)))
+    assert [other.tile(k, 0) for k in range(len(other.levels))] == \
+        [built.tile(k, 0) for k in range(len(built.levels))]

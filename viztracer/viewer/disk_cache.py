@@ -13,6 +13,10 @@ Layout (little-endian)::
     16  key, padded with spaces to a multiple of 8
     ..  uint64    length of the blob, which takes the rest of the file
 
+A report may have more than one file, each of a ``kind`` (part of the key): the blob (kind
+"") and, for a trace served in tiles, its levels of detail ("tiles", ``tiles.TiledTrace``),
+which take about as long to build again as the blob takes to read.
+
 Files are written to a temporary name in the same directory and renamed over, so a viewer killed
 while writing leaves no half file under a cache name (and a reader that has the old one mapped
 keeps its pages: rename never changes a file in place). Read, a blob is mapped (``mmap``), not
@@ -70,17 +74,18 @@ class DiskCache:
         directory = default_dir()
         return cls(directory) if directory else None
 
-    def key(self, path: str, st: os.stat_result) -> str:
+    def key(self, path: str, st: os.stat_result, kind: str = "") -> str:
         from .columns import MAGIC  # the blob's format: a new one must not read an old cache
-        return json.dumps([_MAGIC.decode(), MAGIC.decode(), __version__, os.path.realpath(path),
-                           st.st_size, st.st_mtime_ns])
+        head = [_MAGIC.decode(), MAGIC.decode(), __version__, os.path.realpath(path), st.st_size,
+                st.st_mtime_ns]
+        return json.dumps(head + [kind] if kind else head)
 
     def file_of(self, key: str) -> str:
         return os.path.join(self.directory, hashlib.sha256(key.encode()).hexdigest()[:40] + _SUFFIX)
 
-    def load(self, path: str, st: os.stat_result) -> memoryview | None:
+    def load(self, path: str, st: os.stat_result, kind: str = "") -> memoryview | None:
         """The cached blob of ``path`` as it was when stat'ed as ``st``, or None."""
-        key = self.key(path, st)
+        key = self.key(path, st, kind)
         name = self.file_of(key)
         try:
             with open(name, "rb") as f:
@@ -96,10 +101,10 @@ class DiskCache:
             pass
         return blob
 
-    def store(self, path: str, st: os.stat_result, blob: bytes) -> memoryview | None:
+    def store(self, path: str, st: os.stat_result, blob: bytes, kind: str = "") -> memoryview | None:
         """Write ``blob`` for ``path`` (stat'ed as ``st`` before converting), then drop old files
         beyond the budget; the blob as read back, mapped, or None when it could not be written."""
-        key = self.key(path, st)
+        key = self.key(path, st, kind)
         head = key.encode()
         head += b" " * (-len(head) % 8)
         try:
@@ -120,7 +125,7 @@ class DiskCache:
                 pass
             return None
         self.trim(keep=self.file_of(key))
-        return self.load(path, st)
+        return self.load(path, st, kind)
 
     def trim(self, keep: str | None = None) -> None:
         """Remove the least recently used cache files while they take more than the budget (not

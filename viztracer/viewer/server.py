@@ -175,8 +175,28 @@ class BlobCache:
             return TiledTrace(data)
         with blob.tiles_lock:
             if blob.tiles is None:
-                blob.tiles = TiledTrace(data)
+                blob.tiles = self._tiles_of(path, blob.key, data)
             return blob.tiles
+
+    def _tiles_of(self, path: str, key: tuple[int, int], data: bytes | memoryview):
+        """The tiles of ``data`` (``path``'s blob, converted while its (mtime, size) was
+        ``key``): their levels read from the disk cache, else built and written there."""
+        from .tiles import TiledTrace
+        disk = self.disk
+        try:
+            st = os.stat(path)
+        except OSError:
+            st = None
+        if disk is None or st is None or (st.st_mtime_ns, st.st_size) != key:
+            return TiledTrace(data)
+        tiles = TiledTrace(data, levels=disk.load(path, st, "tiles"))
+        if not tiles.read_back:
+            # Written while the page is answered (hundreds of MB for ten million slices); a
+            # viewer that stops meanwhile leaves a temporary file the next trim removes.
+            def store() -> None:
+                disk.store(path, st, tiles.levels_blob(), "tiles")
+            threading.Thread(target=store, name="vizviewer-cache-tiles", daemon=True).start()
+        return tiles
 
     def _trim(self) -> None:
         with self._lock:

@@ -41,6 +41,7 @@ BUCKETS = 1024
 PER_TILE = 1 << 16          # slices in a level-0 tile, on average
 THRESHOLD = 4_000_000       # slices above which the page gets an overview and tiles
 _SLICE_COLUMNS = ("start", "dur", "name", "track", "depth", "parent", "args")
+_LEVEL_COLUMNS = ("start", "dur", "name", "count", "first", "rows")
 _FORMATS = {"f64": "d", "i32": "i", "u8": "B"}
 
 
@@ -109,7 +110,9 @@ class _Level:
 class TiledTrace:
     """The levels of one converted trace, its tiles, its overview and single slices' details."""
 
-    def __init__(self, blob: bytes, per_tile: int | None = None) -> None:
+    def __init__(self, blob: bytes, per_tile: int | None = None, levels: bytes | None = None) -> None:
+        """The levels of ``blob``: read from ``levels`` (what ``levels_blob`` gave for this
+        blob, cached on disk) when it is for the same ``per_tile``, else built."""
         self.blob = blob
         self.meta = read_meta(blob)
         self.cols = _views(blob, self.meta)
@@ -122,7 +125,37 @@ class TiledTrace:
         self._lock = threading.Lock()
         self._overview: bytes | None = None
         self._args: list | None = None
-        self._build(per_tile or _per_tile())
+        self.per_tile = per_tile or _per_tile()
+        self.read_back = levels is not None and self._read_levels(levels)
+        if not self.read_back:
+            self._build(self.per_tile)
+
+    def levels_blob(self) -> bytes:
+        """The levels in the ``columns.py`` layout (arrays ``<k>.start`` ...), for the disk
+        cache: reading them back takes a map, building them a pass over every slice."""
+        arrays: dict[str, Any] = {}
+        for k, lv in enumerate(self.levels):
+            for column in _LEVEL_COLUMNS:
+                arrays[f"{k}.{column}"] = getattr(lv, column)
+        meta = {"levels_of": self.slice_count, "end": self.end, "per_tile": self.per_tile,
+                "buckets": BUCKETS, "widths": self.widths}
+        return _pack(meta, arrays)
+
+    def _read_levels(self, levels: bytes) -> bool:
+        """Take the levels from a ``levels_blob``; False when it is not one for this trace and
+        these settings (then they are built)."""
+        try:
+            meta = read_meta(levels)
+            if [meta.get(k) for k in ("levels_of", "end", "per_tile", "buckets")] != \
+                    [self.slice_count, self.end, self.per_tile, BUCKETS]:
+                return False
+            views = _views(levels, meta)
+            self.levels = [_Level(width, *(views[f"{k}.{column}"] for column in _LEVEL_COLUMNS))
+                           for k, width in enumerate(meta["widths"])]
+        except (ValueError, KeyError, TypeError):
+            self.levels = []
+            return False
+        return bool(self.levels)
 
     def _build(self, per_tile: int) -> None:
         c = self.cols
