@@ -143,3 +143,31 @@ def test_tiled_trace_says_what_is_not_available_yet(pages):
     tiled.page.mouse.up()
     tiled.page.keyboard.up("Shift")
     assert "not available yet" in tiled.page.text_content("#range-note")
+
+
+def test_while_tiles_are_on_their_way_the_tiles_already_here_stand_in(pages):
+    """A zoom to a level none of whose tiles is here yet: the rows are drawn at once from the
+    coarser tiles already fetched, over the whole view, then from the new tiles once in."""
+    tiled = pages(True)
+    full = settle(tiled)
+    top = tiled.vt("tiles")["level"]
+    held = []
+    tiled.page.route("**/api/tile?*", lambda route: held.append(route))
+    end = tiled.vt("summary")["end"]
+    view = [end * 0.4, end * 0.4 + end / 8]
+    tiled.page.evaluate("v => window.__vt.setView(v[0], v[1])", view)
+    state = tiled.vt("tiles")
+    assert state["missing"] > 0 and 0 <= state["level"] < top
+    standing = tiled.vt("drawn")
+    assert standing and rows(standing).keys() <= rows(full).keys()
+    xs = [d["x"] for d in standing]
+    plot = tiled.box()["width"]
+    assert min(xs) < 200 + 0.1 * (plot - 200) and max(xs) > plot - 0.1 * (plot - 200)   # not a blank stretch
+    tiled.page.wait_for_function(f"window.__vt.tiles.pending >= {state['missing']}")
+    for route in held:
+        route.continue_()
+    tiled.page.unroute("**/api/tile?*")
+    final = settle(tiled)
+    assert tiled.vt("tiles")["level"] == state["level"]
+    assert rows(final).keys() == rows(standing).keys()
+    assert sum(d.get("count", 1) for d in final) < sum(d.get("count", 1) for d in full)

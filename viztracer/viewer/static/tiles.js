@@ -73,11 +73,14 @@ VT.tiles = (function () {
   }
 
   // The tiles covering [v0, v1] at `scale` px per ns: {level, tiles (loaded, by index), missing
-  // (how many are still on their way)}. Missing ones are asked for.
+  // (how many are still on their way), fallback}. Missing ones are asked for; meanwhile
+  // `fallback` lists tiles of other levels already here that cover their time, each as
+  // {tile, a, b} (draw only its boxes that start in [a, b)), so a zoom or pan shows the
+  // coarser (or finer) picture at once instead of a blank stretch.
   function forView(v0, v1, scale, end) {
     const k = levelFor(1 / scale), w = span(k);
     const j0 = Math.max(0, Math.floor(Math.max(v0, 0) / w)), j1 = Math.floor(Math.max(Math.min(v1, end), 0) / w);
-    const out = [];
+    const out = [], fallback = [];
     let missing = 0;
     for (let j = j0; j <= j1; j++) {
       const key = k + ":" + j;
@@ -89,10 +92,36 @@ VT.tiles = (function () {
         cache.delete(key); // most recently used last
         cache.set(key, t);
       }
-      if (t.pending) missing++;
-      else if (!t.error) out.push(t);
+      if (t.pending) {
+        missing++;
+        standIns(k, j * w, (j + 1) * w, fallback);
+      } else if (!t.error) out.push(t);
     }
-    return { level: k, tiles: out, missing: missing };
+    return { level: k, tiles: out, missing: missing, fallback: fallback };
+  }
+
+  function loaded(k, j) {
+    const t = cache.get(k + ":" + j);
+    return t && !t.pending && !t.error ? t : null;
+  }
+
+  // What is here for [a, b) of level k: the one coarser tile that holds it (the nearest level
+  // up that has it), else the tiles of the next finer level that are here (the view before a
+  // zoom out). Never fetched: they only stand in.
+  function standIns(k, a, b, out) {
+    for (let c = k + 1; c < info.levels.length; c++) {
+      const t = loaded(c, Math.floor(a / span(c)));
+      if (t) {
+        out.push({ tile: t, a: a, b: b });
+        return;
+      }
+    }
+    if (k < 0) return;
+    const f = k - 1, w = span(f);
+    for (let j = Math.floor(a / w); j * w < b; j++) {
+      const t = loaded(f, j);
+      if (t) out.push({ tile: t, a: Math.max(a, j * w), b: Math.min(b, (j + 1) * w) });
+    }
   }
 
   function stats() {

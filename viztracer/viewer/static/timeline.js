@@ -322,6 +322,17 @@ VT.timeline = (function () {
   // Row (track, depth) from the frame's tiles, in time order. A box that starts before its
   // tile is also the last box of the tile before, so it is left to that one when it is there.
   function drawTiledRow(track, depth, y, v0, v1, scale) {
+    // First what stands in for the tiles still on their way (tiles.js forView), each only over
+    // the time of the tile it replaces.
+    for (const f of frameTiles.fallback) {
+      const run = f.tile.rows[track] && f.tile.rows[track][depth];
+      if (!run) continue;
+      const A = f.tile.A, end = run.first + run.count;
+      let lo = VT.lowerBound(A.S, f.a, run.first, end);
+      if (lo > run.first && A.S[lo - 1] + A.D[lo - 1] > f.a) lo--;
+      const hi = VT.lowerBound(A.S, f.b, lo, end);
+      if (lo < hi) drawRow(A, lo, hi, y, v0, v1, scale, null, track, depth);
+    }
     let prev = null;
     for (const tile of frameTiles.tiles) {
       const byDepth = tile.rows[track], run = byDepth && byDepth[depth];
