@@ -554,7 +554,7 @@ def test_the_html_report_shows_the_same(reports, open_page):
     mark = page.focus_instant(report, printed)
     page.click(mark["x"], mark["y"])
     assert page.text("#detail-text") == PRINTED
-    (t1, _), _, (t3, _) = counter_samples(report, "pool")
+    (t1, _), (t2, _), (t3, _) = counter_samples(report, "pool")
     page.set_view(t1, t3 + (t3 - t1))
     lane = page.show_lane("counter", "pool")
     assert click_counter(page, lane, t3 + (t3 - t1) / 2)["values"] == {"a": 4, "b": 2.5}
@@ -608,3 +608,38 @@ def test_a_recording_by_the_viztracer_command(tmp_path, open_page, ext):
         slice_ = page.slice_at("garbage collection", start)
         page.click(slice_["x"] + slice_["width"] / 2, slice_["y"] + 8)
         assert json.loads(page.rows("#detail-other-args")["generation"]) == 2
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_served_in_tiles_the_custom_events_look_and_click_the_same(reports, url, open_page, fmt,
+                                                                     monkeypatch):
+    """The same report served whole and as tiles (the threshold lowered below its size): the
+    lanes, the instants' marks, the counters' graphs and the objects are the same, and a click
+    on a mark or on a counter shows the same details."""
+    _, report = reports
+    whole = open_page(f"{url}/?file=custom.{fmt}")
+    monkeypatch.setenv("VIZVIEWER_TILE_THRESHOLD", "1")
+    tiled = open_page(f"{url}/?file=custom.{fmt}")
+    assert whole.vt("tiles") is None and tiled.vt("tiles") is not None
+
+    def seen(page):
+        page.page.evaluate("window.__vt.redraw()")
+        summary = {k: v for k, v in page.vt("summary").items() if k != "slices"}
+        return page.lanes(), page.vt("instants"), page.vt("counters"), summary
+
+    assert seen(whole) == seen(tiled)
+    for name in ("t dict", "p string", "g number", "worker t"):
+        details = []
+        for page in (whole, tiled):
+            mark = page.focus_instant(report, report.one("i", name))
+            page.click(mark["x"], mark["y"])
+            details.append((page.vt("selected"), page.text("#details")))
+        assert details[0] == details[1] and details[0][0]["name"] == name
+    (t1, _), (t2, _), (t3, _) = counter_samples(report, "pool")
+    values = []
+    for page in (whole, tiled):
+        lane = page.show_lane("counter", "pool")
+        page.set_view(t1 - (t3 - t1), t3 + (t3 - t1))
+        assert seen(page)[2]
+        values.append((click_counter(page, lane, t3 + (t3 - t2) / 2)["values"], page.rows("#counter-values")))
+    assert values[0] == values[1] and values[0][0] == {"a": 4, "b": 2.5}
