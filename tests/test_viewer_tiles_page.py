@@ -171,3 +171,40 @@ def test_while_tiles_are_on_their_way_the_tiles_already_here_stand_in(pages):
     assert tiled.vt("tiles")["level"] == state["level"]
     assert rows(final).keys() == rows(standing).keys()
     assert sum(d.get("count", 1) for d in final) < sum(d.get("count", 1) for d in full)
+
+
+def test_the_tiles_kept_stay_within_their_byte_budget(pages):
+    """Panning across a whole level keeps only the tiles that fit the budget (the least
+    recently used go first, never those of the view), and a view panned back to asks for its
+    tiles again and draws the same."""
+    tiled = pages(True)
+    settle(tiled)
+    end = tiled.vt("summary")["end"]
+    levels = tiled.vt("tiles")["levels"]
+    budget = 20000
+    tiled.page.evaluate(f"VT.tiles.setBudget({budget})")
+    width = levels[0] * 1024 * 0.9                       # level 0: one or two tiles a view
+    first, biggest, t = None, 0, 0.0
+    while t + width < end:
+        tiled.page.evaluate("v => window.__vt.setView(v[0], v[1])", [t, t + width])
+        drawn = settle(tiled)
+        first = first or drawn
+        state = tiled.vt("tiles")
+        biggest = max(biggest, state["bytes"])
+        assert state["level"] == 0 and state["loaded"] >= 1
+        t += width
+    assert budget / 2 < biggest <= budget
+    assert tiled.vt("tiles")["loaded"] < int(end // (levels[0] * 1024))
+    before = len(tiled.requests)
+    tiled.page.evaluate("v => window.__vt.setView(v[0], v[1])", [0, width])
+    assert sorted(map(key, settle(tiled))) == sorted(map(key, first))
+    assert any("/api/tile?" in u for u in tiled.requests[before:])     # fetched again
+    # A budget smaller than one tile: the view's own tiles stay (else they would be fetched
+    # and dropped over and over).
+    tiled.page.evaluate("VT.tiles.setBudget(1)")
+    tiled.page.evaluate("v => window.__vt.setView(v[0], v[1])", [end / 2, end / 2 + width])
+    assert settle(tiled)
+    asked = len(tiled.requests)
+    tiled.page.wait_for_timeout(300)
+    tiled.redraw()
+    assert len(tiled.requests) == asked and tiled.vt("tiles")["missing"] == 0

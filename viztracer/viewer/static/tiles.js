@@ -9,7 +9,13 @@
 var VT = (window.VT = window.VT || {});
 
 VT.tiles = (function () {
-  const KEEP = 256; // tiles kept in memory, least recently used dropped first
+  // Tiles kept in memory, least recently used dropped first: at most this many, and at most
+  // this many bytes (a tile of a dense trace is a megabyte or more; the page's heap stays small
+  // however long the user pans).
+  const KEEP = 256;
+  let KEEP_BYTES = 96 << 20; // setBudget() changes it (tests)
+  let bytes = 0;
+  let inView = new Set(); // the keys of the tiles the last view asked for
   let info = null, file = null, onArrive = null;
   const cache = new Map(); // "k:j" -> tile, or {pending: true}, or {error}
 
@@ -18,6 +24,7 @@ VT.tiles = (function () {
     file = fileName;
     onArrive = arrived;
     cache.clear();
+    bytes = 0;
   }
 
   // The coarsest level whose bucket is at most nsPerPx, or -1 (the slices) when none is.
@@ -53,7 +60,12 @@ VT.tiles = (function () {
         if (resp.ok) return resp.arrayBuffer();
         return resp.text().then(function (t) { throw new Error((t || "").trim() || "HTTP " + resp.status); });
       })
-      .then(function (buf) { cache.set(key, decode(buf)); })
+      .then(function (buf) {
+        const t = decode(buf);
+        t.bytes = buf.byteLength;
+        bytes += t.bytes;
+        cache.set(key, t);
+      })
       .catch(function (e) {
         cache.set(key, { error: e.message || String(e) });
         VT.banner("error", "A part of the trace could not be loaded: " + (e.message || e));
@@ -65,10 +77,13 @@ VT.tiles = (function () {
   }
 
   function trim() {
-    if (cache.size <= KEEP) return;
+    if (cache.size <= KEEP && bytes <= KEEP_BYTES) return;
     for (const [key, t] of cache) {
-      if (cache.size <= KEEP) break;
-      if (!t.pending) cache.delete(key);
+      if (cache.size <= KEEP && bytes <= KEEP_BYTES) break;
+      if (!t.pending && !inView.has(key)) { // the view's own tiles stay, whatever they weigh
+        cache.delete(key);
+        bytes -= t.bytes || 0;
+      }
     }
   }
 
@@ -82,8 +97,10 @@ VT.tiles = (function () {
     const j0 = Math.max(0, Math.floor(Math.max(v0, 0) / w)), j1 = Math.floor(Math.max(Math.min(v1, end), 0) / w);
     const out = [], fallback = [];
     let missing = 0;
+    inView = new Set();
     for (let j = j0; j <= j1; j++) {
       const key = k + ":" + j;
+      inView.add(key);
       let t = cache.get(key);
       if (t === undefined) {
         fetchTile(k, j, key);
@@ -130,8 +147,13 @@ VT.tiles = (function () {
       if (t.pending) pending++;
       else if (!t.error) loaded++;
     }
-    return { loaded: loaded, pending: pending };
+    return { loaded: loaded, pending: pending, bytes: bytes };
   }
 
-  return { init: init, forView: forView, levelFor: levelFor, span: span, stats: stats };
+  function setBudget(n) {
+    KEEP_BYTES = n;
+    trim();
+  }
+
+  return { init: init, forView: forView, levelFor: levelFor, span: span, stats: stats, setBudget: setBudget };
 })();
