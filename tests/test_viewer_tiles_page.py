@@ -125,21 +125,3 @@ def test_tiled_and_whole_draw_the_same_and_click_the_same(pages):
         details.append((p.vt("selected"), text))
     assert details[0] == details[1]
     assert details[0][0]["i"] == target["i"] and details[0][0]["name"] == target["name"]
-
-
-def test_tiled_trace_says_what_is_not_available_yet(pages):
-    tiled = pages(True)
-    tiled.page.fill("#search", "tiny")
-    tiled.page.press("#search", "Enter")
-    assert "not available yet" in tiled.page.text_content("#search-count")
-    tiled.page.click("#toggle-view")
-    assert "not available yet" in tiled.page.text_content("#flame-scope")
-    tiled.page.click("#toggle-view")
-    b = tiled.box()
-    tiled.page.keyboard.down("Shift")
-    tiled.page.mouse.move(b["x"] + 400, b["y"] + 60)
-    tiled.page.mouse.down()
-    tiled.page.mouse.move(b["x"] + 600, b["y"] + 60, steps=5)
-    tiled.page.mouse.up()
-    tiled.page.keyboard.up("Shift")
-    assert "not available yet" in tiled.page.text_content("#range-note")

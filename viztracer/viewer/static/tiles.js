@@ -11,7 +11,10 @@ var VT = (window.VT = window.VT || {});
 VT.tiles = (function () {
   const KEEP = 256; // tiles kept in memory, least recently used dropped first
   let info = null, file = null, onArrive = null;
-  const cache = new Map(); // "k:j" -> tile, or {pending: true}, or {error}
+  const cache = new Map(); // "k:j" (+ "?query") -> tile, or {pending: true}, or {error}
+  // While a search is on, tiles are asked with it and carry how many of each box's slices
+  // match (A.M, a prefix sum like A.P), so they are kept apart from the plain ones.
+  let query = null;
 
   function init(tiled, fileName, arrived) {
     info = tiled;
@@ -32,23 +35,30 @@ VT.tiles = (function () {
   }
 
   // A tile's blob -> {level, index, t0, t1, A: the arrays drawRow reads, rows: track -> depth -> run}.
-  // A.P is the prefix sum of the boxes' counts, so a run of boxes knows how many slices it holds.
+  // A.P is the prefix sum of the boxes' counts, so a run of boxes knows how many slices it holds;
+  // A.M the same of their matches, for a tile asked with a search query.
   function decode(buf) {
     const b = VT.readBlob(buf), c = b.cols, meta = b.meta;
     const P = new Float64Array(c.count.length + 1);
     for (let i = 0; i < c.count.length; i++) P[i + 1] = P[i] + c.count[i];
+    let M = null;
+    if (c.match) {
+      M = new Float64Array(c.match.length + 1);
+      for (let i = 0; i < c.match.length; i++) M[i + 1] = M[i] + c.match[i];
+    }
     const rows = {};
     for (let q = 0; q < meta.rows.length; q += 4) {
       const t = meta.rows[q], d = meta.rows[q + 1];
       (rows[t] = rows[t] || [])[d] = { first: meta.rows[q + 2], count: meta.rows[q + 3] };
     }
     return { level: meta.level, index: meta.index, t0: meta.t0, t1: meta.t1, rows: rows,
-      A: { S: c.start, D: c.dur, N: c.name, C: c.count, F: c.first, P: P } };
+      A: { S: c.start, D: c.dur, N: c.name, C: c.count, F: c.first, P: P, M: M } };
   }
 
   function fetchTile(k, j, key) {
     cache.set(key, { pending: true });
-    fetch("/api/tile?file=" + encodeURIComponent(file) + "&level=" + k + "&index=" + j)
+    fetch("/api/tile?file=" + encodeURIComponent(file) + "&level=" + k + "&index=" + j +
+      (query ? "&q=" + encodeURIComponent(query) : ""))
       .then(function (resp) {
         if (resp.ok) return resp.arrayBuffer();
         return resp.text().then(function (t) { throw new Error((t || "").trim() || "HTTP " + resp.status); });
@@ -80,7 +90,7 @@ VT.tiles = (function () {
     const out = [];
     let missing = 0;
     for (let j = j0; j <= j1; j++) {
-      const key = k + ":" + j;
+      const key = k + ":" + j + (query ? "?" + query : "");
       let t = cache.get(key);
       if (t === undefined) {
         fetchTile(k, j, key);
@@ -104,5 +114,10 @@ VT.tiles = (function () {
     return { loaded: loaded, pending: pending };
   }
 
-  return { init: init, forView: forView, levelFor: levelFor, span: span, stats: stats };
+  // The search the tiles are asked with from now on (lower-cased text; null: none).
+  function setQuery(q) {
+    query = q || null;
+  }
+
+  return { init: init, forView: forView, levelFor: levelFor, span: span, stats: stats, setQuery: setQuery };
 })();
