@@ -8,6 +8,7 @@ same walks the page's ``data.js`` / ``flame.js`` / ``panels.js`` do over the col
 Rows are the blob's ``rows``: a flat (track, depth, first, count) list, each run sorted by start,
 given in (track, depth) order so that a parent is walked before its children.
 """
+cimport cython
 from cpython cimport array
 from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
@@ -170,6 +171,7 @@ def range_stats(const double[:] start, const double[:] dur, const int[:] name, c
     return o_total, o_self, o_count, calls
 
 
+@cython.final
 cdef class _Tree:
     """The flame graph's nodes (parent node, name, total) and a hash of (parent node, name) to
     node, open addressing over int64 keys; node 0 is the root."""
@@ -229,8 +231,10 @@ cdef class _Tree:
         return <int>(self.n - 1)
 
     cdef inline Py_ssize_t _slot(self, int64_t key) noexcept:
+        # The product's high half depends on both the parent (high half of the key) and the
+        # name (low half); its low bits would not see the parent, and one name's nodes collide.
         cdef unsigned long long h = <unsigned long long>key * 0x9E3779B97F4A7C15ULL
-        cdef Py_ssize_t k = <Py_ssize_t>((h >> 20) & <unsigned long long>(self.slots - 1))
+        cdef Py_ssize_t k = <Py_ssize_t>((h >> 32) & <unsigned long long>(self.slots - 1))
         while self.keys[k] != -1 and self.keys[k] != key:
             k = (k + 1) & (self.slots - 1)
         return k
@@ -296,7 +300,7 @@ def flame_range(const double[:] start, const double[:] dur, const int[:] name, c
     if node_of == NULL:
         raise MemoryError()
     cdef double s, e
-    cdef int p, node
+    cdef int p, node = 0, under, last_under = -1, last_name = -1
     try:
         for r in range(nrows):
             lo = rows[4 * r + 2]
@@ -313,7 +317,11 @@ def flame_range(const double[:] start, const double[:] dur, const int[:] name, c
                     i += 1
                     continue
                 p = parent[i]
-                node = tree.child(node_of[p] - 1 if p >= 0 and node_of[p] else 0, name[i])
+                under = node_of[p] - 1 if p >= 0 and node_of[p] else 0
+                # neighbours in a row often share their stack: skip the hash for them
+                if under != last_under or name[i] != last_name:
+                    node = tree.child(under, name[i])
+                    last_under, last_name = under, name[i]
                 tree.total[node] += e - s
                 node_of[i] = node + 1
                 i += 1
