@@ -32,6 +32,8 @@ extensions = [
               extra_compile_args=["-O2"]),
     # the viewer's level-of-detail boxes (viztracer/viewer/tiles.py holds the rest)
     Extension("viztracer._tiles", ["pyx/tiles.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"]),
+    # the viewer's queries over a tiled trace: search, range statistics, flame graph
+    Extension("viztracer._query", ["pyx/query.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"]),
     # the .cvf writer's pass over the events (report/cvf.py holds the format)
     Extension("viztracer._cvf_split", ["pyx/cvf_split.pyx"], include_dirs=["pyx"],
               extra_compile_args=["-O2"]),

@@ -127,24 +127,6 @@ def test_tiled_and_whole_draw_the_same_and_click_the_same(pages):
     assert details[0][0]["i"] == target["i"] and details[0][0]["name"] == target["name"]
 
 
-def test_tiled_trace_says_what_is_not_available_yet(pages):
-    tiled = pages(True)
-    tiled.page.fill("#search", "tiny")
-    tiled.page.press("#search", "Enter")
-    assert "not available yet" in tiled.page.text_content("#search-count")
-    tiled.page.click("#toggle-view")
-    assert "not available yet" in tiled.page.text_content("#flame-scope")
-    tiled.page.click("#toggle-view")
-    b = tiled.box()
-    tiled.page.keyboard.down("Shift")
-    tiled.page.mouse.move(b["x"] + 400, b["y"] + 60)
-    tiled.page.mouse.down()
-    tiled.page.mouse.move(b["x"] + 600, b["y"] + 60, steps=5)
-    tiled.page.mouse.up()
-    tiled.page.keyboard.up("Shift")
-    assert "not available yet" in tiled.page.text_content("#range-note")
-
-
 def test_while_tiles_are_on_their_way_the_tiles_already_here_stand_in(pages):
     """A zoom to a level none of whose tiles is here yet: the rows are drawn at once from the
     coarser tiles already fetched, over the whole view, then from the new tiles once in."""

@@ -14,7 +14,13 @@ URLs (all same-origin; errors are a non-200 status with a one-line ``text/plain`
 - ``GET /api/tile?file=<name>&level=<k>&index=<j>``: one level-of-detail tile of the report
   (``tiles.py``); ``GET /api/slice?file=<name>&i=<n>``: one slice's details as JSON. A report
   with more slices than ``tiles.threshold()`` is answered by ``/api/trace`` as an overview
-  without its slices, which the page then fetches tile by tile.
+  without its slices, which the page then fetches tile by tile; ``&q=<text>`` adds to a tile
+  how many of each box's slices match that search.
+- For such a report the server also answers what the page would compute from the slices
+  (``query.py``), as JSON: ``GET /api/search?file=&q=<text>`` (matching names and how many
+  slices carry them; with ``&dir=1|-1`` and ``&from=<slice>`` the next or previous match),
+  ``GET /api/range?file=&a=&b=&limit=`` (per-function statistics of [a, b] ns) and
+  ``GET /api/flame?file=&a=&b=`` or ``&i=<slice>`` (the flame graph's nodes).
 - ``POST /api/loaded``: the page has drawn its first timeline; with ``once`` the server stops
   (with ``perfetto``, once the raw file has been sent: the Perfetto UI draws it).
 
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import mimetypes
 import os
 import socket
@@ -408,6 +415,8 @@ class ViewerHandler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, json.dumps(body).encode(), "application/json")
         elif path in ("/api/tile", "/api/slice"):
             self._tiled(path, query)
+        elif path in ("/api/search", "/api/range", "/api/flame"):
+            self._query(path, query)
         elif path == "/api/raw":
             file = reports.resolve(_one(query, "file"))
             self._send_file(file, content_type(file))
@@ -441,13 +450,37 @@ class ViewerHandler(BaseHTTPRequestHandler):
                 raise HttpError(HTTPStatus.BAD_REQUEST, f"?{key}= must be an integer") from None
         try:
             if path == "/api/tile":
-                self._send(HTTPStatus.OK, tiles.tile(*numbers), "application/octet-stream")
+                body = tiles.tile(*numbers, query=_one(query, "q"))
+                self._send(HTTPStatus.OK, body, "application/octet-stream")
                 return
             from .columns import _json  # JSON the browser reads (no NaN)
             body = _json(tiles.slice_details(numbers[0]))
         except ValueError as exc:
             raise HttpError(HTTPStatus.NOT_FOUND, str(exc)) from None
         self._send(HTTPStatus.OK, body, "application/json")
+
+    def _query(self, path: str, query: dict[str, list[str]]) -> None:
+        """``/api/search``, ``/api/range`` and ``/api/flame`` (``query.TraceQuery``), as JSON."""
+        tiles = self._converted(self.server.reports.resolve(_one(query, "file")), self.server.cache.tiles)
+        q = tiles.query
+        try:
+            if path == "/api/search":
+                text = _one(query, "q")
+                if text is None:
+                    raise HttpError(HTTPStatus.BAD_REQUEST, "?q= is required")
+                direction = _number(query, "dir", int, 0)
+                body = q.search(text, _number(query, "from", int, -1), direction)
+            elif path == "/api/range":
+                body = q.range_stats(_number(query, "a", float), _number(query, "b", float),
+                                     _number(query, "limit", int, 50))
+            elif _one(query, "i") is not None:
+                body = q.flame_slice(_number(query, "i", int))
+            else:
+                body = q.flame_range(_number(query, "a", float), _number(query, "b", float))
+        except ValueError as exc:
+            raise HttpError(HTTPStatus.BAD_REQUEST, str(exc)) from None
+        from .columns import _json  # JSON the browser reads (no NaN)
+        self._send(HTTPStatus.OK, _json(body), "application/json")
 
     def _post(self, path: str, query: dict[str, list[str]]) -> None:
         if path != "/api/loaded":
@@ -547,6 +580,21 @@ class ViewerHandler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
+
+
+def _number(query: dict[str, list[str]], key: str, kind: type, default: Any = None) -> Any:
+    """``?key=`` as an int or a float (finite); ``default`` when absent, else required."""
+    value = _one(query, key)
+    if value is None and default is not None:
+        return default
+    try:
+        number = kind(value or "")
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"?{key}= must be {what}") from None
+    if kind is float and not math.isfinite(number):
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"?{key}= must be a finite number")
+    return number
 
 
 def _one(query: dict[str, list[str]], key: str) -> str | None:

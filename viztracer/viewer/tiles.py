@@ -17,7 +17,8 @@ Tile (k, j) covers ``[j * BUCKETS * w_k, (j + 1) * BUCKETS * w_k)`` ns after the
 ``start``, ``dur`` (f64), ``name``, ``count``, ``first`` (i32: the position of the box's first
 slice in the full columns, which ``/api/slice`` takes) and meta ``{level, index, t0, t1,
 rows}``, ``rows`` a flat (track, depth, first, count) list of the rows that have boxes in it:
-those overlapping the tile, the one box that starts before it included.
+those overlapping the tile, the one box that starts before it included. A tile asked with a
+search query has one more column, ``match`` (i32): how many of a box's slices match it.
 
 A trace with more slices than ``threshold()`` is sent to the page as an overview instead of
 the whole blob (``TiledTrace.overview``): everything but the per-slice columns, with
@@ -36,6 +37,7 @@ from typing import Any
 
 from .. import _tiles
 from .columns import MAGIC, _json, _pack
+from .query import TraceQuery
 
 BUCKETS = 1024
 PER_TILE = 1 << 16          # slices in a level-0 tile, on average
@@ -125,6 +127,7 @@ class TiledTrace:
         self._lock = threading.Lock()
         self._overview: bytes | None = None
         self._args: list | None = None
+        self.query = TraceQuery(self.meta, self.cols)  # search, range statistics, flame graph
         self.per_tile = per_tile or _per_tile()
         self.read_back = levels is not None and self._read_levels(levels)
         if not self.read_back:
@@ -180,8 +183,9 @@ class TiledTrace:
         """The time a tile of ``level`` covers (raw tiles, -1, cover level 0's span)."""
         return BUCKETS * self.levels[max(level, 0)].width
 
-    def tile(self, level: int, index: int) -> bytes:
-        """The blob of tile (level, index); ValueError for a level or index out of range."""
+    def tile(self, level: int, index: int, query: str | None = None) -> bytes:
+        """The blob of tile (level, index), with a ``match`` column when a search ``query`` is
+        given; ValueError for a level or index out of range."""
         if not -1 <= level < len(self.levels):
             raise ValueError(f"level {level} is not between -1 and {len(self.levels) - 1}")
         span = self.span(level)
@@ -219,6 +223,10 @@ class TiledTrace:
             else:
                 out["count"].frombytes(count[a:b].cast("B"))
                 out["first"].frombytes(first[a:b].cast("B"))
+        if query is not None:
+            # Per box, not per name: a merged box is highlighted when any slice in it matches
+            # (its dominant name may not), as the whole page's prefix count of matches decides.
+            out["match"] = self.query.box_matches(query, out["first"], out["count"])
         meta = {"level": level, "index": index, "t0": t0, "t1": t1, "rows": out_rows}
         return _pack(meta, out)
 

@@ -4,6 +4,8 @@
 // subtree when a slice is selected, otherwise the time range the timeline shows (all threads,
 // durations clipped to the range). Parents always come before their
 // children in the column order (rows are sorted by track, then depth), so one pass suffices.
+// A tiled trace has no slices in the page: the server builds the same tree from its columns
+// (query.js, /api/flame) and the page draws it.
 "use strict";
 var VT = (window.VT = window.VT || {});
 
@@ -102,14 +104,50 @@ VT.flame = (function () {
       }
     }
     for (const id of nodes[0].children.values()) nodes[0].total += nodes[id].total;
+    scopeText = rangeText(a, b);
+  }
+
+  function rangeText(a, b) {
     const whole = a <= 0 && b >= m.end;
     if (st.range) {
-      scopeText = "Selected range " + VT.formatDuration(a) + " \u2013 " + VT.formatDuration(b) + " (" +
+      return "Selected range " + VT.formatDuration(a) + " \u2013 " + VT.formatDuration(b) + " (" +
         VT.formatDuration(b - a) + ")";
-      return;
     }
-    scopeText = whole ? "Whole trace" : "Visible range " + VT.formatDuration(Math.max(a, 0)) + " \u2013 " +
+    return whole ? "Whole trace" : "Visible range " + VT.formatDuration(Math.max(a, 0)) + " \u2013 " +
       VT.formatDuration(Math.min(b, m.end));
+  }
+
+  // A tiled trace: the same scope as build(), the tree from the server's flat node lists
+  // (made in the order build() would make them, so equal totals are drawn in the same order).
+  let asked = null;
+  function showTiled() {
+    const sel = !st.range && st.selected && st.selected.kind === "slice" ? st.selected : null;
+    const a = st.range ? st.range.start : st.view.start, b = st.range ? st.range.end : st.view.end;
+    const text = sel ? null : rangeText(a, b);
+    const token = (asked = {});
+    nodes = [];
+    rects = [];
+    st.flame = [];
+    document.getElementById("flame-scope").textContent = "Computing the flame graph\u2026";
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    VT.query.flame(a, b, sel ? sel.i : -1).then(function (answer) {
+      if (asked !== token) return;
+      nodes = [];
+      for (let k = 0; k < answer.parent.length; k++) {
+        const p = answer.parent[k];
+        nodes.push({ name: answer.name[k], total: answer.total[k], children: new Map(), parent: p,
+          depth: p < 0 ? 0 : nodes[p].depth + 1 });
+        if (p >= 0) nodes[p].children.set(answer.name[k], k);
+      }
+      focus = 0;
+      if (sel) {
+        const at = VT.sliceAt(sel);
+        scopeText = "Selected slice: " + at.name + " (" + VT.formatDuration(at.dur) + ")";
+      } else scopeText = text;
+      draw();
+    }).catch(function (e) {
+      if (asked === token) document.getElementById("flame-scope").textContent = "Cannot build the flame graph: " + (e.message || e);
+    });
   }
 
   function label(id) {
@@ -142,7 +180,7 @@ VT.flame = (function () {
     ctx.font = "11px sans-serif";
     ctx.textBaseline = "middle";
     rects = [];
-    if (!nodes.length) return; // a tiled trace: show() said why there is nothing
+    if (!nodes.length) return; // a tiled trace whose tree is on its way
     // The focus's ancestors, full width and faded, above it.
     const chain = [];
     for (let id = focus; id >= 0; id = nodes[id].parent) chain.unshift(id);
@@ -186,12 +224,8 @@ VT.flame = (function () {
   }
 
   function show() {
-    if (m.tiled) { // the flame graph walks every slice in scope: not on tiles yet
-      nodes = [];
-      rects = [];
-      st.flame = [];
-      document.getElementById("flame-scope").textContent = VT.tiledNote("The flame graph");
-      ctx.clearRect(0, 0, canvas.width, canvas.height);
+    if (m.tiled) {
+      showTiled();
       return;
     }
     build();

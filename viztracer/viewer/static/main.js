@@ -49,7 +49,7 @@ window.__vt = {
   get rangeStats() { return VT.state.rangeStats; },
   get search() {
     const s = VT.state.search;
-    return s ? { query: s.query, count: s.matches.length, pos: s.pos } : null;
+    return s ? { query: s.query, count: s.matches ? s.matches.length : s.total, pos: s.pos } : null;
   },
   get summary() {
     const m = VT.model;
@@ -66,13 +66,6 @@ window.__vt = {
   redraw: function () { return VT.timeline.draw(); },
   colorOf: function (name) { return VT.rgbOf(name); },
   setView: function (start, end) { VT.timeline.setView(start, end); return VT.timeline.draw(); },
-};
-
-// Features that walk every slice in the page: a tiled trace (too large to send whole, see
-// tiles.js) does not have them yet, and says so instead.
-VT.tiledNote = function (what) {
-  return what + " is not available yet for traces this large (" +
-    VT.model.tiled.slice_count.toLocaleString() + " slices).";
 };
 
 // Where slice selection `sel` is: {name, start, dur, track, depth}. A tiled trace has no slice
@@ -128,9 +121,19 @@ VT.selectRange = function (r, final) {
     return;
   }
   VT.state.selected = null;
-  VT.state.range = { start: r.start, end: r.end };
-  VT.state.rangeStats = final && !VT.model.tiled ? VT.rangeStats(VT.model, r.start, r.end, 50) : null;
-  VT.panels.showRange(VT.state.range, VT.state.rangeStats, final && VT.model.tiled ? VT.tiledNote("Statistics of a range") : "");
+  const range = (VT.state.range = { start: r.start, end: r.end });
+  const tiled = final && VT.model.tiled;
+  VT.state.rangeStats = final && !tiled ? VT.rangeStats(VT.model, r.start, r.end, 50) : null;
+  VT.panels.showRange(range, VT.state.rangeStats, tiled ? "Computing the functions in the range\u2026" : "");
+  if (tiled) { // the server walks the slices (query.js); a newer selection wins
+    VT.query.range(r.start, r.end, 50).then(function (stats) {
+      if (VT.state.range !== range) return;
+      VT.state.rangeStats = stats;
+      VT.panels.showRange(range, stats, "");
+    }).catch(function (e) {
+      if (VT.state.range === range) VT.panels.showRange(range, null, "Cannot compute the range's functions: " + (e.message || e));
+    });
+  }
   VT.timeline.requestDraw();
   if (final && VT.state.mode === "flame") VT.flame.show();
 };

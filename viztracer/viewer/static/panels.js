@@ -396,6 +396,7 @@ VT.panels = (function () {
   function runSearch(query) {
     const q = query.trim().toLowerCase();
     const count = document.getElementById("search-count");
+    if (m.tiled) VT.tiles.setQuery(q);
     if (!q) {
       st.search = null;
       count.textContent = "";
@@ -403,8 +404,7 @@ VT.panels = (function () {
       return;
     }
     if (m.tiled) {
-      st.search = null;
-      count.textContent = VT.tiledNote("Search");
+      runTiledSearch(query, q);
       return;
     }
     const names = new Uint8Array(m.names.length);
@@ -425,8 +425,53 @@ VT.panels = (function () {
     VT.timeline.requestDraw();
   }
 
+  // A tiled trace: the server says which names match and how many slices carry them; the
+  // search is drawn once that answer is in (tiles are asked with `q` for their matches).
+  // Steps go through s.ready one after the other, each from the match the last one reached.
+  function runTiledSearch(query, q) {
+    const count = document.getElementById("search-count");
+    const s = { active: false, tiled: true, query: query, names: new Uint8Array(m.names.length), prefix: null,
+      total: 0, pos: -1, current: -1 };
+    st.search = s;
+    count.textContent = "\u2026";
+    s.ready = VT.query.search(q).then(function (answer) {
+      if (st.search !== s) return;
+      for (const n of answer.names) s.names[n] = 1;
+      s.total = answer.total;
+      s.active = true;
+      count.textContent = s.total ? "\u2013 of " + s.total : "no match";
+      VT.timeline.requestDraw();
+    });
+    s.ready.catch(function (e) {
+      if (st.search === s) count.textContent = "search failed: " + (e.message || e);
+    });
+  }
+
+  function stepTiled(s, dir) {
+    s.ready = s.ready.then(function () {
+      if (st.search !== s || !s.total) return null;
+      return VT.query.search(s.query.trim().toLowerCase(), s.current, dir);
+    }).then(function (answer) {
+      const hit = answer && answer.match;
+      if (!hit || st.search !== s) return;
+      s.pos = hit.rank;
+      s.current = hit.i;
+      document.getElementById("search-count").textContent = s.pos + 1 + " of " + s.total;
+      VT.select({ kind: "slice", i: hit.i, box: { start: hit.start, dur: hit.dur, track: hit.track, depth: hit.depth,
+        name: hit.name, count: 1 } });
+      VT.timeline.reveal(hit.i, hit);
+    });
+    s.ready.catch(function (e) {
+      if (st.search === s) document.getElementById("search-count").textContent = "search failed: " + (e.message || e);
+    });
+  }
+
   function step(dir) {
     const s = st.search;
+    if (s && s.tiled) {
+      stepTiled(s, dir);
+      return;
+    }
     if (!s || !s.matches.length) return;
     s.pos = s.pos < 0 ? (dir > 0 ? 0 : s.matches.length - 1) : (s.pos + dir + s.matches.length) % s.matches.length;
     document.getElementById("search-count").textContent = s.pos + 1 + " of " + s.matches.length;

@@ -17,7 +17,10 @@ VT.tiles = (function () {
   let bytes = 0;
   let inView = new Set(); // the keys of the tiles the last view asked for
   let info = null, file = null, onArrive = null;
-  const cache = new Map(); // "k:j" -> tile, or {pending: true}, or {error}
+  const cache = new Map(); // "k:j" (+ "?query") -> tile, or {pending: true}, or {error}
+  // While a search is on, tiles are asked with it and carry how many of each box's slices
+  // match (A.M, a prefix sum like A.P), so they are kept apart from the plain ones.
+  let query = null;
 
   function init(tiled, fileName, arrived) {
     info = tiled;
@@ -39,23 +42,30 @@ VT.tiles = (function () {
   }
 
   // A tile's blob -> {level, index, t0, t1, A: the arrays drawRow reads, rows: track -> depth -> run}.
-  // A.P is the prefix sum of the boxes' counts, so a run of boxes knows how many slices it holds.
+  // A.P is the prefix sum of the boxes' counts, so a run of boxes knows how many slices it holds;
+  // A.M the same of their matches, for a tile asked with a search query.
   function decode(buf) {
     const b = VT.readBlob(buf), c = b.cols, meta = b.meta;
     const P = new Float64Array(c.count.length + 1);
     for (let i = 0; i < c.count.length; i++) P[i + 1] = P[i] + c.count[i];
+    let M = null;
+    if (c.match) {
+      M = new Float64Array(c.match.length + 1);
+      for (let i = 0; i < c.match.length; i++) M[i + 1] = M[i] + c.match[i];
+    }
     const rows = {};
     for (let q = 0; q < meta.rows.length; q += 4) {
       const t = meta.rows[q], d = meta.rows[q + 1];
       (rows[t] = rows[t] || [])[d] = { first: meta.rows[q + 2], count: meta.rows[q + 3] };
     }
     return { level: meta.level, index: meta.index, t0: meta.t0, t1: meta.t1, rows: rows,
-      A: { S: c.start, D: c.dur, N: c.name, C: c.count, F: c.first, P: P } };
+      A: { S: c.start, D: c.dur, N: c.name, C: c.count, F: c.first, P: P, M: M } };
   }
 
   function fetchTile(k, j, key) {
     cache.set(key, { pending: true });
-    fetch("/api/tile?file=" + encodeURIComponent(file) + "&level=" + k + "&index=" + j)
+    fetch("/api/tile?file=" + encodeURIComponent(file) + "&level=" + k + "&index=" + j +
+      (query ? "&q=" + encodeURIComponent(query) : ""))
       .then(function (resp) {
         if (resp.ok) return resp.arrayBuffer();
         return resp.text().then(function (t) { throw new Error((t || "").trim() || "HTTP " + resp.status); });
@@ -99,7 +109,7 @@ VT.tiles = (function () {
     let missing = 0;
     inView = new Set();
     for (let j = j0; j <= j1; j++) {
-      const key = k + ":" + j;
+      const key = k + ":" + j + (query ? "?" + query : "");
       inView.add(key);
       let t = cache.get(key);
       if (t === undefined) {
@@ -117,15 +127,23 @@ VT.tiles = (function () {
     return { level: k, tiles: out, missing: missing, fallback: fallback };
   }
 
+  // Tile (k, j) if it is here: asked with the current search, else without one.
   function loaded(k, j) {
-    const t = cache.get(k + ":" + j);
+    const asked = query ? cache.get(k + ":" + j + "?" + query) : null;
+    const t = asked && !asked.pending && !asked.error ? asked : cache.get(k + ":" + j);
     return t && !t.pending && !t.error ? t : null;
   }
 
-  // What is here for [a, b) of level k: the one coarser tile that holds it (the nearest level
-  // up that has it), else the tiles of the next finer level that are here (the view before a
-  // zoom out). Never fetched: they only stand in.
+  // What is here for [a, b) of level k: the same tile without the search (a search just
+  // typed asks for its tiles again), else the one coarser tile that holds it (the nearest
+  // level up that has it), else the tiles of the next finer level that are here (the view
+  // before a zoom out). Never fetched: they only stand in.
   function standIns(k, a, b, out) {
+    const same = query ? loaded(k, Math.floor(a / span(k))) : null;
+    if (same) {
+      out.push({ tile: same, a: a, b: b });
+      return;
+    }
     for (let c = k + 1; c < info.levels.length; c++) {
       const t = loaded(c, Math.floor(a / span(c)));
       if (t) {
@@ -155,5 +173,11 @@ VT.tiles = (function () {
     trim();
   }
 
-  return { init: init, forView: forView, levelFor: levelFor, span: span, stats: stats, setBudget: setBudget };
+  // The search the tiles are asked with from now on (lower-cased text; null: none).
+  function setQuery(q) {
+    query = q || null;
+  }
+
+  return { init: init, forView: forView, levelFor: levelFor, span: span, stats: stats, setBudget: setBudget,
+    setQuery: setQuery };
 })();

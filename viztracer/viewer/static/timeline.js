@@ -310,7 +310,10 @@ VT.timeline = (function () {
         drawSlice(F ? F[i] : i, N[i], x0, Math.max(x1, x0 + 1), y, h, search, track, depth);
       } else {
         const xe = Math.max((S[j - 1] + D[j - 1] - v0) * scale, x0 + 1);
-        const hit = search ? search.prefix[j] > search.prefix[i] : true;
+        // A tile's merged boxes count their matches (A.M, asked with the search): highlighted
+        // when any slice in them matches, as the whole trace's prefix count decides.
+        const pre = P ? A.M : search && search.prefix;
+        const hit = search && pre ? pre[j] > pre[i] : true;
         const bx = Math.max(x0, -2);
         box(hit ? color32[N[i]] : faded32[N[i]], L.LABEL_W + bx, y, xe - bx, h);
         record(F ? F[i] : i, L.LABEL_W + bx, y, xe - bx, h, 1, count, track, depth, N[i]);
@@ -342,7 +345,8 @@ VT.timeline = (function () {
       let lo = run.first;
       const end = run.first + run.count;
       if (joined && lo < end && tile.A.S[lo] < tile.t0) lo++;
-      if (lo < end) drawRow(tile.A, lo, end, y, v0, v1, scale, null, track, depth);
+      if (lo < end) drawRow(tile.A, lo, end, y, v0, v1, scale, st.search && st.search.active ? st.search : null,
+        track, depth);
     }
   }
 
@@ -768,14 +772,16 @@ VT.timeline = (function () {
   }
 
   // Centre the view on slice i, zooming out if it does not fit, and scroll its lane into sight.
-  function reveal(i) {
-    const s = m.start[i], d = m.dur[i];
+  // A tiled trace has no slice columns: `at` says where the slice is {start, dur, track, depth}.
+  function reveal(i, at) {
+    const w = at || { start: m.start[i], dur: m.dur[i], track: m.track[i], depth: m.depth[i] };
+    const s = w.start, d = w.dur;
     let span = st.view.end - st.view.start;
     if (d * 1.2 > span) span = Math.max(d * 1.5, MIN_RANGE);
     setView(s + d / 2 - span / 2, s + d / 2 + span / 2);
-    const lane = laneOfTrack(m.track[i]);
+    const lane = laneOfTrack(w.track);
     if (lane) {
-      const y = lane.y + lane.instH + m.depth[i] * L.ROW_H;
+      const y = lane.y + lane.instH + w.depth * L.ROW_H;
       const visible = canvas.clientHeight - L.AXIS_H;
       if (y < st.scrollY || y + L.ROW_H > st.scrollY + visible) {
         st.scrollY = y - visible / 3;
