@@ -154,6 +154,22 @@ def test_while_tiles_are_on_their_way_the_tiles_already_here_stand_in(pages):
     assert rows(final).keys() == rows(standing).keys()
     assert sum(d.get("count", 1) for d in final) < sum(d.get("count", 1) for d in full)
 
+    # A search asks for the view's tiles again (with the query): meanwhile the same tiles
+    # without it stand in, drawn as they were.
+    held.clear()
+    tiled.page.route("**/api/tile?*", lambda route: held.append(route))
+    tiled.page.evaluate("VT.tiles.setQuery('tiny')")
+    tiled.redraw()
+    assert tiled.vt("tiles")["missing"] > 0
+    meanwhile = set(map(key, tiled.vt("drawn")))
+    # every box as it was; a box across a tile's edge may be drawn by both tiles meanwhile
+    assert set(map(key, final)) <= meanwhile and len(meanwhile) <= len(set(map(key, final))) + 4
+    tiled.page.evaluate("VT.tiles.setQuery(null)")
+    for route in held:
+        route.continue_()
+    tiled.page.unroute("**/api/tile?*")
+    assert settle(tiled)
+
 
 def test_the_tiles_kept_stay_within_their_byte_budget(pages):
     """Panning across a whole level keeps only the tiles that fit the budget (the least
