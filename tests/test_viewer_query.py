@@ -174,7 +174,11 @@ def page_flame(cols, rows, a, b):
                 totals[nodes[key]] += e - s
                 node_of[i] = nodes[key]
             i += 1
-    totals[0] = sum(t for p, t in zip(parents, totals, strict=True) if p == 0)
+    root = 0.0      # added in order, as the page does (3.12's sum() compensates its rounding)
+    for p, t in zip(parents, totals, strict=True):
+        if p == 0:
+            root += t
+    totals[0] = root
     return {"parent": parents, "name": names, "total": totals}
 
 
