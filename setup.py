@@ -26,8 +26,9 @@ extensions = [
     Extension("viztracer._slice_columns", ["pyx/slice_columns.pyx"], include_dirs=["pyx"],
               extra_compile_args=["-O2"]),
     Extension("viztracer._columns", ["pyx/columns.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"]),
+    # zlib: the deflated chunks of a .pftrace are inflated ahead of the scan by a thread of its own
     Extension("viztracer._pftrace_scan", ["pyx/pftrace_scan.pyx"], include_dirs=["pyx"],
-              extra_compile_args=["-O2"]),
+              extra_compile_args=["-O2"], libraries=["z"]),
     Extension("viztracer._json_scan", ["pyx/json_scan.pyx"], include_dirs=["pyx"],
               extra_compile_args=["-O2"]),
     # the viewer's level-of-detail boxes (viztracer/viewer/tiles.py holds the rest)

@@ -16,6 +16,7 @@ from cpython.object cimport PyObject
 from libc.math cimport llround
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport calloc, free, malloc, qsort
+from libc.string cimport memcpy
 
 import array as pyarray
 
@@ -98,6 +99,49 @@ cdef int _by_track_start(const void* a, const void* b) noexcept nogil:
     return -1 if x.index < y.index else (1 if x.index > y.index else 0)
 
 
+cdef inline bint _before(const Item* x, const Item* y) noexcept nogil:
+    return _by_track_start(x, y) < 0
+
+
+cdef void _order_track(Item* src, Item* dst, Py_ssize_t a, Py_ssize_t b, int32_t* nxt,
+                       Py_ssize_t* head, int64_t* tail) noexcept nogil:
+    """``src[a:b]`` (one track's slices, in input order) into ``dst[a:b]`` sorted as
+    ``_by_track_start`` sorts them.
+
+    Tracers write a call when it ends, so a track's slices mostly come after their children
+    (post-order); in start order a parent comes before its children instead (pre-order).
+    One pass turns the first into the second: each slice takes as its children the subtrees
+    just before it that start no earlier than it does, linked into a list after it. That
+    guess is checked pair by pair against the comparison; if one pair is out of order (equal
+    starts ordered by their ends, a child rounded past its parent, a file in another order),
+    the track is sorted the usual way. Either way the result is the sorted order, which is
+    unique (the input index breaks every tie)."""
+    cdef Py_ssize_t i, m, k, top = 0, pos = a
+    cdef int64_t x, last
+    for i in range(a, b):
+        nxt[i] = -1
+        last = i
+        k = top
+        while k > 0 and src[head[k - 1]].start >= src[i].start:
+            k -= 1
+        for m in range(k, top):
+            nxt[last] = <int32_t>head[m]
+            last = tail[m]
+        head[k], tail[k] = i, last
+        top = k + 1
+    for m in range(top):
+        x = head[m]
+        while x >= 0:
+            dst[pos] = src[x]
+            pos += 1
+            x = nxt[x]
+    for i in range(a + 1, b):
+        if not _before(&dst[i - 1], &dst[i]):
+            memcpy(&dst[a], &src[a], (b - a) * sizeof(Item))
+            qsort(&dst[a], b - a, sizeof(Item), _by_track_start)
+            return
+
+
 def layout_slices(double[:] ts, double[:] dur, int[:] track, int ntracks, double t0):
     """Nest the slices of each track and order them by (track, depth, start).
 
@@ -109,13 +153,17 @@ def layout_slices(double[:] ts, double[:] dur, int[:] track, int ntracks, double
     """
     cdef Py_ssize_t n = ts.shape[0], i, j, top, pos
     cdef Item* items = <Item*>malloc(max(n, 1) * sizeof(Item))
+    cdef Item* by_track = <Item*>malloc(max(n, 1) * sizeof(Item))     # in input order per track
+    cdef int64_t* track_at = <int64_t*>calloc(ntracks + 1, sizeof(int64_t))
     cdef int64_t* stack_end = <int64_t*>malloc(max(n, 1) * sizeof(int64_t))
     cdef Py_ssize_t* stack_pos = <Py_ssize_t*>malloc(max(n, 1) * sizeof(Py_ssize_t))
     cdef int32_t* sdepth = <int32_t*>malloc(max(n, 1) * sizeof(int32_t))
     cdef int32_t* sparent = <int32_t*>malloc(max(n, 1) * sizeof(int32_t))
     cdef int32_t* final_of = <int32_t*>malloc(max(n, 1) * sizeof(int32_t))
-    if not items or not stack_end or not stack_pos or not sdepth or not sparent or not final_of:
-        free(items); free(stack_end); free(stack_pos); free(sdepth); free(sparent); free(final_of)
+    if not items or not by_track or not track_at or not stack_end or not stack_pos or not sdepth \
+            or not sparent or not final_of:
+        free(items); free(by_track); free(track_at)
+        free(stack_end); free(stack_pos); free(sdepth); free(sparent); free(final_of)
         raise MemoryError()
     cdef int64_t s, d
     cdef Py_ssize_t k
@@ -138,16 +186,27 @@ def layout_slices(double[:] ts, double[:] dur, int[:] track, int ntracks, double
         # The loops below work in C on our own buffers, without the GIL: other threads (the
         # viewer's server answering progress requests) run meanwhile.
         with nogil:
+            # Stably by track (a count of each, then each slice to its track's next place),
+            # then each track's run in (start, longer first) order: see _order_track.
+            for i in range(n):
+                track_at[track[i] + 1] += 1
+            for j in range(ntracks - 1):
+                track_at[j + 1] += track_at[j]
             for i in range(n):
                 s = llround((ts[i] - t0) * 1000.0)
                 d = llround(dur[i] * 1000.0)
                 if d < 0:
                     d = 0
-                items[i].start = s
-                items[i].end = s + d
-                items[i].track = track[i]
-                items[i].index = <int32_t>i
-            qsort(items, n, sizeof(Item), _by_track_start)
+                pos = track_at[track[i]]
+                track_at[track[i]] = pos + 1
+                by_track[pos].start = s
+                by_track[pos].end = s + d
+                by_track[pos].track = track[i]
+                by_track[pos].index = <int32_t>i
+            j = 0   # now track_at[k] is where track k's run ends
+            for k in range(ntracks):
+                _order_track(by_track, items, j, track_at[k], final_of, stack_pos, stack_end)
+                j = track_at[k]
             # Sweep each track with a stack of open slices: pop those that ended, the top is the parent.
             top = 0
             cur_track = -1
@@ -207,7 +266,7 @@ def layout_slices(double[:] ts, double[:] dur, int[:] track, int ntracks, double
                 if first[r + 1] > first[r]:
                     rows.extend((j, i, first[r], first[r + 1] - first[r]))
     finally:
-        free(items); free(stack_end); free(stack_pos); free(sdepth); free(sparent); free(final_of)
+        free(items); free(by_track); free(track_at); free(stack_end); free(stack_pos); free(sdepth); free(sparent); free(final_of)
         free(track_depth); free(row_base); free(counts); free(first)
     return order, start_ns, dur_ns, depth, parent, rows
 

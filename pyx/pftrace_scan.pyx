@@ -31,6 +31,22 @@ from protowire cimport Cursor, Field, next_field, read_varint
 from viztracer._slice_columns cimport PROGRESS_EVERY, Progress, SliceColumns
 
 
+cdef extern from "inflate_ahead.h" nogil:
+    ctypedef struct vt_chunk:
+        const uint8_t* src
+        size_t len
+    ctypedef struct vt_slot:
+        uint8_t* data
+        size_t size
+        int ok
+    ctypedef struct vt_ahead:
+        pass
+    vt_ahead* vt_ahead_start(const vt_chunk* chunks, Py_ssize_t n)
+    vt_slot* vt_ahead_take(vt_ahead* a, Py_ssize_t i)
+    void vt_ahead_release(vt_ahead* a, Py_ssize_t i)
+    void vt_ahead_stop(vt_ahead* a)
+
+
 class Malformed(Exception):
     """Not a Perfetto trace written by viztracer: the message says what is wrong, in one line."""
 
@@ -83,7 +99,7 @@ cdef inline object json_of(Field* f):
 cdef inline double us(int64_t ns) except? -1.0:
     """``ns / 1000`` as Python computes it: exact in doubles below 2**53, by Python's own
     correctly rounded integer division above (a double would round ``ns`` first)."""
-    if -9007199254740992 < ns < 9007199254740992:
+    if -(<int64_t>1 << 53) < ns < (<int64_t>1 << 53):     # typed: a literal 2**53 is a Python int
         return <double>ns / 1000.0
     return (<object>ns) / 1000
 
@@ -235,6 +251,70 @@ cdef int parse_event(Field* te, Event* ev) except -1:
     return 0
 
 
+cdef inline int quick_varint(Cursor* c, uint64_t* out) noexcept nogil:
+    """``read_varint``, with the one-byte varints that most fields are taken at once."""
+    if c.p < c.end and c.p[0] < 0x80:
+        out[0] = c.p[0]
+        c.p += 1
+        return 0
+    return read_varint(c, out)
+
+
+cdef int quick_packet(const uint8_t* p, const uint8_t* end, uint64_t* ts, uint64_t* seq_id,
+                      Event* ev) noexcept nogil:
+    """Decode a packet holding nothing but a timestamp, its sequence id and a track event of
+    nothing but a type, a name iid and a track uuid: what a call's BEGIN or END is, so nearly
+    every packet of a trace. 0 for any other packet (or broken framing): ``Scanner.packet``
+    then reads it field by field, and says what is wrong. What it fills is what the full
+    parse would."""
+    cdef Cursor c, e
+    cdef uint64_t key, v
+    cdef bint has_event = False
+    c.p, c.end = p, end
+    e.p = e.end = NULL
+    ts[0] = seq_id[0] = 0
+    while c.p < c.end:
+        if quick_varint(&c, &key) < 0:
+            return 0
+        if key == pw.tag(pw.PACKET_TIMESTAMP, pw.WIRE_VARINT):
+            if quick_varint(&c, ts) < 0:
+                return 0
+        elif key == pw.tag(pw.PACKET_SEQUENCE_ID, pw.WIRE_VARINT):
+            if quick_varint(&c, &v) < 0:
+                return 0
+            seq_id[0] = <uint32_t>v
+        elif key == pw.tag(pw.PACKET_TRACK_EVENT, pw.WIRE_LEN):
+            if quick_varint(&c, &v) < 0 or v > <uint64_t>(c.end - c.p):
+                return 0
+            e.p, e.end = c.p, c.p + v
+            c.p += v
+            has_event = True
+        else:
+            return 0
+    if not has_event:
+        return 0
+    # field by field, not memset: a memset of the struct was a third of the time of a packet
+    # (the name and category Fields stay unset: their kinds say they are absent)
+    ev.type = ev.name_iid = ev.track_uuid = ev.category_iid = ev.counter = 0
+    ev.name_kind = ev.counter_kind = 0
+    ev.has_category_iid = ev.has_category = False
+    ev.annotations = 0
+    ev.p, ev.end = e.p, e.end
+    while e.p < e.end:
+        if quick_varint(&e, &key) < 0 or quick_varint(&e, &v) < 0:
+            return 0
+        if key == pw.tag(pw.EVENT_TYPE, pw.WIRE_VARINT):
+            if v <= pw.TYPE_COUNTER:
+                ev.type = v
+        elif key == pw.tag(pw.EVENT_NAME_IID, pw.WIRE_VARINT):
+            ev.name_kind, ev.name_iid = pw.EVENT_NAME_IID, v
+        elif key == pw.tag(pw.EVENT_TRACK_UUID, pw.WIRE_VARINT):
+            ev.track_uuid = v
+        else:
+            return 0
+    return 1
+
+
 cdef Annotation* parse_annotations(Event* ev) except NULL:
     """The event's debug annotations, in order (``ev.annotations`` of them; free() the array)."""
     cdef Annotation* anns = <Annotation*>malloc((ev.annotations + 1) * sizeof(Annotation))
@@ -282,9 +362,12 @@ cdef dict metadata_values(Field* bundle):
 # -- per track and per sequence state ------------------------------------------------------------
 
 cdef class Stack:
-    """The calls open on one thread track: start (ns), global name id, args."""
+    """The calls open on one thread track: start (ns), global name id, whether it has args.
+    The args themselves are in ``args``, only those that are not None: a stack too, so a
+    bare call costs no Python object."""
     cdef int64_t* starts
     cdef int32_t* names
+    cdef uint8_t* has_args
     cdef list args
     cdef Py_ssize_t n, cap
 
@@ -294,25 +377,53 @@ cdef class Stack:
     def __dealloc__(self):
         free(self.starts)
         free(self.names)
+        free(self.has_args)
 
-    cdef int push(self, int64_t start, int32_t name, object args) except -1:
-        cdef int64_t* s
-        cdef int32_t* m
+    cdef int grow(self) except -1:
+        cdef Py_ssize_t cap = self.cap * 2 + 64
+        cdef int64_t* s = <int64_t*>realloc(self.starts, cap * sizeof(int64_t))
+        if s == NULL:
+            raise MemoryError()
+        self.starts = s
+        cdef int32_t* m = <int32_t*>realloc(self.names, cap * sizeof(int32_t))
+        if m == NULL:
+            raise MemoryError()
+        self.names = m
+        cdef uint8_t* a = <uint8_t*>realloc(self.has_args, cap * sizeof(uint8_t))
+        if a == NULL:
+            raise MemoryError()
+        self.has_args = a
+        self.cap = cap
+        return 0
+
+    cdef inline int push(self, int64_t start, int32_t name, object args) except -1:
         if self.n == self.cap:
-            self.cap = self.cap * 2 + 64
-            s = <int64_t*>realloc(self.starts, self.cap * sizeof(int64_t))
-            if s == NULL:
-                raise MemoryError()
-            self.starts = s
-            m = <int32_t*>realloc(self.names, self.cap * sizeof(int32_t))
-            if m == NULL:
-                raise MemoryError()
-            self.names = m
+            self.grow()
         self.starts[self.n] = start
         self.names[self.n] = name
-        self.args.append(args)
+        self.has_args[self.n] = args is not None
+        if args is not None:
+            self.args.append(args)
         self.n += 1
         return 0
+
+    cdef inline object pop_args(self):
+        """The args of the call on top, taken off with it (``n`` is lowered by the caller)."""
+        if self.has_args[self.n]:
+            return self.args.pop()
+        return None
+
+    cdef list open_args(self):
+        """The args of every open call, None for those without, bottom first."""
+        cdef Py_ssize_t i, k = 0
+        out = []
+        for i in range(self.n):
+            if self.has_args[i]:
+                out.append(self.args[k])
+                k += 1
+            else:
+                out.append(None)
+        return out
 
 
 cdef class Track:
@@ -320,6 +431,10 @@ cdef class Track:
     cdef object pid, tid
     cdef str kind           # THREAD, PROCESS, GLOBAL or COUNTER_TRACK
     cdef Stack stack        # thread tracks only
+    cdef int column         # its track id in the slice columns, -1 until its first slice ends
+
+    def __cinit__(self):
+        self.column = -1
 
 
 cdef class Seq:
@@ -376,6 +491,12 @@ cdef class Scanner:
     cdef Progress progress      # None when nobody watches
     cdef Py_ssize_t packets     # packets read, those inside deflated chunks included
     cdef Py_ssize_t read_to     # the end of the last top-level packet read
+    cdef Seq last_seq           # the sequence of the last packet: most packets are on the one before's
+    cdef int32_t* columns_of    # global name id -> name id in the slice columns, -1 until used
+    cdef Py_ssize_t columns_cap
+    cdef vt_ahead* ahead        # the file's deflated chunks, inflated by a thread ahead of the walk
+    cdef vt_chunk* chunks       # where they are in the file
+    cdef Py_ssize_t nchunks, next_chunk
 
     def __cinit__(self, bytes data, Py_ssize_t size, dict metadata, bint dicts=False,
                   Progress progress=None):
@@ -392,11 +513,70 @@ cdef class Scanner:
             raise Malformed("viztracer_counter_tracks is not a {uuid: [name, key]} object")
         self.counter_names = {int(uuid): tuple(name_key) for uuid, name_key in tracks.items()}
 
-    cdef Seq seq_of(self, uint64_t seq_id):
+    def __dealloc__(self):
+        self.stop_ahead()
+        free(self.columns_of)
+
+    cdef inline Seq seq_of(self, uint64_t seq_id):
+        if self.last_seq is not None and self.last_seq.id == seq_id:
+            return self.last_seq
         seq = self.seqs.get(seq_id)
         if seq is None:
             seq = self.seqs[seq_id] = Seq(seq_id)
+        self.last_seq = <Seq>seq
         return <Seq>seq
+
+    # -- deflated chunks -----------------------------------------------------------------------
+
+    cdef int start_ahead(self, const uint8_t* p, Py_ssize_t size) except -1:
+        """Start inflating the deflated chunks among the top-level packets of ``p`` on a
+        thread of its own, in the order the walk meets them (see inflate_ahead.h)."""
+        cdef Cursor c
+        cdef Field f, data
+        cdef Py_ssize_t n = 0
+        c.p, c.end = p, p + size
+        while fields(&c, &f):
+            if f.number == pw.TRACE_PACKET and f.wire == pw.WIRE_LEN:
+                n += 1
+        self.chunks = <vt_chunk*>malloc(max(n, 1) * sizeof(vt_chunk))
+        if self.chunks == NULL:
+            raise MemoryError()
+        c.p, c.end = p, p + size
+        while fields(&c, &f):
+            if f.number == pw.TRACE_PACKET and f.wire == pw.WIRE_LEN:
+                # the test packet() makes of a packet holding a chunk
+                if data_of(&f, &data) == pw.PACKET_COMPRESSED_PACKETS and data.value:
+                    self.chunks[self.nchunks].src = data.data
+                    self.chunks[self.nchunks].len = data.value
+                    self.nchunks += 1
+        if self.nchunks > 1:    # one chunk alone: nothing to overlap with
+            self.ahead = vt_ahead_start(self.chunks, self.nchunks)
+        return 0
+
+    cdef void stop_ahead(self) noexcept:
+        if self.ahead != NULL:
+            with nogil:
+                vt_ahead_stop(self.ahead)
+            self.ahead = NULL
+        free(self.chunks)
+        self.chunks = NULL
+
+    cdef int walk_ahead(self, Field* data) except -1:
+        """Walk the packets of chunk ``data``, taken inflated from the thread when it is the
+        next one it inflates, else (or when that failed) inflated here."""
+        cdef vt_slot* slot
+        cdef Py_ssize_t i = self.next_chunk
+        if self.ahead != NULL and i < self.nchunks and self.chunks[i].src == data.data:
+            self.next_chunk += 1
+            with nogil:
+                slot = vt_ahead_take(self.ahead, i)
+            try:
+                if slot.ok:
+                    return self.walk(slot.data, <Py_ssize_t>slot.size)
+            finally:
+                vt_ahead_release(self.ahead, i)
+        inner = inflate(data)
+        return self.walk(<const uint8_t*>PyBytes_AS_STRING(inner), PyBytes_GET_SIZE(inner))
 
     # -- names --------------------------------------------------------------------------------
 
@@ -406,6 +586,22 @@ cdef class Scanner:
             found = self.gname_ids[text] = len(self.gnames)
             self.gnames.append(text)
         return <int32_t>found
+
+    cdef int column_name(self, int32_t gid) except -1:
+        """The slice columns' id of global name ``gid`` (numbered there at its first use, as
+        ``SliceColumns.add`` would)."""
+        cdef int32_t* grown
+        cdef Py_ssize_t cap
+        if gid >= self.columns_cap:
+            cap = gid * 2 + 64
+            grown = <int32_t*>realloc(self.columns_of, cap * sizeof(int32_t))
+            if grown == NULL:
+                raise MemoryError()
+            memset(grown + self.columns_cap, 0xFF, (cap - self.columns_cap) * sizeof(int32_t))
+            self.columns_of, self.columns_cap = grown, cap
+        if self.columns_of[gid] < 0:
+            self.columns_of[gid] = self.cols.name_index(self.gnames[gid])
+        return self.columns_of[gid]
 
     cdef str lookup(self, Seq seq, dict table, uint64_t iid, str what):
         """``table[iid]`` (one of ``seq``'s); when it is not there, the sequence's packets are
@@ -592,9 +788,13 @@ cdef class Scanner:
         cdef bint has_interned = False, has_defaults = False, cleared = False
         cdef int64_t ns
         cdef Seq seq
+        cdef Event ev
         self.packets += 1
         if self.packets % PROGRESS_EVERY == 0 and self.progress is not None:
             self.progress.update(self.packets, self.read_to)
+        if quick_packet(p, end, &ts, &seq_id, &ev):
+            seq = self.seq_of(seq_id)
+            return self.track_event(seq, &ev, self.clock_step(seq, ts))
         c.p, c.end = p, end
         while fields(&c, &f):
             if f.wire == pw.WIRE_VARINT:
@@ -616,20 +816,16 @@ cdef class Scanner:
                 elif f.number == pw.PACKET_DEFAULTS:
                     has_defaults, defaults = True, f
         if data_kind == pw.PACKET_COMPRESSED_PACKETS and data.value:
-            inner = inflate(&data)
-            return self.walk(<const uint8_t*>PyBytes_AS_STRING(inner), PyBytes_GET_SIZE(inner))
+            return self.walk_ahead(&data)
         seq = self.seq_of(seq_id)
-        if seq.incremental:
-            seq.last += <int64_t>ts     # 0 for packets without a timestamp: the clock stays
-            ns = seq.last + seq.offset
-        else:
-            ns = <int64_t>ts
+        ns = self.clock_step(seq, ts)
         if flags & pw.SEQ_INCREMENTAL_STATE_CLEARED or cleared:
             seq.clear()
         if has_interned:
             self.intern(seq, &interned)
         if data_kind == pw.PACKET_TRACK_EVENT:
-            return self.track_event(seq, &data, ns)
+            parse_event(&data, &ev)
+            return self.track_event(seq, &ev, ns)
         if data_kind == pw.PACKET_TRACK_DESCRIPTOR:
             self.describe(&data)
         if has_defaults:
@@ -637,6 +833,13 @@ cdef class Scanner:
         if data_kind == pw.PACKET_CLOCK_SNAPSHOT:
             self.clock(seq, &data)
         return 0
+
+    cdef inline int64_t clock_step(self, Seq seq, uint64_t ts) noexcept:
+        """The trace time (ns) of a packet of ``seq`` with timestamp ``ts``."""
+        if seq.incremental:
+            seq.last += <int64_t>ts     # 0 for packets without a timestamp: the clock stays
+            return seq.last + seq.offset
+        return <int64_t>ts
 
     cdef int defaults(self, Seq seq, Field* f) except -1:
         """TracePacketDefaults: the track of events that name none, and the clock."""
@@ -760,14 +963,12 @@ cdef class Scanner:
 
     # -- track events -------------------------------------------------------------------------
 
-    cdef int track_event(self, Seq seq, Field* f, int64_t ns) except -1:
-        cdef Event ev
+    cdef int track_event(self, Seq seq, Event* ev, int64_t ns) except -1:
         cdef uint64_t uuid
         cdef Track t
         cdef Stack s
         cdef int32_t name
         cdef Annotation* anns
-        parse_event(f, &ev)
         uuid = ev.track_uuid or seq.default_track
         if ev.type == pw.TYPE_SLICE_END:
             t = self.track_of(seq, uuid)
@@ -775,7 +976,7 @@ cdef class Scanner:
             if s.n == 0:
                 raise Malformed(f"{UNDEFINED} (an END on track {uuid}, where no slice is open)")
             s.n -= 1
-            args = s.args.pop()
+            args = s.pop_args()
             if self.dicts:
                 e = {"pid": t.pid, "tid": t.tid, "ts": us(s.starts[s.n]), "ph": "X", "cat": "FEE",
                      "dur": us(ns - s.starts[s.n]), "name": self.gnames[s.names[s.n]]}
@@ -783,26 +984,28 @@ cdef class Scanner:
                     e["args"] = args
                 self.events.append(e)
                 return 0
-            return self.cols.add(us(s.starts[s.n]), us(ns - s.starts[s.n]), self.gnames[s.names[s.n]],
-                                 t.pid, t.tid, args)
+            if t.column < 0:
+                t.column = self.cols.track_index(t.pid, t.tid)
+            return self.cols.add_ids(us(s.starts[s.n]), us(ns - s.starts[s.n]), self.column_name(s.names[s.n]),
+                                     t.column, args)
         if ev.type == pw.TYPE_SLICE_BEGIN:
             t = self.track_of(seq, uuid)
             if ev.annotations == 0 and ev.name_kind != pw.EVENT_NAME:     # a bare call: most are
                 return self.stack_of(t, uuid).push(ns, self.iid_name(seq, ev.name_iid), None)
             args = None
             if ev.annotations:
-                anns = parse_annotations(&ev)
+                anns = parse_annotations(ev)
                 try:
                     args = self.args_of(seq, anns, ev.annotations)
                 finally:
                     free(anns)
-            name = self.name_id(self.event_name(seq, &ev))
+            name = self.name_id(self.event_name(seq, ev))
             return self.stack_of(t, uuid).push(ns, name, args)
         if ev.type == pw.TYPE_COUNTER:
-            return self.counter(ns, &ev, uuid)
+            return self.counter(ns, ev, uuid)
         if ev.type == pw.TYPE_INSTANT:
             t = self.track_of(seq, uuid)
-            self.events.append(self.instant(seq, &ev, t, ns))
+            self.events.append(self.instant(seq, ev, t, ns))
             return 0
         raise Malformed(f"track event of unsupported type {ev.type}")
 
@@ -884,11 +1087,12 @@ cdef class Scanner:
             s = (<Track>t).stack
             if s is None:
                 continue
+            open_args = s.open_args()
             for i in range(s.n):
                 b = {"pid": (<Track>t).pid, "tid": (<Track>t).tid, "ts": us(s.starts[i]),
                      "ph": "B", "cat": "FEE", "name": self.gnames[s.names[i]]}
-                if s.args[i] is not None:
-                    b["args"] = s.args[i]
+                if open_args[i] is not None:
+                    b["args"] = open_args[i]
                 opened.append(b)
         opened.sort(key=lambda e: e["ts"])
         return self.cols.result(self.name_events + self.events + opened)
@@ -1031,7 +1235,11 @@ cdef tuple _scan(bytes data, bint dicts, Progress progress=None):
     scanner = Scanner(data, size, metadata or {}, dicts, progress)
     if progress is not None:
         progress.bytes_total = PyBytes_GET_SIZE(data)
-    scanner.walk(p, size)
+    scanner.start_ahead(p, size)
+    try:
+        scanner.walk(p, size)
+    finally:
+        scanner.stop_ahead()
     if progress is not None:
         progress.update(scanner.packets, PyBytes_GET_SIZE(data))
     return scanner, metadata or {}, metadata is not None and size == PyBytes_GET_SIZE(data)

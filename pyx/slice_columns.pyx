@@ -37,7 +37,40 @@ cdef class SliceColumns:
 
     cdef int add(self, double t, double d, object name, object pid, object tid, object args) except -1:
         """One slice starting at ``t`` lasting ``d`` (microseconds)."""
+        cdef int n = self.name_index(name)
+        if self.last_track < 0 or not (pid is self.last_pid or pid == self.last_pid) or \
+                not (tid is self.last_tid or tid == self.last_tid):
+            self.last_track = self.track_index(pid, tid)
+            self.last_pid, self.last_tid = pid, tid
+        return self.add_ids(t, d, n, self.last_track, args)
+
+    cdef int name_index(self, object name) except -1:
+        """The id of ``name``, numbered now if it is new (an unhashable name raises)."""
+        cdef PyObject* found = PyDict_GetItemWithError(self.name_ids, name)
+        cdef int n
+        if found != NULL:
+            return <int>(<object>found)
+        n = <int>len(self.names)
+        PyDict_SetItem(self.name_ids, name, n)
+        self.names.append(name)
+        return n
+
+    cdef int track_index(self, object pid, object tid) except -1:
+        """The id of track ``(pid, tid)``, numbered now if it is new."""
         cdef PyObject* found
+        cdef int n
+        key = (pid, tid)
+        found = PyDict_GetItemWithError(self.track_ids, key)
+        if found != NULL:
+            return <int>(<object>found)
+        n = <int>len(self.tracks)
+        PyDict_SetItem(self.track_ids, key, n)
+        self.tracks.append(key)
+        return n
+
+    cdef int add_ids(self, double t, double d, int name, int track, object args) except -1:
+        """``add`` with the name and track already numbered (``name_index``, ``track_index``):
+        a scanner that knows them spares the dict lookups."""
         cdef Py_ssize_t k = self.k
         if k == self.cap:
             self.cap *= 2
@@ -49,25 +82,8 @@ cdef class SliceColumns:
             self.last = t + d
         self.ts.data.as_doubles[k] = t
         self.dur.data.as_doubles[k] = d
-        found = PyDict_GetItemWithError(self.name_ids, name)   # an unhashable name raises
-        if found == NULL:
-            self.name.data.as_ints[k] = len(self.names)
-            PyDict_SetItem(self.name_ids, name, len(self.names))
-            self.names.append(name)
-        else:
-            self.name.data.as_ints[k] = <int>(<object>found)
-        if self.last_track < 0 or not (pid is self.last_pid or pid == self.last_pid) or \
-                not (tid is self.last_tid or tid == self.last_tid):
-            key = (pid, tid)
-            found = PyDict_GetItemWithError(self.track_ids, key)
-            if found == NULL:
-                self.last_track = len(self.tracks)
-                PyDict_SetItem(self.track_ids, key, self.last_track)
-                self.tracks.append(key)
-            else:
-                self.last_track = <int>(<object>found)
-            self.last_pid, self.last_tid = pid, tid
-        self.track.data.as_ints[k] = self.last_track
+        self.name.data.as_ints[k] = name
+        self.track.data.as_ints[k] = track
         if args is None:
             self.args.data.as_ints[k] = -1
         else:

@@ -15,6 +15,9 @@ cdef class SliceColumns:
     cdef int last_track
 
     cdef int add(self, double t, double d, object name, object pid, object tid, object args) except -1
+    cdef int name_index(self, object name) except -1
+    cdef int track_index(self, object pid, object tid) except -1
+    cdef int add_ids(self, double t, double d, int name, int track, object args) except -1
     cdef tuple result(self, list others)
 
 

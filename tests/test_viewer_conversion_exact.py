@@ -1,0 +1,261 @@
+"""The viewer's fast conversion gives the very bytes of the plain one.
+
+``layout_slices`` guesses the start order from how tracers write calls and sorts only when the
+guess is wrong: it is checked here against a plain sort written in Python. The ``.pftrace``
+scanner reads a call's packets by a short path, and inflates deflated chunks on a thread of
+its own: the same recording, written so that each of these paths is taken or not (no chunks,
+many small chunks, a field the short path does not know in every packet, two processes, a
+file cut short inside a chunk), must give one blob, the one ``load_report`` + ``report_blob``
+give.
+"""
+from __future__ import annotations
+
+import random
+import threading
+import zlib
+from array import array
+
+import pytest
+
+from viztracer import VizTracer, _columns
+from viztracer.report import perfetto
+from viztracer.report.loader import load_report
+from viztracer.viewer import columns
+
+# -- the layout ----------------------------------------------------------------------------------
+
+def llround(x: float) -> int:
+    """C's llround: halves away from zero (Python's round takes them to even)."""
+    whole = int(x)
+    frac = x - whole       # exact for a double
+    if frac >= 0.5:
+        return whole + 1
+    if frac <= -0.5:
+        return whole - 1
+    return whole
+
+
+def plain_layout(ts, dur, track, ntracks, t0):
+    """What layout_slices computes, by a sort on (track, start, longer first, index)."""
+    n = len(ts)
+    start = [llround((ts[i] - t0) * 1000.0) for i in range(n)]
+    end = [start[i] + max(0, llround(dur[i] * 1000.0)) for i in range(n)]
+    swept = sorted(range(n), key=lambda i: (track[i], start[i], -end[i], i))
+    depth, parent = [0] * n, [-1] * n  # by place in ``swept``
+    stack: list[tuple[int, int]] = []   # (end, place)
+    for k, i in enumerate(swept):
+        if k and track[i] != track[swept[k - 1]]:
+            stack = []
+        while stack and stack[-1][0] <= start[i]:
+            stack.pop()
+        depth[k] = len(stack)
+        parent[k] = stack[-1][1] if stack else -1
+        stack.append((end[i] if not stack or end[i] < stack[-1][0] else stack[-1][0], k))
+    placed = sorted(range(n), key=lambda k: (track[swept[k]], depth[k]))  # stable: by start in a row
+    final = {k: p for p, k in enumerate(placed)}
+    order = [swept[k] for k in placed]
+    rows = []
+    for p, k in enumerate(placed):
+        key = (track[swept[k]], depth[k])
+        if rows and tuple(rows[-1][:2]) == key:
+            rows[-1][3] += 1
+        else:
+            rows.append([*key, p, 1])
+    return (order, [float(start[i]) for i in order], [float(end[i] - start[i]) for i in order],
+            [depth[k] for k in placed], [final[parent[k]] if parent[k] >= 0 else -1 for k in placed],
+            [v for row in rows for v in row])
+
+
+def one_call(rng, out, clock, depth, budget) -> int:
+    """A call and its children into ``out`` (children first); ``clock[0]`` moves on."""
+    begin = clock[0]
+    used = 1
+    while depth < 8 and used < budget and rng.random() < 0.7:
+        if rng.random() >= 0.2:     # else a child starting with its parent, or right after a sibling
+            clock[0] += rng.choice([0.001, 0.0005, rng.uniform(0, 2)])
+        used += one_call(rng, out, clock, depth + 1, rng.randint(1, budget - used))
+    clock[0] += rng.choice([0.0, 0.001, 0.0004, rng.uniform(0, 3)])
+    out.append((round(begin, 4), round(clock[0] - begin, 4)))
+    return used
+
+
+def calls_as_written(rng, ntracks, n):
+    """Slices as a tracer writes them: a call when it ends (children before their parent),
+    threads interleaved, times in microseconds with three decimals."""
+    per_track = []
+    for _ in range(ntracks):
+        out: list[tuple[float, float]] = []
+        clock = [rng.uniform(0, 50)]
+        while len(out) < n:
+            one_call(rng, out, clock, 0, rng.randint(1, 60))
+            clock[0] += rng.choice([0.0, rng.uniform(0, 5)])
+        per_track.append(out)
+    ts, dur, track = array("d"), array("d"), array("i")
+    cursors = [0] * ntracks
+    while any(c < len(per_track[t]) for t, c in enumerate(cursors)):
+        t = rng.randrange(ntracks)
+        for _ in range(rng.randint(1, 30)):
+            if cursors[t] < len(per_track[t]):
+                s, d = per_track[t][cursors[t]]
+                ts.append(s)
+                dur.append(d)
+                track.append(t)
+                cursors[t] += 1
+    return ts, dur, track
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("shape", ["as written", "shuffled", "reversed", "one call per start"])
+def test_layout_is_the_plain_sort(seed, shape):
+    rng = random.Random(seed)
+    ntracks = rng.randint(1, 4)
+    ts, dur, track = calls_as_written(rng, ntracks, rng.randint(1, 400))
+    rows = list(zip(ts, dur, track, strict=True))
+    if shape == "shuffled":
+        rng.shuffle(rows)
+    elif shape == "reversed":
+        rows.reverse()
+    elif shape == "one call per start":     # many equal starts and zero durations
+        rows = [(float(int(s)), float(int(d) % 2), t) for s, d, t in rows]
+    ts, dur, track = array("d", [r[0] for r in rows]), array("d", [r[1] for r in rows]), \
+        array("i", [r[2] for r in rows])
+    t0 = min(ts)
+    got = _columns.layout_slices(ts, dur, track, ntracks, t0)
+    assert [list(a) for a in got] == [list(a) for a in plain_layout(ts, dur, track, ntracks, t0)]
+
+
+def test_layout_of_a_child_rounded_past_its_parent():
+    # 0.0004 + 0.0004 rounds to 1 ns past the parent's end (each rounded on its own)
+    ts = array("d", [10.0004, 10.0, 10.002, 10.002, 10.0])
+    dur = array("d", [0.0004, 0.0004, 0.0, 0.001, 0.0030])
+    track = array("i", [0, 0, 0, 0, 1])
+    got = _columns.layout_slices(ts, dur, track, 2, 10.0)
+    assert [list(a) for a in got] == [list(a) for a in plain_layout(ts, dur, track, 2, 10.0)]
+
+
+# -- the .pftrace scanner --------------------------------------------------------------------------
+
+def work(n):
+    return n if n < 2 else work(n - 1) + work(n - 2)
+
+
+def recording(tmp_path, name="r.pftrace", pid_shift=0):
+    """A recording with calls (with args and return values), threads, instants, counters and
+    objects, written without deflating."""
+    tracer = VizTracer(verbose=0, log_func_args=True, log_func_retval=True)
+    tracer.start()
+    work(9)
+    t = threading.Thread(target=work, args=(7,), name="helper")
+    t.start()
+    t.join()
+    tracer.add_instant("mark", args={"k": [1, {}]}, scope="p")
+    tracer.add_counter("load", {"a": 1, "b": 2.5})
+    tracer.add_object("N", "0x1", "Obj", {"x": 1})
+    with tracer.log_event("custom"):
+        work(4)
+    tracer.stop()
+    path = tmp_path / name
+    perfetto.write(tracer.recording(), str(path), compress=False)
+    tracer.clear()
+    return path
+
+
+def varint(v: int) -> bytes:
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def top_level_packets(data: bytes) -> list[bytes]:
+    """The payloads of a Trace's top-level packets (tag 0x0a, a varint length, the bytes)."""
+    out, i = [], 0
+    while i < len(data):
+        assert data[i] == 0x0A
+        i += 1
+        length = shift = 0
+        while True:
+            b = data[i]
+            i += 1
+            length |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                break
+        out.append(data[i:i + length])
+        i += length
+    return out
+
+
+def packet(payload: bytes) -> bytes:
+    return b"\x0a" + varint(len(payload)) + payload
+
+
+def in_chunks(packets: list[bytes], per_chunk: int) -> bytes:
+    """The packets deflated in chunks of ``per_chunk`` (TracePacket.compressed_packets, 50)."""
+    out = []
+    for k in range(0, len(packets), per_chunk):
+        deflated = zlib.compress(b"".join(packet(p) for p in packets[k:k + per_chunk]), 1)
+        out.append(packet(varint(50 << 3 | 2) + varint(len(deflated)) + deflated))
+    return b"".join(out)
+
+
+def plain_blob(path) -> bytes:
+    return columns.report_blob(load_report(str(path)))
+
+
+def test_one_blob_whatever_the_path(tmp_path):
+    path = recording(tmp_path)
+    expected = plain_blob(path)
+    assert columns._pftrace_blob(str(path)) == expected
+    packets = top_level_packets(path.read_bytes())
+    assert len(packets) > 200
+    variants = {
+        # more chunks than the inflating thread holds at once, one chunk, a packet a chunk
+        "chunks of 7": in_chunks(packets, 7),
+        "one chunk": in_chunks(packets, len(packets)),
+        "a chunk each": in_chunks(packets, 1),
+        # a field the short path does not read (an unknown one, skipped) in every packet
+        "unknown field": b"".join(packet(p + varint(2000 << 3) + b"\x05") for p in packets),
+        "unknown field, chunks": in_chunks([p + varint(2000 << 3) + b"\x05" for p in packets], 5),
+    }
+    for what, data in variants.items():
+        other = tmp_path / f"{what}.pftrace"
+        other.write_bytes(data)
+        assert columns._pftrace_blob(str(other)) == expected, what
+        assert plain_blob(other) == expected, what
+
+
+def test_two_processes_in_chunks(tmp_path):
+    a = load_report(str(recording(tmp_path, "a.pftrace")))
+    b = load_report(str(recording(tmp_path, "b.pftrace")))
+    for e in b["traceEvents"]:
+        if "pid" in e:
+            e["pid"] += 1
+    both = {"traceEvents": a["traceEvents"] + b["traceEvents"], "viztracer_metadata": {"version": "x"}}
+    plain = tmp_path / "both.pftrace"
+    perfetto.write_from_report(both, str(plain), compress=False)
+    chunked = tmp_path / "both-chunked.pftrace"
+    chunked.write_bytes(in_chunks(top_level_packets(plain.read_bytes()), 11))
+    assert columns._pftrace_blob(str(chunked)) == columns._pftrace_blob(str(plain)) == plain_blob(plain)
+
+
+def test_cut_short_inside_a_chunk(tmp_path, capsys):
+    data = in_chunks(top_level_packets(recording(tmp_path).read_bytes()), 9)
+    cut = tmp_path / "cut.pftrace"
+    cut.write_bytes(data[:len(data) * 2 // 3])
+    fast = columns._pftrace_blob(str(cut))
+    assert fast is not None and fast == plain_blob(cut)
+    meta, _ = columns.read_blob(fast)
+    assert meta["metadata"].get("cut_short")
+
+
+def test_a_broken_chunk_among_many(tmp_path):
+    packets = top_level_packets(recording(tmp_path).read_bytes())
+    chunks = top_level_packets(in_chunks(packets, 9))
+    broken = chunks[len(chunks) // 2]
+    chunks[len(chunks) // 2] = broken[:-20] + bytes(20)    # its deflated bytes end in zeros
+    path = tmp_path / "broken.pftrace"
+    path.write_bytes(b"".join(packet(c) for c in chunks))
+    assert columns._pftrace_blob(str(path)) is None     # load_report then names the fault
