@@ -39,9 +39,22 @@ def cache_dir(tmp_path):
     return tmp_path / "cache"
 
 
+class Saved(BlobCache):
+    """A BlobCache whose ``get`` also waits for the cache file it writes meanwhile, and gives
+    what it serves once that is written."""
+
+    def get(self, path):
+        data = super().get(path)
+        self.saved()
+        with self._lock:
+            entry = self._entries.get(path)
+        return entry.data if entry is not None and entry.data is not None else data
+
+
 def viewer_cache(cache_dir, convert=None, **kw) -> BlobCache:
-    """A BlobCache as a new vizviewer makes it, caching every conversion (however quick)."""
-    return BlobCache(convert or Counting(), disk=DiskCache(str(cache_dir), min_seconds=0, **kw))
+    """A BlobCache as a new vizviewer makes it, caching every conversion (however quick); its
+    ``get`` returns once the cache file is written (see ``Saved``)."""
+    return Saved(convert or Counting(), disk=DiskCache(str(cache_dir), min_seconds=0, **kw))
 
 
 def test_written_on_first_open_and_read_back_on_the_second(tmp_path, cache_dir):
@@ -152,7 +165,7 @@ def test_the_budget_drops_the_least_recently_used_files(tmp_path, cache_dir):
     reports = [str(make_trace(tmp_path / f"{name}.json", n=10)) for name in "abcd"]
     size = len(trace_blob(reports[0])) + 200  # a cache file: the blob and its key
     disk = DiskCache(str(cache_dir), budget=int(size * 2.5), min_seconds=0)   # room for two
-    cache = BlobCache(Counting(), disk=disk)
+    cache = Saved(Counting(), disk=disk)
     for k, report in enumerate(reports[:2]):
         cache.get(report)
         file = disk.file_of(disk.key(report, os.stat(report)))
@@ -193,7 +206,7 @@ def test_the_cache_directory_from_the_environment(monkeypatch, tmp_path):
 def test_mapped_blobs_do_not_count_toward_the_memory_budget(tmp_path, cache_dir):
     reports = [str(make_trace(tmp_path / f"{name}.json", n=10)) for name in "abc"]
     # nothing may be held in memory, two maps may be kept
-    cache = BlobCache(Counting(), budget=0, disk=DiskCache(str(cache_dir), min_seconds=0), max_mapped=2)
+    cache = Saved(Counting(), budget=0, disk=DiskCache(str(cache_dir), min_seconds=0), max_mapped=2)
     a, b = cache.get(reports[0]), cache.get(reports[1])
     assert isinstance(a, memoryview) and isinstance(b, memoryview)
     assert cache.get(reports[0]) is a and cache.get(reports[1]) is b   # both kept
@@ -252,3 +265,31 @@ def test_the_levels_of_a_tiled_trace_are_cached_beside_its_blob(tmp_path, cache_
     built = tiles_module.TiledTrace(viewer_cache(cache_dir).get(str(report)))
     assert [other.tile(k, 0) for k in range(len(other.levels))] == \
         [built.tile(k, 0) for k in range(len(built.levels))]
+
+
+def test_the_page_is_answered_while_the_cache_file_is_written(tmp_path, cache_dir, monkeypatch):
+    """The converted bytes are served at once; the cache file is written by a thread of its
+    own, and once it is, the blob and its tiles are read from the mapped file."""
+    monkeypatch.setenv("VIZVIEWER_TILE_SLICES", "16")
+    report = str(make_trace(tmp_path / "r.json", n=10))
+    go = threading.Event()
+
+    class Slow(DiskCache):
+        def store(self, *args, **kwargs):
+            assert go.wait(20)
+            return super().store(*args, **kwargs)
+
+    cache = BlobCache(Counting(), disk=Slow(str(cache_dir), min_seconds=0))
+    first = cache.get(report)
+    tiles = cache.tiles(report)
+    assert isinstance(first, bytes) and tiles.blob is first
+    assert cache.progress(report)["state"] == "ready"
+    assert not cache_dir.exists() or cache_files(cache_dir) == []
+    before = tiles.tile(0, 0)
+    go.set()
+    cache.saved()
+    assert len(cache_files(cache_dir)) == 2         # the blob and the levels
+    served = cache.get(report)
+    assert isinstance(served, memoryview) and bytes(served) == first
+    assert tiles.blob is served and tiles.cols["start"].obj is not None
+    assert tiles.tile(0, 0) == before

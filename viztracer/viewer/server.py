@@ -105,6 +105,7 @@ class BlobCache:
         self.disk: DiskCache | None = DiskCache.from_env() if disk is _FROM_ENV else disk  # type: ignore[assignment]
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, _Blob] = OrderedDict()
+        self._saving: list[threading.Thread] = []
 
     def get(self, path: str) -> bytes | memoryview:
         """The blob of ``path``; ReportError when it is not a trace, OSError when unreadable."""
@@ -146,10 +147,38 @@ class BlobCache:
             return data
         if (now.st_mtime_ns, now.st_size) != (st.st_mtime_ns, st.st_size):
             return data  # changed while converting: the blob may be of either version
-        # Served from the mapped file from now on: the converted bytes leave our memory.
-        progress.phase = "saving"
-        mapped = disk.store(path, st, data)
-        return data if mapped is None else mapped
+        self._save_later(path, lambda: disk.store(path, st, data), data)
+        return data
+
+    def _save_later(self, path: str, store: Callable[[], Any], data: Any = None) -> None:
+        """Write a cache file by a thread of its own, so the page is answered meanwhile (a
+        10M-event blob takes 1 to 2 s to write here). Once written, ``path``'s entry and its
+        tiles are served from the mapped file, if ``data`` (``store``'s bytes) is what they
+        hold, so the converted bytes leave our memory. Not a daemon: the command waits for
+        it at exit (``--once`` stops right after the page has drawn)."""
+        def save() -> None:
+            mapped = store()
+            if data is None or mapped is None:
+                return
+            with self._lock:
+                entry = self._entries.get(path)
+                if entry is None or entry.data is not data:
+                    return
+                entry.data = mapped
+                if entry.tiles is not None:
+                    entry.tiles.rebind(mapped)
+            self._trim()
+        thread = threading.Thread(target=save, name="vizviewer-cache")
+        with self._lock:
+            self._saving = [t for t in self._saving if t.is_alive()] + [thread]
+        thread.start()
+
+    def saved(self) -> None:
+        """Wait until the cache files being written are (tests; the command waits at exit)."""
+        with self._lock:
+            saving = list(self._saving)
+        for thread in saving:
+            thread.join()
 
     def progress(self, path: str) -> dict:
         """Where the conversion of ``path`` stands, for the page's progress bar: ``state`` is
@@ -197,12 +226,8 @@ class BlobCache:
         if disk is None or st is None or (st.st_mtime_ns, st.st_size) != key:
             return TiledTrace(data)
         tiles = TiledTrace(data, levels=disk.load(path, st, "tiles"))
-        if not tiles.read_back:
-            # Written while the page is answered (hundreds of MB for ten million slices); a
-            # viewer that stops meanwhile leaves a temporary file the next trim removes.
-            def store() -> None:
-                disk.store(path, st, tiles.levels_blob(), "tiles")
-            threading.Thread(target=store, name="vizviewer-cache-tiles", daemon=True).start()
+        if not tiles.read_back:     # written while the page is answered (250 MB for 10M slices)
+            self._save_later(path, lambda: disk.store(path, st, tiles.levels_blob(), "tiles"))
         return tiles
 
     def _trim(self) -> None:
@@ -213,12 +238,14 @@ class BlobCache:
             for path, blob in entries[:-1]:
                 if held <= self.budget and mapped <= self.max_mapped:
                     break
-                # Dropping a mapped blob does not unmap it under a response still sending it:
-                # the map lives until its last view is gone.
-                del self._entries[path]
-                if isinstance(blob.data, bytes):
+                # Only what is over: bytes past the budget, maps past their number. Dropping a
+                # mapped blob does not unmap it under a response still sending it: the map
+                # lives until its last view is gone.
+                if isinstance(blob.data, bytes) and held > self.budget:
+                    del self._entries[path]
                     held -= len(blob.data)
-                elif isinstance(blob.data, memoryview):
+                elif isinstance(blob.data, memoryview) and mapped > self.max_mapped:
+                    del self._entries[path]
                     mapped -= 1
 
 

@@ -133,6 +133,14 @@ class TiledTrace:
         if not self.read_back:
             self._build(self.per_tile)
 
+    def rebind(self, blob: bytes) -> None:
+        """Read the slices from ``blob`` from now on: the same bytes elsewhere (the blob's
+        mapped cache file, so the converted bytes can be freed). Answers being made keep the
+        views they took."""
+        cols = _views(blob, self.meta)
+        self.blob, self.cols = blob, cols
+        self.query.cols = cols
+
     def levels_blob(self) -> bytes:
         """The levels in the ``columns.py`` layout (arrays ``<k>.start`` ...), for the disk
         cache: reading them back takes a map, building them a pass over every slice."""
