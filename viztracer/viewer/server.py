@@ -162,11 +162,15 @@ class BlobCache:
                 return
             with self._lock:
                 entry = self._entries.get(path)
-                if entry is None or entry.data is not data:
-                    return
-                entry.data = mapped
-                if entry.tiles is not None:
-                    entry.tiles.rebind(mapped)
+            if entry is None:
+                return
+            with entry.lock:    # held by get() until it has set the entry's data to ``data``
+                with self._lock:
+                    if entry.data is not data or self._entries.get(path) is not entry:
+                        return
+                    entry.data = mapped
+                    if entry.tiles is not None:
+                        entry.tiles.rebind(mapped)
             self._trim()
         thread = threading.Thread(target=save, name="vizviewer-cache")
         with self._lock:
