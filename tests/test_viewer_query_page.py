@@ -7,9 +7,8 @@ import json
 import random
 
 import pytest
-from conftest_viewer_helpers import serving
-from test_viewer_page import Page, drag
-from test_viewer_tiles_page import settle
+from test_viewer_page import drag
+from test_viewer_tiles_page import settle, whole_or_tiled
 
 
 def x(name, ts, dur, tid=1):
@@ -42,23 +41,9 @@ def nested_report():
 
 @pytest.fixture
 def pages(browser, tmp_path, monkeypatch):
-    """``open_(tiled)``: the report opened whole, or tiled (the same server, threshold lowered)."""
+    """``open_(tiled)``: the report opened whole, or tiled."""
     (tmp_path / "nested.json").write_text(json.dumps(nested_report()))
-    opened = []
-    with serving(tmp_path / "nested.json") as (_, url):
-        def open_(tiled):
-            if tiled:
-                monkeypatch.setenv("VIZVIEWER_TILE_THRESHOLD", "100")
-                monkeypatch.setenv("VIZVIEWER_TILE_SLICES", "256")
-            else:
-                monkeypatch.delenv("VIZVIEWER_TILE_THRESHOLD", raising=False)
-            p = Page(browser, url + "/?file=nested.json").ready()
-            assert (p.vt("tiles") is not None) == tiled
-            opened.append(p)
-            return p
-        yield open_
-    for p in opened:
-        p.close()
+    yield from whole_or_tiled(browser, tmp_path / "nested.json", monkeypatch)
 
 
 def both(pages):

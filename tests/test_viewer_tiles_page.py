@@ -57,24 +57,31 @@ def key(d):
     return (d["i"], d["name"], round(d["x"], 3), d["y"], round(d["width"], 3), d["merged"], d.get("count", 1))
 
 
-@pytest.fixture
-def pages(browser, tmp_path, monkeypatch):
-    """The report opened whole, then tiled (the same server, the threshold lowered)."""
-    (tmp_path / "busy.json").write_text(json.dumps(busy_report()))
+def whole_or_tiled(browser, path, monkeypatch):
+    """For a fixture: ``open_(tiled)`` opens the report at ``path`` whole, or tiled (the same
+    server, the tile threshold lowered below its size); the pages are closed at the end."""
     opened = []
-    with serving(tmp_path / "busy.json") as (_, url):
+    with serving(path) as (_, url):
         def open_(tiled):
             if tiled:
                 monkeypatch.setenv("VIZVIEWER_TILE_THRESHOLD", "100")
                 monkeypatch.setenv("VIZVIEWER_TILE_SLICES", "256")
             else:
                 monkeypatch.delenv("VIZVIEWER_TILE_THRESHOLD", raising=False)
-            p = Page(browser, url + "/?file=busy.json").ready()
+            p = Page(browser, f"{url}/?file={path.name}").ready()
+            assert (p.vt("tiles") is not None) == tiled
             opened.append(p)
             return p
         yield open_
     for p in opened:
         p.close()
+
+
+@pytest.fixture
+def pages(browser, tmp_path, monkeypatch):
+    """The report opened whole, then tiled."""
+    (tmp_path / "busy.json").write_text(json.dumps(busy_report()))
+    yield from whole_or_tiled(browser, tmp_path / "busy.json", monkeypatch)
 
 
 def test_tiled_and_whole_draw_the_same_and_click_the_same(pages):
