@@ -12,7 +12,6 @@ const PHASES = {
   reading: "Reading the report",
   scanning: "Converting",
   building: "Laying out the slices",
-  saving: "Saving the conversion for next time",
 };
 
 // Start watching `file`; the object returned is told when the answer came and when it is drawn.
@@ -70,6 +69,6 @@ VT.progressText = function (p) {
 
 // The fraction of the file read, or null (an indeterminate bar) when it is not known.
 VT.progressFraction = function (p) {
-  if (p.phase === "building" || p.phase === "saving") return 1;
+  if (p.phase === "building") return 1;
   return p.bytes_total > 0 ? Math.min(1, p.bytes_read / p.bytes_total) : null;
 };
