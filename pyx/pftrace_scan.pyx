@@ -19,6 +19,7 @@ the file was whole, and the caller marks and announces a report that was not.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.math cimport NAN
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy, memset
@@ -362,11 +363,13 @@ cdef dict metadata_values(Field* bundle):
 # -- per track and per sequence state ------------------------------------------------------------
 
 cdef class Stack:
-    """The calls open on one thread track: start (ns), global name id, whether it has args.
-    The args themselves are in ``args``, only those that are not None: a stack too, so a
-    bare call costs no Python object."""
+    """The calls open on one thread track: start (ns), global name id, position in the slice
+    columns (``SliceColumns.open_ids``), whether it has args. The args themselves are in
+    ``args``, only those that are not None: a stack too, so a bare call costs no Python
+    object."""
     cdef int64_t* starts
     cdef int32_t* names
+    cdef Py_ssize_t* slots
     cdef uint8_t* has_args
     cdef list args
     cdef Py_ssize_t n, cap
@@ -377,6 +380,7 @@ cdef class Stack:
     def __dealloc__(self):
         free(self.starts)
         free(self.names)
+        free(self.slots)
         free(self.has_args)
 
     cdef int grow(self) except -1:
@@ -389,6 +393,10 @@ cdef class Stack:
         if m == NULL:
             raise MemoryError()
         self.names = m
+        cdef Py_ssize_t* k = <Py_ssize_t*>realloc(self.slots, cap * sizeof(Py_ssize_t))
+        if k == NULL:
+            raise MemoryError()
+        self.slots = k
         cdef uint8_t* a = <uint8_t*>realloc(self.has_args, cap * sizeof(uint8_t))
         if a == NULL:
             raise MemoryError()
@@ -396,11 +404,12 @@ cdef class Stack:
         self.cap = cap
         return 0
 
-    cdef inline int push(self, int64_t start, int32_t name, object args) except -1:
+    cdef inline int push(self, int64_t start, int32_t name, object args, Py_ssize_t slot) except -1:
         if self.n == self.cap:
             self.grow()
         self.starts[self.n] = start
         self.names[self.n] = name
+        self.slots[self.n] = slot
         self.has_args[self.n] = args is not None
         if args is not None:
             self.args.append(args)
@@ -986,12 +995,12 @@ cdef class Scanner:
                 return 0
             if t.column < 0:
                 t.column = self.cols.track_index(t.pid, t.tid)
-            return self.cols.add_ids(us(s.starts[s.n]), us(ns - s.starts[s.n]), self.column_name(s.names[s.n]),
-                                     t.column, args)
+            return self.cols.close_ids(s.slots[s.n], us(ns - s.starts[s.n]), self.column_name(s.names[s.n]),
+                                       t.column, args)
         if ev.type == pw.TYPE_SLICE_BEGIN:
             t = self.track_of(seq, uuid)
             if ev.annotations == 0 and ev.name_kind != pw.EVENT_NAME:     # a bare call: most are
-                return self.stack_of(t, uuid).push(ns, self.iid_name(seq, ev.name_iid), None)
+                return self.begin(self.stack_of(t, uuid), ns, self.iid_name(seq, ev.name_iid), None)
             args = None
             if ev.annotations:
                 anns = parse_annotations(ev)
@@ -1000,7 +1009,7 @@ cdef class Scanner:
                 finally:
                     free(anns)
             name = self.name_id(self.event_name(seq, ev))
-            return self.stack_of(t, uuid).push(ns, name, args)
+            return self.begin(self.stack_of(t, uuid), ns, name, args)
         if ev.type == pw.TYPE_COUNTER:
             return self.counter(ns, ev, uuid)
         if ev.type == pw.TYPE_INSTANT:
@@ -1008,6 +1017,14 @@ cdef class Scanner:
             self.events.append(self.instant(seq, ev, t, ns))
             return 0
         raise Malformed(f"track event of unsupported type {ev.type}")
+
+    cdef inline int begin(self, Stack s, int64_t ns, int32_t name, object args) except -1:
+        """A call begins: on the track's stack, and (unless making dicts) in the slice
+        columns at once, under the call on top of the stack."""
+        cdef Py_ssize_t slot = -1
+        if not self.dicts:
+            slot = self.cols.open_ids(us(ns), <int>s.n, <int>(s.slots[s.n - 1] if s.n else -1))
+        return s.push(ns, name, args, slot)
 
     cdef int counter(self, int64_t ns, Event* ev, uint64_t uuid) except -1:
         """A counter sample; samples of one counter at one time make one "C" event."""
@@ -1078,24 +1095,45 @@ cdef class Scanner:
     # -- the result -------------------------------------------------------------------------
 
     def result(self):
-        """``scan_events``' tuple (its ``others``: name events, other events, calls left open,
-        as B events in the order they began)."""
+        """``scan_events``' tuple. The calls left open: making dicts, B events in ``others``
+        in the order they began; else in the columns, lasting NaN (to the end of the trace),
+        numbered in the order ``columns._blob`` numbers such B events (by start, then thread by
+        thread), so that both ways give the same blob."""
         cdef Py_ssize_t i
         cdef Stack s
+        cdef Track t
         opened = []
         for t in self.tracks.values():
-            s = (<Track>t).stack
+            s = t.stack
             if s is None:
                 continue
-            open_args = s.open_args()
             for i in range(s.n):
-                b = {"pid": (<Track>t).pid, "tid": (<Track>t).tid, "ts": us(s.starts[i]),
-                     "ph": "B", "cat": "FEE", "name": self.gnames[s.names[i]]}
-                if open_args[i] is not None:
-                    b["args"] = open_args[i]
-                opened.append(b)
-        opened.sort(key=lambda e: e["ts"])
-        return self.cols.result(self.name_events + self.events + opened)
+                opened.append((us(s.starts[i]), t, i))
+        opened.sort(key=lambda o: o[0])
+        if self.dicts:
+            begins = []
+            args_of = {}
+            for ts, t, i in opened:
+                b = {"pid": t.pid, "tid": t.tid, "ts": ts, "ph": "B", "cat": "FEE",
+                     "name": self.gnames[t.stack.names[i]]}
+                if t not in args_of:
+                    args_of[t] = t.stack.open_args()
+                args = args_of[t][i]
+                if args is not None:
+                    b["args"] = args
+                begins.append(b)
+            return self.cols.result(self.name_events + self.events + begins)
+        by_track = {}
+        for ts, t, i in opened:
+            by_track.setdefault(t, []).append(i)
+        for t, positions in by_track.items():
+            s = t.stack
+            open_args = s.open_args()
+            if t.column < 0:
+                t.column = self.cols.track_index(t.pid, t.tid)
+            for i in positions:
+                self.cols.close_ids(s.slots[i], NAN, self.column_name(s.names[i]), t.column, open_args[i])
+        return self.cols.result(self.name_events + self.events)
 
 
 # -- top-level records ------------------------------------------------------------------------------

@@ -72,36 +72,80 @@ cdef class SliceColumns:
         """``add`` with the name and track already numbered (``name_index``, ``track_index``):
         a scanner that knows them spares the dict lookups."""
         cdef Py_ssize_t k = self.k
+        if self.depth is not None:
+            raise ValueError("add_ids after open_ids: the columns would not nest")
         if k == self.cap:
-            self.cap *= 2
-            for col in (self.ts, self.dur, self.name, self.track, self.args):
-                array.resize(col, self.cap)
+            self.grow()
         if k == 0 or t < self.first:
             self.first = t
         if k == 0 or t + d > self.last:
             self.last = t + d
         self.ts.data.as_doubles[k] = t
-        self.dur.data.as_doubles[k] = d
-        self.name.data.as_ints[k] = name
-        self.track.data.as_ints[k] = track
-        if args is None:
-            self.args.data.as_ints[k] = -1
-        else:
-            self.args.data.as_ints[k] = len(self.arg_values)
-            self.arg_values.append(args)
         self.k = k + 1
+        return self.close_ids(k, d, name, track, args)
+
+    cdef int grow(self) except -1:
+        self.cap *= 2
+        for col in (self.ts, self.dur, self.name, self.track, self.args, self.depth, self.parent):
+            if col is not None:
+                array.resize(col, self.cap)
+        return 0
+
+    cdef Py_ssize_t open_ids(self, double t, int depth, int parent) except -1:
+        """A slice that begins at ``t`` (microseconds), ``depth`` calls deep under the slice
+        at position ``parent`` (-1: none); its position, for ``close_ids`` when it ends.
+
+        A scanner that sees calls begin and end (a ``.pftrace``) places each at its begin, so
+        a thread's slices come in start order with their nesting known, and ``_columns.
+        layout_nested`` need not work it out again from the times. Names, tracks and args are
+        numbered when the slice is closed, in the order ``add_ids`` would number them."""
+        cdef Py_ssize_t k = self.k
+        if self.depth is None:
+            if k:
+                raise ValueError("open_ids after add_ids: the columns would not nest")
+            self.depth = array.clone(_INTS, self.cap, False)
+            self.parent = array.clone(_INTS, self.cap, False)
+        if k == self.cap:
+            self.grow()
+        if k == 0 or t < self.first:
+            self.first = t
+        if k == 0 or t > self.last:
+            self.last = t
+        self.ts.data.as_doubles[k] = t
+        self.depth.data.as_ints[k] = depth
+        self.parent.data.as_ints[k] = parent
+        self.k = k + 1
+        return k
+
+    cdef int close_ids(self, Py_ssize_t slot, double d, int name, int track, object args) except -1:
+        """The end of the slice at ``slot``: its duration (NaN: it never ended, and runs to the
+        end of the trace), name, track and args."""
+        cdef double end = self.ts.data.as_doubles[slot] + d
+        if end > self.last:
+            self.last = end
+        self.dur.data.as_doubles[slot] = d
+        self.name.data.as_ints[slot] = name
+        self.track.data.as_ints[slot] = track
+        if args is None:
+            self.args.data.as_ints[slot] = -1
+        else:
+            self.args.data.as_ints[slot] = len(self.arg_values)
+            self.arg_values.append(args)
         return 0
 
     cdef tuple result(self, list others):
-        """``(ts, dur, name, track, args, names, tracks, arg_values, others, first, last)``;
-        ``first`` and ``last`` (earliest start, latest end) are None without slices."""
-        for col in (self.ts, self.dur, self.name, self.track, self.args):
-            array.resize(col, self.k)
+        """``(ts, dur, name, track, args, names, tracks, arg_values, others, first, last,
+        nesting)``; ``first`` and ``last`` (earliest start, latest end) are None without
+        slices; ``nesting`` is ``(depth, parent)`` from ``open_ids``, else None."""
+        for col in (self.ts, self.dur, self.name, self.track, self.args, self.depth, self.parent):
+            if col is not None:
+                array.resize(col, self.k)
+        nesting = (self.depth, self.parent) if self.depth is not None else None
         if self.k == 0:
             return (self.ts, self.dur, self.name, self.track, self.args, self.names, self.tracks,
-                    self.arg_values, others, None, None)
+                    self.arg_values, others, None, None, None)
         return (self.ts, self.dur, self.name, self.track, self.args, self.names, self.tracks,
-                self.arg_values, others, self.first, self.last)
+                self.arg_values, others, self.first, self.last, nesting)
 
 
 cdef class Progress:

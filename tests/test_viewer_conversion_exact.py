@@ -17,7 +17,7 @@ from array import array
 
 import pytest
 
-from viztracer import VizTracer, _columns
+from viztracer import VizTracer, _columns, _pftrace_scan
 from viztracer.report import perfetto
 from viztracer.report.loader import load_report
 from viztracer.viewer import columns
@@ -133,6 +133,88 @@ def test_layout_of_a_child_rounded_past_its_parent():
     assert [list(a) for a in got] == [list(a) for a in plain_layout(ts, dur, track, 2, 10.0)]
 
 
+def calls_as_begun(rng, ntracks, n):
+    """Slices as a scanner of begin and end events places them: each at its begin (a parent
+    before its children), with its depth and parent position; threads interleaved, times in
+    whole nanoseconds (microseconds with three decimals), every call at least 1 ns long and
+    strictly inside its parent."""
+    ts, dur, track, depth, parent = array("d"), array("d"), array("i"), array("i"), array("i")
+    clocks = [rng.randint(0, 50_000) for _ in range(ntracks)]
+    stacks: list[list[int]] = [[] for _ in range(ntracks)]
+    ends: dict[int, int] = {}
+    while len(ts) < n or any(stacks):
+        t = rng.randrange(ntracks)
+        clocks[t] += rng.choice([1, 2, rng.randint(1, 3000)])
+        stack = stacks[t]
+        if stack and (len(ts) >= n or len(stack) >= 8 or rng.random() < 0.45):
+            ends[stack.pop()] = clocks[t]
+            continue
+        depth.append(len(stack))
+        parent.append(stack[-1] if stack else -1)
+        ts.append(clocks[t] / 1000)
+        dur.append(0.0)
+        track.append(t)
+        stack.append(len(ts) - 1)
+    for i, end in ends.items():
+        dur[i] = (end - round(ts[i] * 1000)) / 1000
+    return ts, dur, track, depth, parent
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_nested_layout_is_the_plain_layout(seed):
+    rng = random.Random(seed)
+    ntracks = rng.randint(1, 4)
+    ts, dur, track, depth, parent = calls_as_begun(rng, ntracks, rng.randint(1, 500))
+    name = array("i", [rng.randrange(7) for _ in ts])
+    args = array("i", [rng.choice([-1, k]) for k in range(len(ts))])
+    t0 = min(ts)
+    got = _columns.layout_nested(ts, dur, name, track, args, depth, parent, ntracks, t0)
+    assert got is not None
+    start_ns, dur_ns, o_name, o_track, o_depth, o_parent, o_args, rows = got
+    order, *plain = plain_layout(ts, dur, track, ntracks, t0)
+    assert [list(a) for a in (start_ns, dur_ns, o_depth, o_parent, rows)] == [list(a) for a in plain]
+    assert list(o_name) == [name[i] for i in order]
+    assert list(o_track) == [track[i] for i in order]
+    assert list(o_args) == [args[i] for i in order]
+
+
+# (ts, dur, track, depth, parent) per slice, as a scanner gives them
+NESTS = [(1.0, 9.0, 0, 0, -1), (2.0, 1.0, 0, 1, 0), (3.0, 5.0, 1, 0, -1), (4.0, 1.0, 1, 1, 2)]
+NOT_AS_THE_TIMES_SAY = {
+    "a start before the one above": {1: (0.5, 1.0, 0, 1, 0)},
+    "a parent after its child": {1: (2.0, 1.0, 0, 1, 2)},
+    "a parent two levels up": {3: (4.0, 1.0, 1, 2, 2)},
+    "a parent on another track": {3: (4.0, 1.0, 1, 1, 0)},
+    "a child as long as its parent": {1: (1.0, 9.0, 0, 1, 0)},     # which one is inside?
+    "a child at its parent's end": {3: (8.0, 0.0, 1, 1, 2)},        # as a call left open in a cut file
+    "a sibling starting with the one before": {1: (2.0, 0.0, 0, 1, 0), 2: (2.0, 1.0, 0, 1, 0),
+                                               3: (3.0, 5.0, 1, 0, -1)},   # the longer one sorts first
+    "a start before the one before has ended": {2: (3.0, 9.0, 0, 0, -1), 3: (4.0, 1.0, 0, 1, 2)},
+}
+
+
+def nested(slices):
+    columns = [array(code, values) for code, values in zip("ddiii", zip(*slices, strict=True), strict=True)]
+    ts, dur, track, depth, parent = columns
+    name = args = array("i", [0] * len(slices))
+    return _columns.layout_nested(ts, dur, name, track, args, depth, parent, 2, 1.0)
+
+
+def test_nested_layout_takes_a_child_starting_with_its_longer_parent():
+    assert nested(NESTS) is not None
+    got = nested([NESTS[0], (1.0, 2.0, 0, 1, 0), *NESTS[2:]])
+    assert got is not None
+    assert [list(got[k]) for k in (0, 4, 5)] == [[0.0, 0.0, 2000.0, 3000.0], [0, 1, 0, 1], [-1, 0, -1, 2]]
+
+
+@pytest.mark.parametrize("broken", sorted(NOT_AS_THE_TIMES_SAY))
+def test_nested_layout_refuses_what_does_not_nest_by_the_times(broken):
+    slices = list(NESTS)
+    for k, changed in NOT_AS_THE_TIMES_SAY[broken].items():
+        slices[k] = changed
+    assert nested(slices) is None
+
+
 # -- the .pftrace scanner --------------------------------------------------------------------------
 
 def work(n):
@@ -225,6 +307,36 @@ def test_one_blob_whatever_the_path(tmp_path):
         other.write_bytes(data)
         assert columns._pftrace_blob(str(other)) == expected, what
         assert plain_blob(other) == expected, what
+
+
+def test_the_scanner_gives_the_nesting_and_the_blob_is_the_same(tmp_path, monkeypatch):
+    tracer = VizTracer(verbose=0, log_func_args=True)
+    tracer.start()
+    work(6)
+
+    def left_open():    # still running when tracing stops: it never ends in the file
+        tracer.stop()
+
+    left_open()
+    path = tmp_path / "open.pftrace"
+    perfetto.write(tracer.recording(), str(path), compress=True)
+    tracer.clear()
+    scanned, metadata, _ = _pftrace_scan.scan_pftrace(path.read_bytes())
+    depth, parent = scanned[11]
+    assert len(depth) == len(scanned[0]) == 25 + 1     # work(6) and left_open
+    expected = plain_blob(path)
+
+    def refused(*args):
+        raise AssertionError("the scanner's nesting was not used")
+
+    monkeypatch.setattr(_columns, "layout_slices", refused)
+    fast = columns._pftrace_blob(str(path))
+    assert fast == expected
+    meta, cols = columns.read_blob(fast)
+    assert meta["unfinished"] == 1
+    (opened,) = [i for i, n in enumerate(cols["name"]) if "left_open" in meta["names"][n]]
+    assert cols["depth"][opened] == 0
+    assert cols["start"][opened] + cols["dur"][opened] == meta["end"]   # it runs to the end
 
 
 def test_two_processes_in_chunks(tmp_path):

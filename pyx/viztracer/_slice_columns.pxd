@@ -7,6 +7,9 @@ from libc.stdint cimport int64_t
 
 cdef class SliceColumns:
     cdef array.array ts, dur, name, track, args
+    # Only for a scanner that sees calls begin and end (open_ids/close_ids): each slice's depth
+    # and parent (its position, -1 at the top) as the file nests them. None otherwise.
+    cdef array.array depth, parent
     cdef Py_ssize_t k, cap
     cdef dict name_ids, track_ids
     cdef list names, tracks, arg_values
@@ -18,6 +21,9 @@ cdef class SliceColumns:
     cdef int name_index(self, object name) except -1
     cdef int track_index(self, object pid, object tid) except -1
     cdef int add_ids(self, double t, double d, int name, int track, object args) except -1
+    cdef int grow(self) except -1
+    cdef Py_ssize_t open_ids(self, double t, int depth, int parent) except -1
+    cdef int close_ids(self, Py_ssize_t slot, double d, int name, int track, object args) except -1
     cdef tuple result(self, list others)
 
 

@@ -197,7 +197,7 @@ def report_blob(report: dict, title: str | None = None) -> bytes:
 
 def _blob(scanned: tuple, report: dict, title: str | None = None) -> bytes:
     """The blob from ``scan_events``' result and the report's other keys (metadata, file_info)."""
-    (ts, dur, name, track, args, names, track_keys, arg_values, others, first, last) = scanned
+    (ts, dur, name, track, args, names, track_keys, arg_values, others, first, last, nesting) = scanned
     name_ids = {n: i for i, n in enumerate(names)}
     tracks = _Tracks(track_keys)
 
@@ -278,12 +278,21 @@ def _blob(scanned: tuple, report: dict, title: str | None = None) -> bytes:
     counter_meta, cnt_time, cnt_value = _counters(counters, first)
     object_meta = _objects(objects, first)
 
-    order, start_ns, dur_ns, depth, parent, rows = _columns.layout_slices(
-        ts, dur, track, len(tracks.keys), first)
+    if nesting is not None:  # calls the scanner placed at their begin: those never ended
+        unfinished += _columns.end_open(ts, dur, last)
+    laid = None
+    if nesting is not None and len(nesting[0]) == len(ts):  # no B/E pair appended above
+        laid = _columns.layout_nested(ts, dur, name, track, args, *nesting, len(tracks.keys), first)
+    if laid is not None:
+        start_ns, dur_ns, name, track, depth, parent, args, rows = laid
+    else:
+        order, start_ns, dur_ns, depth, parent, rows = _columns.layout_slices(
+            ts, dur, track, len(tracks.keys), first)
+        name, track, args = (_columns.take(c, order) for c in (name, track, args))
+    del ts, dur, nesting, laid
     columns = {
-        "start": start_ns, "dur": dur_ns,
-        "name": _columns.take(name, order), "track": _columns.take(track, order),
-        "depth": depth, "parent": parent, "args": _columns.take(args, order),
+        "start": start_ns, "dur": dur_ns, "name": name, "track": track,
+        "depth": depth, "parent": parent, "args": args,
         **inst_cols, "cnt_time": cnt_time, "cnt_value": cnt_value,
         "args_json": array("B", _json(arg_values)),
     }
@@ -577,7 +586,7 @@ def _pack(meta: dict, columns: dict[str, array]) -> bytes:
         pad = -(len(col) * col.itemsize) % 8
         if pad:
             parts.append(b"\0" * pad)
-    return b"".join(parts)
+    return _columns.join(parts)
 
 
 def read_blob(blob: bytes) -> tuple[dict, dict[str, array]]:
