@@ -17,6 +17,7 @@ A file cut short (a ``--stream`` writer killed) is read up to its last whole top
 (``whole_length``), without the metadata packet if that is missing; both functions say whether
 the file was whole, and the caller marks and announces a report that was not.
 """
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.math cimport NAN
@@ -79,8 +80,13 @@ cdef inline int fields(Cursor* c, Field* f) except -1:
     """``next_field``, with broken framing raised as the reader says it."""
     cdef int r = next_field(c, f)
     if r < 0:
-        raise Malformed(NOT_A_TRACE)
+        return not_a_trace()
     return r
+
+
+cdef int not_a_trace() except -1:
+    # out of line, so that fields() stays small enough to be inlined into the loops
+    raise Malformed(NOT_A_TRACE)
 
 
 cdef inline bytes bytes_of(Field* f):
@@ -102,6 +108,11 @@ cdef inline double us(int64_t ns) except? -1.0:
     correctly rounded integer division above (a double would round ``ns`` first)."""
     if -(<int64_t>1 << 53) < ns < (<int64_t>1 << 53):     # typed: a literal 2**53 is a Python int
         return <double>ns / 1000.0
+    return us_of_big(ns)
+
+
+cdef double us_of_big(int64_t ns) except? -1.0:
+    # out of line: the Python division would keep us() from being inlined
     return (<object>ns) / 1000
 
 
@@ -362,6 +373,7 @@ cdef dict metadata_values(Field* bundle):
 
 # -- per track and per sequence state ------------------------------------------------------------
 
+@cython.final
 cdef class Stack:
     """The calls open on one thread track: start (ns), global name id, position in the slice
     columns (``SliceColumns.open_ids``), whether it has args. The args themselves are in
@@ -435,6 +447,7 @@ cdef class Stack:
         return out
 
 
+@cython.final
 cdef class Track:
     """What a track descriptor said: pid, tid (the pid on a process-wide track), what it is."""
     cdef object pid, tid
@@ -446,6 +459,7 @@ cdef class Track:
         self.column = -1
 
 
+@cython.final
 cdef class Seq:
     """What one packet sequence has set: interned strings, its default track, its clock."""
     cdef uint64_t id
@@ -484,6 +498,7 @@ cdef class Seq:
 
 # -- the scan ------------------------------------------------------------------------------------
 
+@cython.final
 cdef class Scanner:
     cdef bytes data             # the file, read up to ``size``
     cdef Py_ssize_t size
@@ -678,7 +693,7 @@ cdef class Scanner:
 
     # -- tracks -------------------------------------------------------------------------------
 
-    cdef Track track_of(self, Seq seq, uint64_t uuid):
+    cdef inline Track track_of(self, Seq seq, uint64_t uuid):
         if uuid == seq.cached_uuid and seq.cached is not None:
             return seq.cached
         t = self.tracks.get(uuid)
@@ -687,7 +702,7 @@ cdef class Scanner:
         seq.cached_uuid, seq.cached = uuid, t
         return <Track>t
 
-    cdef Stack stack_of(self, Track t, uint64_t uuid):
+    cdef inline Stack stack_of(self, Track t, uint64_t uuid):
         if t.stack is None:
             raise Malformed(f"{UNDEFINED} (a slice on track {uuid}, which is not a thread's)")
         return t.stack
@@ -781,12 +796,23 @@ cdef class Scanner:
         cdef Cursor c
         cdef Field f
         cdef const uint8_t* base = <const uint8_t*>PyBytes_AS_STRING(self.data)
+        cdef uint64_t length
         c.p, c.end = p, p + size
-        while fields(&c, &f):
-            if f.number == pw.TRACE_PACKET and f.wire == pw.WIRE_LEN:
-                self.packet(f.data, f.data + f.value)
-                if p == base:   # the file's own packets, not those of a deflated chunk
-                    self.read_to = f.data + f.value - base
+        while True:
+            # A packet's tag is one byte: read it and the length here, not field by field.
+            if c.p < c.end and c.p[0] == pw.tag(pw.TRACE_PACKET, pw.WIRE_LEN):
+                c.p += 1
+                if quick_varint(&c, &length) < 0 or length > <uint64_t>(c.end - c.p):
+                    return not_a_trace()
+                f.data, f.value = c.p, length
+                c.p += length
+            elif not fields(&c, &f):
+                break
+            elif f.number != pw.TRACE_PACKET or f.wire != pw.WIRE_LEN:
+                continue
+            self.packet(f.data, f.data + f.value)
+            if p == base:   # the file's own packets, not those of a deflated chunk
+                self.read_to = f.data + f.value - base
         return 0
 
     cdef int packet(self, const uint8_t* p, const uint8_t* end) except -1:
