@@ -12,7 +12,7 @@ import pytest
 from conftest_viewer_helpers import serving
 
 from viztracer.viewer.columns import read_blob, report_blob
-from viztracer.viewer.tiles import BUCKETS, TiledTrace, base_width
+from viztracer.viewer.tiles import BUCKETS, TiledTrace, base_width, level_widths
 
 
 def x(name, ts, dur, tid=1, **extra):
@@ -85,8 +85,9 @@ def test_every_level_is_its_definition(per_tile):
     assert widths[0] == base_width(meta["end"], meta["slice_count"], per_tile)
     assert all(b == 4 * a for a, b in zip(widths, widths[1:], strict=False))
     assert BUCKETS * widths[-1] >= meta["end"] and (len(widths) == 1 or BUCKETS * widths[-2] < meta["end"])
+    assert widths == level_widths(meta["end"], meta["slice_count"], per_tile)
     if per_tile == 4:
-        assert len(widths) >= 4  # the test covers levels made from levels
+        assert len(widths) >= 4  # the test covers several merged levels
     row_counts = {(t, d): c for t, d, _f, c in rows_of(meta)}
     for k, lv in enumerate(tiled.levels):
         got, want = level_boxes(lv), expected_level(cols, meta, widths[k])
@@ -98,9 +99,9 @@ def test_every_level_is_its_definition(per_tile):
                 assert e0 <= s1 and s0 < s1  # disjoint, sorted
             for b, w in zip(boxes, want[key], strict=True):
                 names = w[4]
-                assert b[4] in names
-                if k == 0:  # exact at level 0: the name with most of the time, the first among equals
-                    assert names[b[4]] == max(names.values())
+                # exact at every level: the name with most of the time, the first among equals
+                assert names[b[4]] == max(names.values())
+                assert b[4] == next(n for n, t in names.items() if t == max(names.values()))
                 # each box is the union of its slices
                 sl = range(b[3], b[3] + b[2])
                 assert b[0] == min(cols["start"][i] for i in sl)
@@ -129,6 +130,29 @@ def test_a_known_row_at_each_level():
                         (7_000_000, 7_000_100, 1, 6, "c")]
     # 8192: everything up to 5.9 us in bucket 0; wide holds most of the time
     assert boxes(2) == [(0, 5900, 6, 0, "wide"), (7_000_000, 7_000_100, 1, 6, "c")]
+
+
+def test_a_coarse_level_names_its_box_by_the_time_of_the_slices_it_merges():
+    # w_0 = 512 ns (4,000,100 / (1024 x 5) = 781, rounded down), then 2048 and 8192. Level 0:
+    # [a 280, b 180] in bucket 0 is "a", [b 180, c 280] in bucket 1 is "c". Level 1 holds all
+    # four: b has 360 ns, a and c 280 each, so it is "b" (merging the level-0 boxes by their
+    # names would weigh a and c 460 each and say "a").
+    events = [x("a", 0, 0.28), x("b", 0.3, 0.18), x("b", 0.6, 0.18), x("c", 0.8, 0.28), x("z", 4000, 0.1)]
+    blob = report_blob({"traceEvents": events})
+    meta, _ = read_blob(blob)
+    tiled = TiledTrace(blob, per_tile=1)
+    assert tiled.widths == [512, 2048, 8192]
+    names = meta["names"]
+
+    def boxes(k):
+        return [(s, e, c, f, names[n]) for s, e, c, f, n in level_boxes(tiled.levels[k])[(0, 0)]]
+
+    assert boxes(0) == [(0, 480, 2, 0, "a"), (600, 1080, 2, 2, "c"), (4_000_000, 4_000_100, 1, 4, "z")]
+    assert boxes(1) == [(0, 1080, 4, 0, "b"), (4_000_000, 4_000_100, 1, 4, "z")]
+    assert boxes(2) == boxes(1)
+    # the same in the tile the page gets
+    tmeta, tcols = read_blob(tiled.tile(1, 0))
+    assert [names[n] for n in tcols["name"]] == ["b"] and list(tcols["count"]) == [4]
 
 
 def test_raw_tiles_are_the_slices_in_range_and_level_tiles_the_boxes():

@@ -6,8 +6,9 @@ of every (track, depth) row per zoom level k, with buckets ``w_k = w_0 * 4**k`` 
 level k, consecutive slices narrower than ``w_k`` that start in the same bucket are one box
 (start of the first, the latest end, how many it holds, the name that holds most of their
 time), and slices ``w_k`` wide or wider stay as they are. A row's boxes stay disjoint and
-sorted by start. Each level is made from the one below it (``_tiles.merge_level``), so the
-whole costs about the slices once; the levels go up until one tile covers the whole trace.
+sorted by start. Each level is made straight from the slices (``_tiles.merge_level``, a
+pass over them without the GIL), so its dominant names are exact; the levels go up until one
+tile covers the whole trace (``level_widths``).
 
 ``w_0`` is chosen so that a level-0 tile holds about ``per_tile`` slices on average; a view
 finer than ``w_0`` per pixel is drawn from the slices themselves ("raw" tiles, level -1).
@@ -45,6 +46,9 @@ THRESHOLD = 4_000_000       # slices above which the page gets an overview and t
 _SLICE_COLUMNS = ("start", "dur", "name", "track", "depth", "parent", "args")
 _LEVEL_COLUMNS = ("start", "dur", "name", "count", "first", "rows")
 _FORMATS = {"f64": "d", "i32": "i", "u8": "B"}
+# In ``levels_blob``'s meta: 2 since each level is made from the slices (exact dominant names);
+# levels cached by the former cascade are built again.
+_LEVELS_FORMAT = 2
 
 
 def threshold() -> int:
@@ -99,6 +103,15 @@ def base_width(end: float, slices: int, per_tile: int) -> int:
     return 1 << max(0, math.floor(math.log2(ideal))) if ideal >= 1 else 1
 
 
+def level_widths(end: float, slices: int, per_tile: int) -> list[float]:
+    """The bucket widths of the levels: ``w_0 = base_width(...)``, then ``w_k = w_0 * 4**k`` up
+    to the first level whose tile (``BUCKETS * w_k``) covers the trace."""
+    widths = [base_width(end, slices, per_tile)]
+    while BUCKETS * widths[-1] < end:
+        widths.append(widths[-1] * 4)
+    return widths
+
+
 class _Level:
     """One zoom level: its bucket width and its boxes, row by row."""
 
@@ -143,13 +156,13 @@ class TiledTrace:
 
     def levels_blob(self) -> bytes:
         """The levels in the ``columns.py`` layout (arrays ``<k>.start`` ...), for the disk
-        cache: reading them back takes a map, building them a pass over every slice."""
+        cache: reading them back takes a map, building them a pass over the slices per level."""
         arrays: dict[str, Any] = {}
         for k, lv in enumerate(self.levels):
             for column in _LEVEL_COLUMNS:
                 arrays[f"{k}.{column}"] = getattr(lv, column)
         meta = {"levels_of": self.slice_count, "end": self.end, "per_tile": self.per_tile,
-                "buckets": BUCKETS, "widths": self.widths}
+                "buckets": BUCKETS, "widths": self.widths, "format": _LEVELS_FORMAT}
         return _pack(meta, arrays)
 
     def _read_levels(self, levels: bytes) -> bool:
@@ -157,8 +170,8 @@ class TiledTrace:
         these settings (then they are built)."""
         try:
             meta = read_meta(levels)
-            if [meta.get(k) for k in ("levels_of", "end", "per_tile", "buckets")] != \
-                    [self.slice_count, self.end, self.per_tile, BUCKETS]:
+            if [meta.get(k) for k in ("levels_of", "end", "per_tile", "buckets", "format")] != \
+                    [self.slice_count, self.end, self.per_tile, BUCKETS, _LEVELS_FORMAT]:
                 return False
             views = _views(levels, meta)
             self.levels = [_Level(width, *(views[f"{k}.{column}"] for column in _LEVEL_COLUMNS))
@@ -170,18 +183,11 @@ class TiledTrace:
 
     def _build(self, per_tile: int) -> None:
         c = self.cols
-        width = base_width(self.end, self.slice_count, per_tile)
         nnames = len(self.meta["names"])
-        # Level 0 from the slices, then each level from the one below: boxes only get fewer.
-        start, dur, name, count, first, weight, rows = _tiles.merge_level(
-            c["start"], c["dur"], c["name"], None, None, None, self.row_list, width, nnames, True)
-        while True:
+        for width in level_widths(self.end, self.slice_count, per_tile):
+            start, dur, name, count, first, rows = _tiles.merge_level(
+                c["start"], c["dur"], c["name"], self.row_list, width, nnames)
             self.levels.append(_Level(width, start, dur, name, count, first, rows))
-            if BUCKETS * width >= self.end:
-                break
-            width *= 4
-            start, dur, name, count, first, weight, rows = _tiles.merge_level(
-                start, dur, name, count, first, weight, rows, width, nnames, False)
 
     @property
     def widths(self) -> list[float]:
