@@ -293,3 +293,28 @@ def test_the_page_is_answered_while_the_cache_file_is_written(tmp_path, cache_di
     assert isinstance(served, memoryview) and bytes(served) == first
     assert tiles.blob is served and tiles.cols["start"].obj is not None
     assert tiles.tile(0, 0) == before
+
+
+def test_the_cache_file_is_written_by_no_daemon_even_for_a_request_thread(tmp_path, cache_dir):
+    """The server's request threads are daemons, and a thread takes its maker's flag: the
+    cache file's writer must still be no daemon, or the process leaves the file half written
+    when it exits (``--once``, Ctrl+C, SIGTERM) instead of finishing it."""
+    report = str(make_trace(tmp_path / "r.json", n=10))
+    go = threading.Event()
+
+    class Slow(DiskCache):
+        def store(self, *args, **kwargs):
+            assert go.wait(20)
+            return super().store(*args, **kwargs)
+
+    cache = BlobCache(Counting(), disk=Slow(str(cache_dir), min_seconds=0))
+    request = threading.Thread(target=cache.get, args=(report,), daemon=True)
+    request.start()
+    request.join(30)
+    try:
+        writers = [t for t in threading.enumerate() if t.name == "vizviewer-cache"]
+        assert writers and not any(t.daemon for t in writers)
+    finally:
+        go.set()
+        cache.saved()
+    assert len(cache_files(cache_dir)) == 1

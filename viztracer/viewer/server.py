@@ -172,7 +172,8 @@ class BlobCache:
                     if entry.tiles is not None:
                         entry.tiles.rebind(mapped)
             self._trim()
-        thread = threading.Thread(target=save, name="vizviewer-cache")
+        # daemon=False said: a thread takes its maker's flag, and a request's thread is a daemon
+        thread = threading.Thread(target=save, name="vizviewer-cache", daemon=False)
         with self._lock:
             self._saving = [t for t in self._saving if t.is_alive()] + [thread]
         thread.start()
