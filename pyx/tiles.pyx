@@ -1,9 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """The viewer's level-of-detail pass: one zoom level's boxes, made from the slices.
 
-``viztracer/viewer/tiles.py`` holds the format and the serving; this is only the loop that
-touches every slice, which Python would take seconds over at ten million slices. It runs
-without the GIL, so the server answers other requests meanwhile.
+``viztracer/viewer/tiles.py`` holds the format, the serving and the thread that builds the
+levels; this is only the loop that touches every slice, which Python would take seconds over at
+ten million slices. It runs without the GIL, so the server answers other requests meanwhile.
 """
 from cpython cimport array
 from libc.math cimport floor

@@ -267,6 +267,31 @@ def test_the_levels_of_a_tiled_trace_are_cached_beside_its_blob(tmp_path, cache_
         [built.tile(k, 0) for k in range(len(built.levels))]
 
 
+def test_levels_that_could_not_be_built_are_not_cached_and_say_nothing(tmp_path, cache_dir, monkeypatch,
+                                                                       capfd):
+    """The thread writing the levels' cache file waits for them: when their build fails, it
+    writes none and raises nothing (no traceback on stderr); the tiles asked for say so."""
+    import json
+
+    from test_viewer_tiles import FailingBelowTop, random_report
+
+    from viztracer.viewer import tiles as tiles_module
+    monkeypatch.setenv("VIZVIEWER_TILE_SLICES", "200")
+    monkeypatch.setattr(tiles_module, "_tiles", FailingBelowTop(float("inf")))
+    hooked: list = []
+    monkeypatch.setattr(threading, "excepthook", hooked.append)
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps(random_report(calls=3000)))
+    cache = viewer_cache(cache_dir)
+    tiles = cache.tiles(str(report))
+    assert not tiles.read_back
+    with pytest.raises(tiles_module.LevelsFailed):
+        tiles.tile(0, 0)
+    cache.saved()
+    assert len(cache_files(cache_dir)) == 1         # the blob only
+    assert hooked == [] and capfd.readouterr().err == ""
+
+
 def test_the_page_is_answered_while_the_cache_file_is_written(tmp_path, cache_dir, monkeypatch):
     """The converted bytes are served at once; the cache file is written by a thread of its
     own, and once it is, the blob and its tiles are read from the mapped file."""

@@ -1,18 +1,22 @@
 """Level-of-detail tiles (viztracer/viewer/tiles.py): the boxes of each level against their
-definition computed straight from the slices, the tiles, the overview and the endpoints."""
+definition computed straight from the slices, the tiles, the overview and the endpoints, and
+the levels built by a thread: the overview and the top level served first, a failed build
+raised to the requests."""
 from __future__ import annotations
 
 import json
 import math
 import random
+import threading
 import urllib.error
 import urllib.request
 
 import pytest
 from conftest_viewer_helpers import serving
 
+from viztracer.viewer import tiles as tiles_module
 from viztracer.viewer.columns import read_blob, report_blob
-from viztracer.viewer.tiles import BUCKETS, TiledTrace, base_width, level_widths
+from viztracer.viewer.tiles import BUCKETS, LevelsFailed, TiledTrace, base_width, level_widths
 
 
 def x(name, ts, dur, tid=1, **extra):
@@ -155,6 +159,66 @@ def test_a_coarse_level_names_its_box_by_the_time_of_the_slices_it_merges():
     assert [names[n] for n in tcols["name"]] == ["b"] and list(tcols["count"]) == [4]
 
 
+def test_the_overview_and_the_top_level_are_served_before_the_levels_below(monkeypatch):
+    """The widths are known without building: the overview is answered at once, and a tile of
+    the top level (built first) while the levels below are held back; a level-0 tile waits for
+    its level, a raw tile for none."""
+    hold = threading.Event()
+    monkeypatch.setattr(tiles_module, "HOLD_BELOW_TOP", hold)
+    blob = report_blob(random_report())
+    meta, _ = read_blob(blob)
+    try:
+        tiled = TiledTrace(blob, per_tile=4)
+        top = len(tiled.widths) - 1
+        assert top >= 3
+        ometa, _ = read_blob(tiled.overview)
+        assert ometa["tiled"]["levels"] == level_widths(meta["end"], meta["slice_count"], 4)
+        top_tile = tiled.tile(top, 0)
+        assert read_blob(top_tile)[0]["level"] == top
+        raw = tiled.tile(-1, 0)
+        waiting: list[bytes] = []
+        asker = threading.Thread(target=lambda: waiting.append(tiled.tile(0, 0)), daemon=True)
+        asker.start()
+        asker.join(0.2)
+        assert asker.is_alive() and not waiting  # level 0 cannot be there: its build is held
+    finally:
+        hold.set()
+    asker.join(30)
+    assert not asker.is_alive() and len(waiting) == 1
+    again = TiledTrace(blob, per_tile=4)  # not held: the same tiles once all are built
+    assert [again.tile(k, 0) for k in (top, 0, -1)] == [top_tile, waiting[0], raw]
+
+
+class FailingBelowTop:
+    """Stands in for the compiled module: ``merge_level`` fails below the top level."""
+
+    def __init__(self, top_width):
+        self.top_width = top_width
+        self.compiled = tiles_module._tiles
+
+    def merge_level(self, *args):
+        if args[4] < self.top_width:
+            raise MemoryError("no room for the level")
+        return self.compiled.merge_level(*args)
+
+
+def test_a_level_that_cannot_be_built_is_an_error_for_who_asks_not_a_hang(monkeypatch, capfd):
+    blob = report_blob(random_report())
+    meta, _ = read_blob(blob)
+    widths = level_widths(meta["end"], meta["slice_count"], 4)
+    monkeypatch.setattr(tiles_module, "_tiles", FailingBelowTop(widths[-1]))
+    hooked: list = []
+    monkeypatch.setattr(threading, "excepthook", hooked.append)
+    tiled = TiledTrace(blob, per_tile=4)
+    assert read_blob(tiled.tile(len(widths) - 1, 0))[0]["level"] == len(widths) - 1
+    assert read_blob(tiled.tile(-1, 0))[0]["level"] == -1
+    for ask in (lambda: tiled.tile(0, 0), lambda: tiled.tile(len(widths) - 2, 0), tiled.levels_blob):
+        with pytest.raises(LevelsFailed, match="MemoryError") as raised:
+            ask()
+        assert isinstance(raised.value.__cause__, MemoryError)
+    assert hooked == [] and capfd.readouterr().err == ""
+
+
 def test_raw_tiles_are_the_slices_in_range_and_level_tiles_the_boxes():
     blob = report_blob(random_report())
     meta, cols = read_blob(blob)
@@ -264,3 +328,21 @@ def test_endpoints_answer_tiles_slices_and_the_overview_past_the_threshold(tmp_p
             assert status == code and body.count(b"\n") == 1, (query, body)
         status, body = get(url + "/api/tile?file=other.json&level=0&index=0")
         assert status in (403, 404) and body.count(b"\n") == 1
+
+
+def test_a_tile_of_a_level_that_could_not_be_built_is_an_error_answer(tmp_path, monkeypatch, capfd):
+    report = random_report()
+    (tmp_path / "r.json").write_text(json.dumps(report))
+    monkeypatch.setenv("VIZVIEWER_CACHE_DIR", "")
+    monkeypatch.setenv("VIZVIEWER_TILE_THRESHOLD", "1")
+    monkeypatch.setenv("VIZVIEWER_TILE_SLICES", "64")
+    monkeypatch.setattr(tiles_module, "_tiles", FailingBelowTop(float("inf")))  # no level at all
+    with serving(tmp_path / "r.json") as (_srv, url):
+        status, body = get(url + "/api/trace?file=r.json")
+        assert status == 200 and read_blob(body)[0]["tiled"]["slice_count"] > 0
+        status, body = get(url + "/api/tile?file=r.json&level=0&index=0")
+        assert status == 500 and body.count(b"\n") == 1 and b"MemoryError" in body, body
+        status, body = get(url + "/api/tile?file=r.json&level=-1&index=0")
+        assert status == 200
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1 and "MemoryError" in err, err
