@@ -267,6 +267,31 @@ def test_the_levels_of_a_tiled_trace_are_cached_beside_its_blob(tmp_path, cache_
         [built.tile(k, 0) for k in range(len(built.levels))]
 
 
+def test_levels_that_could_not_be_built_are_not_cached_and_say_nothing(tmp_path, cache_dir, monkeypatch,
+                                                                       capfd):
+    """The thread writing the levels' cache file waits for them: when their build fails, it
+    writes none and raises nothing (no traceback on stderr); the tiles asked for say so."""
+    import json
+
+    from test_viewer_tiles import FailingBelowTop, random_report
+
+    from viztracer.viewer import tiles as tiles_module
+    monkeypatch.setenv("VIZVIEWER_TILE_SLICES", "200")
+    monkeypatch.setattr(tiles_module, "_tiles", FailingBelowTop(float("inf")))
+    hooked: list = []
+    monkeypatch.setattr(threading, "excepthook", hooked.append)
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps(random_report(calls=3000)))
+    cache = viewer_cache(cache_dir)
+    tiles = cache.tiles(str(report))
+    assert not tiles.read_back
+    with pytest.raises(tiles_module.LevelsFailed):
+        tiles.tile(0, 0)
+    cache.saved()
+    assert len(cache_files(cache_dir)) == 1         # the blob only
+    assert hooked == [] and capfd.readouterr().err == ""
+
+
 def test_the_page_is_answered_while_the_cache_file_is_written(tmp_path, cache_dir, monkeypatch):
     """The converted bytes are served at once; the cache file is written by a thread of its
     own, and once it is, the blob and its tiles are read from the mapped file."""
@@ -293,3 +318,28 @@ def test_the_page_is_answered_while_the_cache_file_is_written(tmp_path, cache_di
     assert isinstance(served, memoryview) and bytes(served) == first
     assert tiles.blob is served and tiles.cols["start"].obj is not None
     assert tiles.tile(0, 0) == before
+
+
+def test_the_cache_file_is_written_by_no_daemon_even_for_a_request_thread(tmp_path, cache_dir):
+    """The server's request threads are daemons, and a thread takes its maker's flag: the
+    cache file's writer must still be no daemon, or the process leaves the file half written
+    when it exits (``--once``, Ctrl+C, SIGTERM) instead of finishing it."""
+    report = str(make_trace(tmp_path / "r.json", n=10))
+    go = threading.Event()
+
+    class Slow(DiskCache):
+        def store(self, *args, **kwargs):
+            assert go.wait(20)
+            return super().store(*args, **kwargs)
+
+    cache = BlobCache(Counting(), disk=Slow(str(cache_dir), min_seconds=0))
+    request = threading.Thread(target=cache.get, args=(report,), daemon=True)
+    request.start()
+    request.join(30)
+    try:
+        writers = [t for t in threading.enumerate() if t.name == "vizviewer-cache"]
+        assert writers and not any(t.daemon for t in writers)
+    finally:
+        go.set()
+        cache.saved()
+    assert len(cache_files(cache_dir)) == 1

@@ -1,18 +1,22 @@
 """Level-of-detail tiles (viztracer/viewer/tiles.py): the boxes of each level against their
-definition computed straight from the slices, the tiles, the overview and the endpoints."""
+definition computed straight from the slices, the tiles, the overview and the endpoints, and
+the levels built by a thread: the overview and the top level served first, a failed build
+raised to the requests."""
 from __future__ import annotations
 
 import json
 import math
 import random
+import threading
 import urllib.error
 import urllib.request
 
 import pytest
 from conftest_viewer_helpers import serving
 
+from viztracer.viewer import tiles as tiles_module
 from viztracer.viewer.columns import read_blob, report_blob
-from viztracer.viewer.tiles import BUCKETS, TiledTrace, base_width
+from viztracer.viewer.tiles import BUCKETS, LevelsFailed, TiledTrace, base_width, level_widths
 
 
 def x(name, ts, dur, tid=1, **extra):
@@ -85,8 +89,9 @@ def test_every_level_is_its_definition(per_tile):
     assert widths[0] == base_width(meta["end"], meta["slice_count"], per_tile)
     assert all(b == 4 * a for a, b in zip(widths, widths[1:], strict=False))
     assert BUCKETS * widths[-1] >= meta["end"] and (len(widths) == 1 or BUCKETS * widths[-2] < meta["end"])
+    assert widths == level_widths(meta["end"], meta["slice_count"], per_tile)
     if per_tile == 4:
-        assert len(widths) >= 4  # the test covers levels made from levels
+        assert len(widths) >= 4  # the test covers several merged levels
     row_counts = {(t, d): c for t, d, _f, c in rows_of(meta)}
     for k, lv in enumerate(tiled.levels):
         got, want = level_boxes(lv), expected_level(cols, meta, widths[k])
@@ -98,9 +103,9 @@ def test_every_level_is_its_definition(per_tile):
                 assert e0 <= s1 and s0 < s1  # disjoint, sorted
             for b, w in zip(boxes, want[key], strict=True):
                 names = w[4]
-                assert b[4] in names
-                if k == 0:  # exact at level 0: the name with most of the time, the first among equals
-                    assert names[b[4]] == max(names.values())
+                # exact at every level: the name with most of the time, the first among equals
+                assert names[b[4]] == max(names.values())
+                assert b[4] == next(n for n, t in names.items() if t == max(names.values()))
                 # each box is the union of its slices
                 sl = range(b[3], b[3] + b[2])
                 assert b[0] == min(cols["start"][i] for i in sl)
@@ -129,6 +134,89 @@ def test_a_known_row_at_each_level():
                         (7_000_000, 7_000_100, 1, 6, "c")]
     # 8192: everything up to 5.9 us in bucket 0; wide holds most of the time
     assert boxes(2) == [(0, 5900, 6, 0, "wide"), (7_000_000, 7_000_100, 1, 6, "c")]
+
+
+def test_a_coarse_level_names_its_box_by_the_time_of_the_slices_it_merges():
+    # w_0 = 512 ns (4,000,100 / (1024 x 5) = 781, rounded down), then 2048 and 8192. Level 0:
+    # [a 280, b 180] in bucket 0 is "a", [b 180, c 280] in bucket 1 is "c". Level 1 holds all
+    # four: b has 360 ns, a and c 280 each, so it is "b" (merging the level-0 boxes by their
+    # names would weigh a and c 460 each and say "a").
+    events = [x("a", 0, 0.28), x("b", 0.3, 0.18), x("b", 0.6, 0.18), x("c", 0.8, 0.28), x("z", 4000, 0.1)]
+    blob = report_blob({"traceEvents": events})
+    meta, _ = read_blob(blob)
+    tiled = TiledTrace(blob, per_tile=1)
+    assert tiled.widths == [512, 2048, 8192]
+    names = meta["names"]
+
+    def boxes(k):
+        return [(s, e, c, f, names[n]) for s, e, c, f, n in level_boxes(tiled.levels[k])[(0, 0)]]
+
+    assert boxes(0) == [(0, 480, 2, 0, "a"), (600, 1080, 2, 2, "c"), (4_000_000, 4_000_100, 1, 4, "z")]
+    assert boxes(1) == [(0, 1080, 4, 0, "b"), (4_000_000, 4_000_100, 1, 4, "z")]
+    assert boxes(2) == boxes(1)
+    # the same in the tile the page gets
+    tmeta, tcols = read_blob(tiled.tile(1, 0))
+    assert [names[n] for n in tcols["name"]] == ["b"] and list(tcols["count"]) == [4]
+
+
+def test_the_overview_and_the_top_level_are_served_before_the_levels_below(monkeypatch):
+    """The widths are known without building: the overview is answered at once, and a tile of
+    the top level (built first) while the levels below are held back; a level-0 tile waits for
+    its level, a raw tile for none."""
+    hold = threading.Event()
+    monkeypatch.setattr(tiles_module, "HOLD_BELOW_TOP", hold)
+    blob = report_blob(random_report())
+    meta, _ = read_blob(blob)
+    try:
+        tiled = TiledTrace(blob, per_tile=4)
+        top = len(tiled.widths) - 1
+        assert top >= 3
+        ometa, _ = read_blob(tiled.overview)
+        assert ometa["tiled"]["levels"] == level_widths(meta["end"], meta["slice_count"], 4)
+        top_tile = tiled.tile(top, 0)
+        assert read_blob(top_tile)[0]["level"] == top
+        raw = tiled.tile(-1, 0)
+        waiting: list[bytes] = []
+        asker = threading.Thread(target=lambda: waiting.append(tiled.tile(0, 0)), daemon=True)
+        asker.start()
+        asker.join(0.2)
+        assert asker.is_alive() and not waiting  # level 0 cannot be there: its build is held
+    finally:
+        hold.set()
+    asker.join(30)
+    assert not asker.is_alive() and len(waiting) == 1
+    again = TiledTrace(blob, per_tile=4)  # not held: the same tiles once all are built
+    assert [again.tile(k, 0) for k in (top, 0, -1)] == [top_tile, waiting[0], raw]
+
+
+class FailingBelowTop:
+    """Stands in for the compiled module: ``merge_level`` fails below the top level."""
+
+    def __init__(self, top_width):
+        self.top_width = top_width
+        self.compiled = tiles_module._tiles
+
+    def merge_level(self, *args):
+        if args[4] < self.top_width:
+            raise MemoryError("no room for the level")
+        return self.compiled.merge_level(*args)
+
+
+def test_a_level_that_cannot_be_built_is_an_error_for_who_asks_not_a_hang(monkeypatch, capfd):
+    blob = report_blob(random_report())
+    meta, _ = read_blob(blob)
+    widths = level_widths(meta["end"], meta["slice_count"], 4)
+    monkeypatch.setattr(tiles_module, "_tiles", FailingBelowTop(widths[-1]))
+    hooked: list = []
+    monkeypatch.setattr(threading, "excepthook", hooked.append)
+    tiled = TiledTrace(blob, per_tile=4)
+    assert read_blob(tiled.tile(len(widths) - 1, 0))[0]["level"] == len(widths) - 1
+    assert read_blob(tiled.tile(-1, 0))[0]["level"] == -1
+    for ask in (lambda: tiled.tile(0, 0), lambda: tiled.tile(len(widths) - 2, 0), tiled.levels_blob):
+        with pytest.raises(LevelsFailed, match="MemoryError") as raised:
+            ask()
+        assert isinstance(raised.value.__cause__, MemoryError)
+    assert hooked == [] and capfd.readouterr().err == ""
 
 
 def test_raw_tiles_are_the_slices_in_range_and_level_tiles_the_boxes():
@@ -240,3 +328,21 @@ def test_endpoints_answer_tiles_slices_and_the_overview_past_the_threshold(tmp_p
             assert status == code and body.count(b"\n") == 1, (query, body)
         status, body = get(url + "/api/tile?file=other.json&level=0&index=0")
         assert status in (403, 404) and body.count(b"\n") == 1
+
+
+def test_a_tile_of_a_level_that_could_not_be_built_is_an_error_answer(tmp_path, monkeypatch, capfd):
+    report = random_report()
+    (tmp_path / "r.json").write_text(json.dumps(report))
+    monkeypatch.setenv("VIZVIEWER_CACHE_DIR", "")
+    monkeypatch.setenv("VIZVIEWER_TILE_THRESHOLD", "1")
+    monkeypatch.setenv("VIZVIEWER_TILE_SLICES", "64")
+    monkeypatch.setattr(tiles_module, "_tiles", FailingBelowTop(float("inf")))  # no level at all
+    with serving(tmp_path / "r.json") as (_srv, url):
+        status, body = get(url + "/api/trace?file=r.json")
+        assert status == 200 and read_blob(body)[0]["tiled"]["slice_count"] > 0
+        status, body = get(url + "/api/tile?file=r.json&level=0&index=0")
+        assert status == 500 and body.count(b"\n") == 1 and b"MemoryError" in body, body
+        status, body = get(url + "/api/tile?file=r.json&level=-1&index=0")
+        assert status == 200
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1 and "MemoryError" in err, err

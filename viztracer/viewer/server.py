@@ -172,7 +172,8 @@ class BlobCache:
                     if entry.tiles is not None:
                         entry.tiles.rebind(mapped)
             self._trim()
-        thread = threading.Thread(target=save, name="vizviewer-cache")
+        # daemon=False said: a thread takes its maker's flag, and a request's thread is a daemon
+        thread = threading.Thread(target=save, name="vizviewer-cache", daemon=False)
         with self._lock:
             self._saving = [t for t in self._saving if t.is_alive()] + [thread]
         thread.start()
@@ -221,7 +222,7 @@ class BlobCache:
     def _tiles_of(self, path: str, key: tuple[int, int], data: bytes | memoryview):
         """The tiles of ``data`` (``path``'s blob, converted while its (mtime, size) was
         ``key``): their levels read from the disk cache, else built and written there."""
-        from .tiles import TiledTrace
+        from .tiles import LevelsFailed, TiledTrace
         disk = self.disk
         try:
             st = os.stat(path)
@@ -230,8 +231,16 @@ class BlobCache:
         if disk is None or st is None or (st.st_mtime_ns, st.st_size) != key:
             return TiledTrace(data)
         tiles = TiledTrace(data, levels=disk.load(path, st, "tiles"))
-        if not tiles.read_back:     # written while the page is answered (250 MB for 10M slices)
-            self._save_later(path, lambda: disk.store(path, st, tiles.levels_blob(), "tiles"))
+        if not tiles.read_back:
+            # Written while the page is answered (250 MB for 10M slices), once the levels are
+            # built (by their own thread); none when they could not be: the tiles asked say so.
+            def store() -> Any:
+                try:
+                    levels = tiles.levels_blob()
+                except LevelsFailed:
+                    return None
+                return disk.store(path, st, levels, "tiles")
+            self._save_later(path, store)
         return tiles
 
     def _trim(self) -> None:
@@ -320,7 +329,8 @@ class ViewerServer(ThreadingHTTPServer):
 
     def trace_answer(self, path: str) -> bytes:
         """What ``/api/trace`` sends for ``path``: the blob, or for a trace with more slices
-        than ``tiles.threshold()`` its overview (the tiles are built with it)."""
+        than ``tiles.threshold()`` its overview (answered at once: the levels of its tiles are
+        built after it, by a thread of their own)."""
         from .tiles import read_meta, threshold
         blob = self.cache.get(path)
         try:

@@ -6,11 +6,20 @@ of every (track, depth) row per zoom level k, with buckets ``w_k = w_0 * 4**k`` 
 level k, consecutive slices narrower than ``w_k`` that start in the same bucket are one box
 (start of the first, the latest end, how many it holds, the name that holds most of their
 time), and slices ``w_k`` wide or wider stay as they are. A row's boxes stay disjoint and
-sorted by start. Each level is made from the one below it (``_tiles.merge_level``), so the
-whole costs about the slices once; the levels go up until one tile covers the whole trace.
+sorted by start. The levels go up until one tile covers the whole trace.
 
 ``w_0`` is chosen so that a level-0 tile holds about ``per_tile`` slices on average; a view
-finer than ``w_0`` per pixel is drawn from the slices themselves ("raw" tiles, level -1).
+finer than ``w_0`` per pixel is drawn from the slices themselves ("raw" tiles, level -1). The
+widths follow from the slice count and the trace's end alone (``level_widths``), so the
+overview, which needs only them, is answered before any level exists.
+
+Each level is made straight from the slices (``_tiles.merge_level``, a pass over them without
+the GIL), so its dominant names are exact, by a thread of its own that ``TiledTrace`` starts:
+the coarsest level first, then down to level 0 (the first view, the whole trace, draws the top
+level or the one below it, which are the quickest to build: they have the fewest boxes). A
+tile waits for its own level only (raw tiles for none), and ``levels_blob`` for all of them; a
+level that could not be built makes them raise ``LevelsFailed``. Levels read back from the disk
+cache are there at once.
 
 Tile (k, j) covers ``[j * BUCKETS * w_k, (j + 1) * BUCKETS * w_k)`` ns after the trace start
 (raw tiles use level 0's span). It is a blob in the ``columns.py`` layout with columns
@@ -45,6 +54,12 @@ THRESHOLD = 4_000_000       # slices above which the page gets an overview and t
 _SLICE_COLUMNS = ("start", "dur", "name", "track", "depth", "parent", "args")
 _LEVEL_COLUMNS = ("start", "dur", "name", "count", "first", "rows")
 _FORMATS = {"f64": "d", "i32": "i", "u8": "B"}
+# In ``levels_blob``'s meta: 2 since each level is made from the slices (exact dominant names);
+# levels cached by the former cascade are built again.
+_LEVELS_FORMAT = 2
+# Tests: when set, the thread building the levels waits for it once the top level is built, so
+# a test can ask for the top level's tiles while the levels below it are still missing.
+HOLD_BELOW_TOP: threading.Event | None = None
 
 
 def threshold() -> int:
@@ -99,6 +114,19 @@ def base_width(end: float, slices: int, per_tile: int) -> int:
     return 1 << max(0, math.floor(math.log2(ideal))) if ideal >= 1 else 1
 
 
+def level_widths(end: float, slices: int, per_tile: int) -> list[float]:
+    """The bucket widths of the levels: ``w_0 = base_width(...)``, then ``w_k = w_0 * 4**k`` up
+    to the first level whose tile (``BUCKETS * w_k``) covers the trace."""
+    widths = [base_width(end, slices, per_tile)]
+    while BUCKETS * widths[-1] < end:
+        widths.append(widths[-1] * 4)
+    return widths
+
+
+class LevelsFailed(RuntimeError):
+    """A level of detail could not be built (the building thread's error is the cause)."""
+
+
 class _Level:
     """One zoom level: its bucket width and its boxes, row by row."""
 
@@ -123,15 +151,25 @@ class TiledTrace:
         self.row_list = array("i", self.meta["rows"])
         self.row_of = {(self.row_list[k], self.row_list[k + 1]): (self.row_list[k + 2], self.row_list[k + 3])
                        for k in range(0, len(self.row_list), 4)}
-        self.levels: list[_Level] = []
         self._lock = threading.Lock()
         self._overview: bytes | None = None
         self._args: list | None = None
         self.query = TraceQuery(self.meta, self.cols)  # search, range statistics, flame graph
         self.per_tile = per_tile or _per_tile()
+        self.widths = level_widths(self.end, self.slice_count, self.per_tile)
+        self._levels: list[_Level | None] = [None] * len(self.widths)
+        self._built = [threading.Event() for _ in self.widths]  # set once a level is there (or failed)
+        self._error: Exception | None = None
         self.read_back = levels is not None and self._read_levels(levels)
         if not self.read_back:
-            self._build(self.per_tile)
+            # A daemon: the levels only live in this process's memory, so one that exits has
+            # no use for them, and a viewer stopping (``--once``, Ctrl-C with no disk cache)
+            # should not first finish a pass over millions of slices. The one consumer that must
+            # finish at exit, the cache file (``BlobCache._save_later``, no daemon), waits for
+            # the levels itself through ``levels_blob``. Its passes run without the GIL on
+            # memory the thread keeps alive; if the interpreter shuts down meanwhile, the
+            # thread never gets the GIL back, so it runs no Python in a finalizing interpreter.
+            threading.Thread(target=self._build, name="vizviewer-levels", daemon=True).start()
 
     def rebind(self, blob: bytes) -> None:
         """Read the slices from ``blob`` from now on: the same bytes elsewhere (the blob's
@@ -141,15 +179,29 @@ class TiledTrace:
         self.blob, self.cols = blob, cols
         self.query.cols = cols
 
+    def level(self, k: int) -> _Level:
+        """Level ``k``, once it is built; LevelsFailed when it could not be."""
+        self._built[k].wait()
+        lv = self._levels[k]
+        if lv is None:
+            raise LevelsFailed(f"level {k} of the tiles could not be built: {self._error!r}") from self._error
+        return lv
+
+    @property
+    def levels(self) -> list[_Level]:
+        """Every level, once all are built; LevelsFailed when one could not be."""
+        return [self.level(k) for k in range(len(self.widths))]
+
     def levels_blob(self) -> bytes:
         """The levels in the ``columns.py`` layout (arrays ``<k>.start`` ...), for the disk
-        cache: reading them back takes a map, building them a pass over every slice."""
+        cache: reading them back takes a map, building them a pass over the slices per level.
+        Waits for all of them to be built (LevelsFailed when one could not be)."""
         arrays: dict[str, Any] = {}
         for k, lv in enumerate(self.levels):
             for column in _LEVEL_COLUMNS:
                 arrays[f"{k}.{column}"] = getattr(lv, column)
         meta = {"levels_of": self.slice_count, "end": self.end, "per_tile": self.per_tile,
-                "buckets": BUCKETS, "widths": self.widths}
+                "buckets": BUCKETS, "widths": self.widths, "format": _LEVELS_FORMAT}
         return _pack(meta, arrays)
 
     def _read_levels(self, levels: bytes) -> bool:
@@ -157,45 +209,50 @@ class TiledTrace:
         these settings (then they are built)."""
         try:
             meta = read_meta(levels)
-            if [meta.get(k) for k in ("levels_of", "end", "per_tile", "buckets")] != \
-                    [self.slice_count, self.end, self.per_tile, BUCKETS]:
+            if [meta.get(k) for k in ("levels_of", "end", "per_tile", "buckets", "widths", "format")] != \
+                    [self.slice_count, self.end, self.per_tile, BUCKETS, self.widths, _LEVELS_FORMAT]:
                 return False
             views = _views(levels, meta)
-            self.levels = [_Level(width, *(views[f"{k}.{column}"] for column in _LEVEL_COLUMNS))
-                           for k, width in enumerate(meta["widths"])]
+            read = [_Level(width, *(views[f"{k}.{column}"] for column in _LEVEL_COLUMNS))
+                    for k, width in enumerate(self.widths)]
         except (ValueError, KeyError, TypeError):
-            self.levels = []
             return False
-        return bool(self.levels)
+        self._levels[:] = read
+        for event in self._built:
+            event.set()
+        return True
 
-    def _build(self, per_tile: int) -> None:
-        c = self.cols
-        width = base_width(self.end, self.slice_count, per_tile)
+    def _build(self) -> None:
+        """The levels from the slices, the coarsest first (run by the thread ``__init__``
+        starts). An error is kept for the requests that wait for the levels, not raised here,
+        where nobody would see it but a traceback on stderr."""
+        c = self.cols  # the views of now: a ``rebind`` meanwhile leaves them valid
         nnames = len(self.meta["names"])
-        # Level 0 from the slices, then each level from the one below: boxes only get fewer.
-        start, dur, name, count, first, weight, rows = _tiles.merge_level(
-            c["start"], c["dur"], c["name"], None, None, None, self.row_list, width, nnames, True)
-        while True:
-            self.levels.append(_Level(width, start, dur, name, count, first, rows))
-            if BUCKETS * width >= self.end:
-                break
-            width *= 4
-            start, dur, name, count, first, weight, rows = _tiles.merge_level(
-                start, dur, name, count, first, weight, rows, width, nnames, False)
-
-    @property
-    def widths(self) -> list[float]:
-        return [lv.width for lv in self.levels]
+        top = len(self.widths) - 1
+        try:
+            for k in range(top, -1, -1):
+                if k < top and HOLD_BELOW_TOP is not None:
+                    HOLD_BELOW_TOP.wait()
+                start, dur, name, count, first, rows = _tiles.merge_level(
+                    c["start"], c["dur"], c["name"], self.row_list, self.widths[k], nnames)
+                self._levels[k] = _Level(self.widths[k], start, dur, name, count, first, rows)
+                self._built[k].set()
+        except Exception as exc:  # noqa: BLE001 - raised to whoever waits for a level (``level``)
+            self._error = exc
+        finally:
+            for event in self._built:  # the levels not built: their waiters see LevelsFailed
+                event.set()
 
     def span(self, level: int) -> float:
         """The time a tile of ``level`` covers (raw tiles, -1, cover level 0's span)."""
-        return BUCKETS * self.levels[max(level, 0)].width
+        return BUCKETS * self.widths[max(level, 0)]
 
     def tile(self, level: int, index: int, query: str | None = None) -> bytes:
         """The blob of tile (level, index), with a ``match`` column when a search ``query`` is
-        given; ValueError for a level or index out of range."""
-        if not -1 <= level < len(self.levels):
-            raise ValueError(f"level {level} is not between -1 and {len(self.levels) - 1}")
+        given; ValueError for a level or index out of range. Waits for ``level`` to be built
+        (LevelsFailed when it could not be); a raw tile (-1) waits for none."""
+        if not -1 <= level < len(self.widths):
+            raise ValueError(f"level {level} is not between -1 and {len(self.widths) - 1}")
         span = self.span(level)
         if index < 0 or index * span > max(self.end, 0):
             raise ValueError(f"tile {index} of level {level} is outside the trace")
@@ -205,7 +262,7 @@ class TiledTrace:
             start, dur, name, rows = c["start"], c["dur"], c["name"], self.row_list
             count = first = None
         else:
-            lv = self.levels[level]
+            lv = self.level(level)
             start, dur, name, rows = memoryview(lv.start), memoryview(lv.dur), memoryview(lv.name), lv.rows
             count, first = memoryview(lv.count), memoryview(lv.first)
         out = {"start": array("d"), "dur": array("d"), "name": array("i"), "count": array("i"),
