@@ -105,7 +105,8 @@ def calls_as_written(rng, ntracks, n):
 
 
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("shape", ["as written", "shuffled", "reversed", "one call per start"])
+@pytest.mark.parametrize("shape", ["as written", "shuffled", "reversed", "one call per start",
+                                   "begun, in parts", "a few out of place"])
 def test_layout_is_the_plain_sort(seed, shape):
     rng = random.Random(seed)
     ntracks = rng.randint(1, 4)
@@ -117,6 +118,15 @@ def test_layout_is_the_plain_sort(seed, shape):
         rows.reverse()
     elif shape == "one call per start":     # many equal starts and zero durations
         rows = [(float(int(s)), float(int(d) % 2), t) for s, d, t in rows]
+    elif shape == "begun, in parts":
+        # as a streamed .pftrace gives them: a part holds the calls that ended while it filled,
+        # each placed at its begin; the callers still running begin in a later part
+        parts = [rows[k:k + 37] for k in range(0, len(rows), 37)]
+        rows = [r for part in parts for r in sorted(part, key=lambda r: (r[0], -r[1]))]
+    elif shape == "a few out of place":
+        rows.sort(key=lambda r: (r[2], r[0], -r[1]))
+        for _ in range(len(rows) // 20):
+            rows.insert(rng.randrange(len(rows)), rows.pop(rng.randrange(len(rows))))
     ts, dur, track = array("d", [r[0] for r in rows]), array("d", [r[1] for r in rows]), \
         array("i", [r[2] for r in rows])
     t0 = min(ts)
