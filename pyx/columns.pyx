@@ -261,6 +261,8 @@ def layout_slices(double[:] ts, double[:] dur, int[:] track, int ntracks, double
             for k in range(ntracks):
                 _order_track(by_track, items, j, track_at[k], final_of, stack_pos, stack_end)
                 j = track_at[k]
+            free(by_track)      # a quarter of the peak, no longer needed
+            by_track = NULL
             # Sweep each track with a stack of open slices: pop those that ended, the top is the parent.
             top = 0
             cur_track = -1
