@@ -273,11 +273,11 @@ def test_levels_that_could_not_be_built_are_not_cached_and_say_nothing(tmp_path,
     writes none and raises nothing (no traceback on stderr); the tiles asked for say so."""
     import json
 
-    from test_viewer_tiles import FailingBelowTop, random_report
+    from test_viewer_tiles import FailingBelowWholeView, random_report
 
     from viztracer.viewer import tiles as tiles_module
     monkeypatch.setenv("VIZVIEWER_TILE_SLICES", "200")
-    monkeypatch.setattr(tiles_module, "_tiles", FailingBelowTop(float("inf")))
+    monkeypatch.setattr(tiles_module, "_tiles", FailingBelowWholeView(float("inf")))
     hooked: list = []
     monkeypatch.setattr(threading, "excepthook", hooked.append)
     report = tmp_path / "r.json"

@@ -16,7 +16,7 @@ from conftest_viewer_helpers import serving
 
 from viztracer.viewer import tiles as tiles_module
 from viztracer.viewer.columns import read_blob, report_blob
-from viztracer.viewer.tiles import BUCKETS, LevelsFailed, TiledTrace, base_width, level_widths
+from viztracer.viewer.tiles import BUCKETS, LevelsFailed, TiledTrace, base_width, build_order, level_widths
 
 
 def x(name, ts, dur, tid=1, **extra):
@@ -159,12 +159,18 @@ def test_a_coarse_level_names_its_box_by_the_time_of_the_slices_it_merges():
     assert [names[n] for n in tcols["name"]] == ["b"] and list(tcols["count"]) == [4]
 
 
-def test_the_overview_and_the_top_level_are_served_before_the_levels_below(monkeypatch):
-    """The widths are known without building: the overview is answered at once, and a tile of
-    the top level (built first) while the levels below are held back; a level-0 tile waits for
-    its level, a raw tile for none."""
+def test_the_levels_a_whole_view_draws_are_built_first():
+    assert build_order(4) == [3, 4, 2, 1, 0]
+    assert build_order(1) == [0, 1]
+    assert build_order(0) == [0]
+
+
+def test_the_overview_and_a_whole_views_levels_are_served_before_the_levels_below(monkeypatch):
+    """The widths are known without building: the overview is answered at once, and tiles of
+    the two top levels (built first) while the levels below are held back; a level-0 tile
+    waits for its level, a raw tile for none."""
     hold = threading.Event()
-    monkeypatch.setattr(tiles_module, "HOLD_BELOW_TOP", hold)
+    monkeypatch.setattr(tiles_module, "HOLD_BELOW_WHOLE_VIEW", hold)
     blob = report_blob(random_report())
     meta, _ = read_blob(blob)
     try:
@@ -173,8 +179,8 @@ def test_the_overview_and_the_top_level_are_served_before_the_levels_below(monke
         assert top >= 3
         ometa, _ = read_blob(tiled.overview)
         assert ometa["tiled"]["levels"] == level_widths(meta["end"], meta["slice_count"], 4)
-        top_tile = tiled.tile(top, 0)
-        assert read_blob(top_tile)[0]["level"] == top
+        top_tiles = [tiled.tile(k, 0) for k in (top, top - 1)]
+        assert [read_blob(t)[0]["level"] for t in top_tiles] == [top, top - 1]
         raw = tiled.tile(-1, 0)
         waiting: list[bytes] = []
         asker = threading.Thread(target=lambda: waiting.append(tiled.tile(0, 0)), daemon=True)
@@ -186,18 +192,18 @@ def test_the_overview_and_the_top_level_are_served_before_the_levels_below(monke
     asker.join(30)
     assert not asker.is_alive() and len(waiting) == 1
     again = TiledTrace(blob, per_tile=4)  # not held: the same tiles once all are built
-    assert [again.tile(k, 0) for k in (top, 0, -1)] == [top_tile, waiting[0], raw]
+    assert [again.tile(k, 0) for k in (top, top - 1, 0, -1)] == [*top_tiles, waiting[0], raw]
 
 
-class FailingBelowTop:
-    """Stands in for the compiled module: ``merge_level`` fails below the top level."""
+class FailingBelowWholeView:
+    """Stands in for the compiled module: ``merge_level`` fails below the two top levels."""
 
-    def __init__(self, top_width):
-        self.top_width = top_width
+    def __init__(self, width):
+        self.width = width
         self.compiled = tiles_module._tiles
 
     def merge_level(self, *args):
-        if args[4] < self.top_width:
+        if args[4] < self.width:
             raise MemoryError("no room for the level")
         return self.compiled.merge_level(*args)
 
@@ -206,13 +212,13 @@ def test_a_level_that_cannot_be_built_is_an_error_for_who_asks_not_a_hang(monkey
     blob = report_blob(random_report())
     meta, _ = read_blob(blob)
     widths = level_widths(meta["end"], meta["slice_count"], 4)
-    monkeypatch.setattr(tiles_module, "_tiles", FailingBelowTop(widths[-1]))
+    top = len(widths) - 1
+    monkeypatch.setattr(tiles_module, "_tiles", FailingBelowWholeView(widths[top - 1]))
     hooked: list = []
     monkeypatch.setattr(threading, "excepthook", hooked.append)
     tiled = TiledTrace(blob, per_tile=4)
-    assert read_blob(tiled.tile(len(widths) - 1, 0))[0]["level"] == len(widths) - 1
-    assert read_blob(tiled.tile(-1, 0))[0]["level"] == -1
-    for ask in (lambda: tiled.tile(0, 0), lambda: tiled.tile(len(widths) - 2, 0), tiled.levels_blob):
+    assert [read_blob(tiled.tile(k, 0))[0]["level"] for k in (top, top - 1, -1)] == [top, top - 1, -1]
+    for ask in (lambda: tiled.tile(0, 0), lambda: tiled.tile(top - 2, 0), tiled.levels_blob):
         with pytest.raises(LevelsFailed, match="MemoryError") as raised:
             ask()
         assert isinstance(raised.value.__cause__, MemoryError)
@@ -336,7 +342,7 @@ def test_a_tile_of_a_level_that_could_not_be_built_is_an_error_answer(tmp_path, 
     monkeypatch.setenv("VIZVIEWER_CACHE_DIR", "")
     monkeypatch.setenv("VIZVIEWER_TILE_THRESHOLD", "1")
     monkeypatch.setenv("VIZVIEWER_TILE_SLICES", "64")
-    monkeypatch.setattr(tiles_module, "_tiles", FailingBelowTop(float("inf")))  # no level at all
+    monkeypatch.setattr(tiles_module, "_tiles", FailingBelowWholeView(float("inf")))  # no level at all
     with serving(tmp_path / "r.json") as (_srv, url):
         status, body = get(url + "/api/trace?file=r.json")
         assert status == 200 and read_blob(body)[0]["tiled"]["slice_count"] > 0

@@ -15,8 +15,7 @@ overview, which needs only them, is answered before any level exists.
 
 Each level is made straight from the slices (``_tiles.merge_level``, a pass over them without
 the GIL), so its dominant names are exact, by a thread of its own that ``TiledTrace`` starts:
-the coarsest level first, then down to level 0 (the first view, the whole trace, draws the top
-level or the one below it, which are the quickest to build: they have the fewest boxes). A
+the two a view of the whole trace draws first (``build_order``), then down to level 0. A
 tile waits for its own level only (raw tiles for none), and ``levels_blob`` for all of them; a
 level that could not be built makes them raise ``LevelsFailed``. Levels read back from the disk
 cache are there at once.
@@ -57,9 +56,19 @@ _FORMATS = {"f64": "d", "i32": "i", "u8": "B"}
 # In ``levels_blob``'s meta: 2 since each level is made from the slices (exact dominant names);
 # levels cached by the former cascade are built again.
 _LEVELS_FORMAT = 2
-# Tests: when set, the thread building the levels waits for it once the top level is built, so
-# a test can ask for the top level's tiles while the levels below it are still missing.
-HOLD_BELOW_TOP: threading.Event | None = None
+# Tests: when set, the thread building the levels waits for it once the levels a whole view
+# draws are built (``build_order``), so a test can ask for their tiles while the levels below
+# them are still missing.
+HOLD_BELOW_WHOLE_VIEW: threading.Event | None = None
+
+
+def build_order(top: int) -> list[int]:
+    """The order the levels 0..``top`` are built in. First the two a view of the whole trace,
+    the first one, draws: the page takes the coarsest level whose width is at most a pixel, so
+    the top one on a canvas at most ``end / w_top`` px wide (256 to 1024 px), else the one
+    below it (up to four times as wide): that one first, as most screens are wider. They have
+    the fewest boxes, so they are quick. Then down to level 0."""
+    return [top - 1, top, *range(top - 2, -1, -1)] if top >= 1 else [top]
 
 
 def threshold() -> int:
@@ -223,16 +232,16 @@ class TiledTrace:
         return True
 
     def _build(self) -> None:
-        """The levels from the slices, the coarsest first (run by the thread ``__init__``
+        """The levels from the slices, in ``build_order`` (run by the thread ``__init__``
         starts). An error is kept for the requests that wait for the levels, not raised here,
         where nobody would see it but a traceback on stderr."""
         c = self.cols  # the views of now: a ``rebind`` meanwhile leaves them valid
         nnames = len(self.meta["names"])
         top = len(self.widths) - 1
         try:
-            for k in range(top, -1, -1):
-                if k < top and HOLD_BELOW_TOP is not None:
-                    HOLD_BELOW_TOP.wait()
+            for k in build_order(top):
+                if k < top - 1 and HOLD_BELOW_WHOLE_VIEW is not None:
+                    HOLD_BELOW_WHOLE_VIEW.wait()
                 start, dur, name, count, first, rows = _tiles.merge_level(
                     c["start"], c["dur"], c["name"], self.row_list, self.widths[k], nnames)
                 self._levels[k] = _Level(self.widths[k], start, dur, name, count, first, rows)
