@@ -106,8 +106,9 @@ def _json_blob(path: str, kind: str, progress: _slice_columns.Progress | None = 
             cut_events = _event_count(scanned)
         if progress is not None:
             progress.phase = "building"
-        blob = _blob(_handed(scanned), rest)
+        handed = _handed(scanned)
         del scanned
+        blob = _blob(handed, rest)
     except (_json_scan.Unsupported, TypeError, ValueError, AttributeError, KeyError):
         return None
     if cut_events is not None:
@@ -133,8 +134,9 @@ def _pftrace_blob(path: str, progress: _slice_columns.Progress | None = None) ->
         if progress is not None:
             progress.phase = "building"
         del data  # the file's bytes: no longer needed
-        blob = _blob(_handed(scanned), metadata)
+        handed = _handed(scanned)
         del scanned
+        blob = _blob(handed, metadata)
     except (_pftrace_scan.Malformed, TypeError, ValueError, AttributeError, KeyError, IndexError):
         return None
     if not whole:
@@ -144,8 +146,8 @@ def _pftrace_blob(path: str, progress: _slice_columns.Progress | None = None) ->
 
 def _handed(scanned: tuple) -> list:
     """The scan's result as a list ``_blob`` empties once it has taken the columns out: with
-    the caller's own reference gone (``del``), the scanned columns (a quarter of the peak
-    memory) are freed as soon as they are laid out, before the blob is packed."""
+    the caller's own reference to the scan's tuple dropped before the call (``del``), the
+    scanned columns are freed as soon as they are laid out, before the blob is packed."""
     return list(scanned)
 
 
