@@ -229,6 +229,18 @@ def test_a_write_that_fails_midway_leaves_no_cache_file(tmp_path, cache_dir, mon
     assert os.listdir(cache_dir) == []   # neither a cache file nor the temporary one
 
 
+class HeldDiskCache(DiskCache):
+    """A disk cache whose writes wait for ``go`` to be set."""
+
+    def __init__(self, go: threading.Event, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.go = go
+
+    def store(self, *args, **kwargs):
+        assert self.go.wait(20)
+        return super().store(*args, **kwargs)
+
+
 def wait_for(predicate, seconds=20.0) -> None:
     import time
     deadline = time.monotonic() + seconds
@@ -298,13 +310,7 @@ def test_the_page_is_answered_while_the_cache_file_is_written(tmp_path, cache_di
     monkeypatch.setenv("VIZVIEWER_TILE_SLICES", "16")
     report = str(make_trace(tmp_path / "r.json", n=10))
     go = threading.Event()
-
-    class Slow(DiskCache):
-        def store(self, *args, **kwargs):
-            assert go.wait(20)
-            return super().store(*args, **kwargs)
-
-    cache = BlobCache(Counting(), disk=Slow(str(cache_dir), min_seconds=0))
+    cache = BlobCache(Counting(), disk=HeldDiskCache(go, str(cache_dir), min_seconds=0))
     first = cache.get(report)
     tiles = cache.tiles(report)
     assert isinstance(first, bytes) and tiles.blob is first
@@ -326,13 +332,7 @@ def test_the_cache_file_is_written_by_no_daemon_even_for_a_request_thread(tmp_pa
     when it exits (``--once``, Ctrl+C, SIGTERM) instead of finishing it."""
     report = str(make_trace(tmp_path / "r.json", n=10))
     go = threading.Event()
-
-    class Slow(DiskCache):
-        def store(self, *args, **kwargs):
-            assert go.wait(20)
-            return super().store(*args, **kwargs)
-
-    cache = BlobCache(Counting(), disk=Slow(str(cache_dir), min_seconds=0))
+    cache = BlobCache(Counting(), disk=HeldDiskCache(go, str(cache_dir), min_seconds=0))
     request = threading.Thread(target=cache.get, args=(report,), daemon=True)
     request.start()
     request.join(30)

@@ -80,6 +80,18 @@ def level_boxes(lv):
     return out
 
 
+def first_row_by_level(events):
+    """The tiles of a one-track report with a level-0 tile per slice, and the boxes of its
+    first row at level k, with their names: ``boxes(k)``."""
+    tiled = TiledTrace(report_blob({"traceEvents": events}), per_tile=1)
+    names = tiled.meta["names"]
+
+    def boxes(k):
+        return [(s, e, c, f, names[n]) for s, e, c, f, n in level_boxes(tiled.levels[k])[(0, 0)]]
+
+    return tiled, boxes
+
+
 @pytest.mark.parametrize("per_tile", [4, 64, 1 << 16])
 def test_every_level_is_its_definition(per_tile):
     blob = report_blob(random_report())
@@ -117,15 +129,8 @@ def test_a_known_row_at_each_level():
     # down to a power of two), then 2048 and 8192 (1024 x 8192 covers the trace).
     events = [x("a", 0, 0.2), x("b", 0.3, 0.5), x("a", 1.1, 0.1), x("wide", 2, 3), x("b", 5.5, 0.2),
               x("b", 5.8, 0.1), x("c", 7000, 0.1)]
-    blob = report_blob({"traceEvents": events})
-    meta, _ = read_blob(blob)
-    tiled = TiledTrace(blob, per_tile=1)
+    tiled, boxes = first_row_by_level(events)
     assert tiled.widths == [512, 2048, 8192]
-    names = meta["names"]
-
-    def boxes(k):
-        return [(s, e, c, f, names[n]) for s, e, c, f, n in level_boxes(tiled.levels[k])[(0, 0)]]
-
     # 512: a and b start in bucket 0 (b has more time); the b's at 5.5 and 5.8 us are in two buckets
     assert boxes(0) == [(0, 800, 2, 0, "b"), (1100, 1200, 1, 2, "a"), (2000, 5000, 1, 3, "wide"),
                         (5500, 5700, 1, 4, "b"), (5800, 5900, 1, 5, "b"), (7_000_000, 7_000_100, 1, 6, "c")]
@@ -142,21 +147,14 @@ def test_a_coarse_level_names_its_box_by_the_time_of_the_slices_it_merges():
     # four: b has 360 ns, a and c 280 each, so it is "b" (merging the level-0 boxes by their
     # names would weigh a and c 460 each and say "a").
     events = [x("a", 0, 0.28), x("b", 0.3, 0.18), x("b", 0.6, 0.18), x("c", 0.8, 0.28), x("z", 4000, 0.1)]
-    blob = report_blob({"traceEvents": events})
-    meta, _ = read_blob(blob)
-    tiled = TiledTrace(blob, per_tile=1)
+    tiled, boxes = first_row_by_level(events)
     assert tiled.widths == [512, 2048, 8192]
-    names = meta["names"]
-
-    def boxes(k):
-        return [(s, e, c, f, names[n]) for s, e, c, f, n in level_boxes(tiled.levels[k])[(0, 0)]]
-
     assert boxes(0) == [(0, 480, 2, 0, "a"), (600, 1080, 2, 2, "c"), (4_000_000, 4_000_100, 1, 4, "z")]
     assert boxes(1) == [(0, 1080, 4, 0, "b"), (4_000_000, 4_000_100, 1, 4, "z")]
     assert boxes(2) == boxes(1)
     # the same in the tile the page gets
     tmeta, tcols = read_blob(tiled.tile(1, 0))
-    assert [names[n] for n in tcols["name"]] == ["b"] and list(tcols["count"]) == [4]
+    assert [tiled.meta["names"][n] for n in tcols["name"]] == ["b"] and list(tcols["count"]) == [4]
 
 
 def test_the_levels_a_whole_view_draws_are_built_first():
