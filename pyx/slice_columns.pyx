@@ -78,8 +78,8 @@ cdef class SliceColumns:
             self.grow()
         if k == 0 or t < self.first:
             self.first = t
-        if k == 0 or t + d > self.last:
-            self.last = t + d
+        if k == 0:
+            self.last = t + d   # the first end; close_ids keeps the latest from then on
         self.ts.data.as_doubles[k] = t
         self.k = k + 1
         return self.close_ids(k, d, name, track, args)
