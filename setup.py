@@ -26,6 +26,9 @@ extensions = [
     Extension("viztracer._slice_columns", ["pyx/slice_columns.pyx"], include_dirs=["pyx"],
               extra_compile_args=["-O2"]),
     Extension("viztracer._columns", ["pyx/columns.pyx"], include_dirs=["pyx"], extra_compile_args=["-O2"]),
+    # the layout of a .pftrace's calls, nested as the file says, written straight into the blob
+    Extension("viztracer._nested_layout", ["pyx/nested_layout.pyx"], include_dirs=["pyx"],
+              extra_compile_args=["-O2"]),
     # zlib: the deflated chunks of a .pftrace are inflated ahead of the scan by a thread of its own
     Extension("viztracer._pftrace_scan", ["pyx/pftrace_scan.pyx"], include_dirs=["pyx"],
               extra_compile_args=["-O2"], libraries=["z"]),

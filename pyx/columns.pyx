@@ -6,8 +6,8 @@ dicts into typed arrays (a list comprehension per field costs several times more
 events) and handing every other event back as a Python list for the rare-case code in
 ``viztracer/viewer/columns.py``. ``layout_slices`` computes each slice's depth and parent by
 nesting per track and orders the slices by (track, depth, start) so that the page can
-binary-search a row; ``layout_nested`` does the same for slices whose nesting the scanner
-already knows (a ``.pftrace``'s begin and end events), in one pass.
+binary-search a row (``_nested_layout`` does the same for slices whose nesting the scanner
+already knows, in one pass). ``join`` packs the viewer's blob.
 """
 from cpython cimport array
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
@@ -18,7 +18,7 @@ from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject
 from libc.math cimport isnan, llround
 from libc.stdint cimport int32_t, int64_t
-from libc.stdlib cimport calloc, free, malloc, qsort, realloc
+from libc.stdlib cimport calloc, free, malloc, qsort
 from libc.string cimport memcpy
 
 import array as pyarray
@@ -358,151 +358,20 @@ def end_open(double[:] ts, double[:] dur, double last):
     return count
 
 
-cdef struct Open:
-    int64_t end     # when it ends, or its parent, whichever is sooner (as layout_slices sweeps)
-    Py_ssize_t at   # its input position
-
-
-def layout_nested(double[:] ts, double[:] dur, int[:] name, int[:] track, int[:] args,
-                  int[:] depth, int[:] parent, int ntracks, double t0):
-    """``layout_slices`` for slices given at their begin, with their depth and parent (an
-    input position) as the file nests them: each track's slices in start order, a parent
-    before its children. Then every (track, depth) row is already in start order, so one
-    count and one placing pass lay them out, and nothing is sorted.
-
-    Returns ``(start_ns, dur_ns, name, track, depth, parent, args, rows)``, the columns
-    already in output order (``parent`` an output position), or None when ``layout_slices``
-    would lay them out otherwise: when the times do not nest as the file does (on a track, a
-    start not after the one before it, a child that starts at or after its parent's end, a
-    slice that starts before the one before it at its depth has ended) or the nesting is not
-    a pre-order (a parent that is not the slice before it one level up). Then
-    ``layout_slices`` works the nesting out from the times, and both give the same bytes.
-    A tracer's own file nests; what does not is rare and small (equal timestamps, a call
-    left open at the very end of a file cut short)."""
-    cdef Py_ssize_t n = ts.shape[0], i, r, p
-    cdef int t, dp
-    cdef int64_t s, d, end
-    cdef bint ordered = True
-    cdef int64_t* last_start = <int64_t*>malloc(max(ntracks, 1) * sizeof(int64_t))
-    cdef int64_t* last_end = <int64_t*>malloc(max(ntracks, 1) * sizeof(int64_t))
-    cdef int64_t* row_base = <int64_t*>calloc(ntracks + 1, sizeof(int64_t))
-    cdef int32_t* final_of = <int32_t*>malloc(max(n, 1) * sizeof(int32_t))
-    # Per track, the chain of slices open at the last one (by depth): its parent and the
-    # slice before it at its depth are there.
-    cdef Open** chain = <Open**>calloc(max(ntracks, 1), sizeof(Open*))
-    cdef int* chain_cap = <int*>calloc(max(ntracks, 1), sizeof(int))
-    cdef int* chain_len = <int*>calloc(max(ntracks, 1), sizeof(int))
-    cdef bint nomem = False
-    cdef Open* grown
-    cdef int64_t* next_at = NULL
-    cdef array.array start_ns, dur_ns, o_name, o_track, o_depth, o_parent, o_args
-    cdef array.array rows = array.clone(_INTS, 0, False)
-    cdef double* os
-    cdef double* od
-    cdef int* on
-    cdef int* ot
-    cdef int* odp
-    cdef int* op
-    cdef int* oa
-    cdef int64_t nrows = 0
-    try:
-        if not last_start or not last_end or not row_base or not final_of or not chain or not chain_cap or not chain_len:
-            raise MemoryError()
-        with nogil:
-            # The checks, and each track's depth (row_base[t + 1] holds it for now).
-            for i in range(n):
-                t = track[i]
-                dp = depth[i]
-                p = parent[i]
-                if t < 0 or t >= ntracks or dp < 0 or dp > chain_len[t] or (
-                        (p >= 0 or dp > 0) and (p < 0 or p >= i or depth[p] != dp - 1 or track[p] != t
-                                                or chain[t][dp - 1].at != p)):
-                    ordered = False
-                    break
-                s = llround((ts[i] - t0) * 1000.0)
-                d = llround(dur[i] * 1000.0)
-                end = s + (d if d > 0 else 0)
-                # Equal starts sort longer first: only a child of the slice just before, shorter.
-                if (chain_len[t] and (s < last_start[t] or (s == last_start[t] and (
-                        dp != chain_len[t] or end >= last_end[t])))) \
-                        or (dp > 0 and s >= chain[t][dp - 1].end) \
-                        or (dp < chain_len[t] and chain[t][dp].end > s):
-                    ordered = False
-                    break
-                last_start[t] = s
-                last_end[t] = end
-                if dp >= chain_cap[t]:
-                    grown = <Open*>realloc(chain[t], (2 * dp + 16) * sizeof(Open))
-                    if not grown:
-                        nomem = True
-                        break
-                    chain[t], chain_cap[t] = grown, 2 * dp + 16
-                chain[t][dp].end = end if dp == 0 or end < chain[t][dp - 1].end else chain[t][dp - 1].end
-                chain[t][dp].at = i
-                chain_len[t] = dp + 1
-                if dp + 1 > row_base[t + 1]:
-                    row_base[t + 1] = dp + 1
-        if nomem:
-            raise MemoryError()
-        if not ordered:
-            return None
-        for t in range(ntracks):
-            row_base[t + 1] += row_base[t]
-        nrows = row_base[ntracks]
-        next_at = <int64_t*>calloc(nrows + 1, sizeof(int64_t))
-        if not next_at:
-            raise MemoryError()
-        start_ns = array.clone(_DOUBLES, n, False)
-        dur_ns = array.clone(_DOUBLES, n, False)
-        o_name, o_track, o_depth, o_parent, o_args = [array.clone(_INTS, n, False) for _ in range(5)]
-        os, od = start_ns.data.as_doubles, dur_ns.data.as_doubles
-        on, ot, odp = o_name.data.as_ints, o_track.data.as_ints, o_depth.data.as_ints
-        op, oa = o_parent.data.as_ints, o_args.data.as_ints
-        for col in (start_ns, dur_ns, o_name, o_track, o_depth, o_parent, o_args):
-            huge_array(col)
-        huge_pages(final_of, n * sizeof(int32_t))
-        with nogil:
-            for i in range(n):
-                next_at[row_base[track[i]] + depth[i] + 1] += 1
-            for r in range(nrows):
-                next_at[r + 1] += next_at[r]
-        for t in range(ntracks):
-            for dp in range(row_base[t + 1] - row_base[t]):
-                r = row_base[t] + dp
-                if next_at[r + 1] > next_at[r]:
-                    rows.extend((t, dp, next_at[r], next_at[r + 1] - next_at[r]))
-        with nogil:
-            # A track's slices come in start order, so each row fills in start order; a
-            # parent comes before its children, so its place is known when they are placed.
-            for i in range(n):
-                r = row_base[track[i]] + depth[i]
-                p = next_at[r]
-                next_at[r] = p + 1
-                final_of[i] = <int32_t>p
-                s = llround((ts[i] - t0) * 1000.0)
-                d = llround(dur[i] * 1000.0)
-                os[p] = <double>s
-                od[p] = <double>(d if d > 0 else 0)
-                on[p] = name[i]
-                ot[p] = track[i]
-                odp[p] = depth[i]
-                op[p] = final_of[parent[i]] if parent[i] >= 0 else -1
-                oa[p] = args[i]
-    finally:
-        if chain:
-            for t in range(ntracks):
-                free(chain[t])
-        free(chain); free(chain_cap); free(chain_len); free(last_start); free(last_end); free(row_base); free(final_of); free(next_at)
-    return start_ns, dur_ns, o_name, o_track, o_depth, o_parent, o_args, rows
-
-
 def join(list parts):
     """``b"".join(parts)`` (buffers: bytes, arrays) for a blob of hundreds of MB: written in
-    huge pages, copied without the GIL. Empties ``parts``, dropping each once it is copied, so
-    that what nothing else holds is freed as the blob fills (its peak is not twice the blob)."""
-    cdef Py_ssize_t total = 0, at = 0, k, m = len(parts), size
+    huge pages, copied without the GIL. A part that is an int is a hole of that many bytes,
+    left unwritten for the caller to fill (columns laid out straight into the blob). Empties
+    ``parts``, dropping each once it is copied, so that what nothing else holds is freed as the
+    blob fills (its peak is not twice the blob)."""
+    cdef Py_ssize_t total = 0, at = 0, k, m = len(parts)
     cdef Py_buffer view
     for part in parts:
+        if isinstance(part, int):
+            if part < 0:
+                raise ValueError("a hole of negative size")
+            total += part
+            continue
         PyObject_GetBuffer(part, &view, PyBUF_SIMPLE)
         total += view.len
         PyBuffer_Release(&view)
@@ -510,6 +379,9 @@ def join(list parts):
     cdef char* dst = PyBytes_AS_STRING(out)
     huge_pages(dst, total)
     for k in range(m):
+        if isinstance(parts[k], int):
+            at += <Py_ssize_t>parts[k]
+            continue
         PyObject_GetBuffer(parts[k], &view, PyBUF_SIMPLE)
         try:
             with nogil:

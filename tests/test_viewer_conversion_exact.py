@@ -17,7 +17,7 @@ from array import array
 
 import pytest
 
-from viztracer import VizTracer, _columns, _pftrace_scan
+from viztracer import VizTracer, _columns, _nested_layout, _pftrace_scan
 from viztracer.report import perfetto
 from viztracer.report.loader import load_report
 from viztracer.viewer import columns
@@ -178,7 +178,7 @@ def test_nested_layout_is_the_plain_layout(seed):
     name = array("i", [rng.randrange(7) for _ in ts])
     args = array("i", [rng.choice([-1, k]) for k in range(len(ts))])
     t0 = min(ts)
-    got = _columns.layout_nested(ts, dur, name, track, args, depth, parent, ntracks, t0)
+    got = _nested_layout.layout_nested(ts, dur, name, track, args, depth, parent, ntracks, t0)
     assert got is not None
     start_ns, dur_ns, o_name, o_track, o_depth, o_parent, o_args, rows = got
     order, *plain = plain_layout(ts, dur, track, ntracks, t0)
@@ -207,7 +207,7 @@ def nested(slices):
     columns = [array(code, values) for code, values in zip("ddiii", zip(*slices, strict=True), strict=True)]
     ts, dur, track, depth, parent = columns
     name = args = array("i", [0] * len(slices))
-    return _columns.layout_nested(ts, dur, name, track, args, depth, parent, 2, 1.0)
+    return _nested_layout.layout_nested(ts, dur, name, track, args, depth, parent, 2, 1.0)
 
 
 def test_nested_layout_takes_a_child_starting_with_its_longer_parent():
@@ -223,6 +223,24 @@ def test_nested_layout_refuses_what_does_not_nest_by_the_times(broken):
     for k, changed in NOT_AS_THE_TIMES_SAY[broken].items():
         slices[k] = changed
     assert nested(slices) is None
+
+
+def test_placing_into_a_blob_too_small_is_refused_before_a_byte_is_written():
+    columns_in = [array(code, values) for code, values in zip("ddiii", zip(*NESTS, strict=True), strict=True)]
+    ts, dur, track, depth, parent = columns_in
+    name = args = array("i", [0] * len(NESTS))
+    nesting = _nested_layout.nest(ts, dur, name, track, args, depth, parent, 2, 1.0)
+    offsets = [0, 32, 64, 80, 96, 112, 128]     # 4 doubles twice, then 4 ints five times
+    blob = bytes(143)                             # the last column a byte short
+    with pytest.raises(ValueError, match="no room for 4 values of 4 bytes at 128"):
+        nesting.place_into(blob, *offsets)
+    assert blob == bytes(143)
+    with pytest.raises(ValueError, match="at 3"):
+        nesting.place_into(bytes(1000), 3, *offsets[1:])
+    whole = bytes(bytearray(144))
+    nesting.place_into(whole, *offsets)
+    laid = _nested_layout.layout_nested(ts, dur, name, track, args, depth, parent, 2, 1.0)
+    assert whole == b"".join(a.tobytes() for a in laid[:7])
 
 
 # -- the .pftrace scanner --------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from array import array
 from collections.abc import Iterator
 from typing import Any
 
-from .. import _columns, _slice_columns
+from .. import _columns, _nested_layout, _slice_columns
 
 MAGIC = b"VZTCOLS1"
 _TYPES = {"d": "f64", "i": "i32", "B": "u8"}
@@ -211,7 +211,7 @@ def report_blob(report: dict, title: str | None = None) -> bytes:
 def _blob(scanned: list, report: dict, title: str | None = None) -> bytes:
     """The blob from ``scan_events``' result (``_handed``: emptied here) and the report's other
     keys (metadata, file_info)."""
-    (ts, dur, name, track, args, names, track_keys, arg_values, others, first, last, nesting) = scanned
+    (ts, dur, name, track, args, names, track_keys, arg_values, others, first, last, begun) = scanned
     scanned.clear()
     name_ids = {n: i for i, n in enumerate(names)}
     tracks = _Tracks(track_keys)
@@ -293,18 +293,23 @@ def _blob(scanned: list, report: dict, title: str | None = None) -> bytes:
     counter_meta, cnt_time, cnt_value = _counters(counters, first)
     object_meta = _objects(objects, first)
 
-    if nesting is not None:  # calls the scanner placed at their begin: those never ended
+    if begun is not None:  # calls the scanner placed at their begin, with their nesting
         unfinished += _columns.end_open(ts, dur, last)
-    laid = None
-    if nesting is not None and len(nesting[0]) == len(ts):  # no B/E pair appended above
-        laid = _columns.layout_nested(ts, dur, name, track, args, *nesting, len(tracks.keys), first)
-    if laid is not None:
-        start_ns, dur_ns, name, track, depth, parent, args, rows = laid
+    nesting = None
+    if begun is not None and len(begun[0]) == len(ts):  # no B/E pair appended above
+        nesting = _nested_layout.nest(ts, dur, name, track, args, *begun, len(tracks.keys), first)
+    if nesting is not None:
+        # laid out by _pack, straight into the blob: here only the room they take
+        n = nesting.count
+        start_ns, dur_ns = _Hole("d", n), _Hole("d", n)
+        name, track, depth, parent, args = (_Hole("i", n) for _ in range(5))
+        rows, slice_first = nesting.rows, nesting.first_start
     else:
         order, start_ns, dur_ns, depth, parent, rows = _columns.layout_slices(
             ts, dur, track, len(tracks.keys), first)
         name, track, args = (_columns.take(c, order) for c in (name, track, args))
-    del ts, dur, nesting, laid
+        slice_first = _row_starts(len(tracks.keys), rows, start_ns)
+    del ts, dur, begun
     columns = {
         "start": start_ns, "dur": dur_ns, "name": name, "track": track,
         "depth": depth, "parent": parent, "args": args,
@@ -317,7 +322,7 @@ def _blob(scanned: list, report: dict, title: str | None = None) -> bytes:
         label = thread_names.get((pid, tid))
         track_meta.append({"pid": pid, "tid": tid, "name": label if label is not None else f"Thread {tid}"})
     # When each track and process begins (ns after `first`), which orders them.
-    track_first = _track_starts(len(tracks.keys), rows, start_ns, instant_lanes, columns["inst_time"])
+    track_first = _track_starts(slice_first, instant_lanes, columns["inst_time"])
     for k, (pid, _tid) in enumerate(tracks.keys):
         procs.saw(pid, track_first[k])
     for lane in instant_lanes:
@@ -362,7 +367,7 @@ def _blob(scanned: list, report: dict, title: str | None = None) -> bytes:
         "file_info": report.get("file_info") or {"files": {}, "functions": {}},
     }
     del start_ns, dur_ns, name, track, depth, parent, args, inst_cols, cnt_time, cnt_value
-    return _pack(meta, columns)     # which empties ``columns``, freeing each once copied
+    return _pack(meta, columns, nesting)    # which empties ``columns``, freeing each once copied
 
 
 def _time_key(t: float | None) -> float:
@@ -420,9 +425,8 @@ class _ProcessInfo:
         return out
 
 
-def _track_starts(n: int, rows: Any, start_ns: array, instant_lanes: list[dict],
-                  inst_time: array) -> list[float | None]:
-    """The time of each track's first slice or thread instant (ns), None when it has neither.
+def _row_starts(n: int, rows: Any, start_ns: array) -> list[float | None]:
+    """The time of each track's first slice (ns), None when it has none.
 
     A track's earliest slice is the first of its depth-0 row (rows are start-sorted, and a
     child starts within its parent), so this costs the rows, not the slices."""
@@ -430,6 +434,14 @@ def _track_starts(n: int, rows: Any, start_ns: array, instant_lanes: list[dict],
     for k in range(0, len(rows), 4):
         if rows[k + 1] == 0 and rows[k + 3]:
             first[rows[k]] = start_ns[rows[k + 2]]
+    return first
+
+
+def _track_starts(slice_first: list[float | None], instant_lanes: list[dict],
+                  inst_time: array) -> list[float | None]:
+    """The time of each track's first slice or thread instant (ns), None when it has neither,
+    from ``slice_first`` (each track's first slice)."""
+    first = list(slice_first)
     for lane in instant_lanes:
         if lane["scope"] == "t" and lane["count"]:
             t, known = inst_time[lane["first"]], first[lane["track"]]
@@ -572,9 +584,27 @@ def _objects(events: list[dict], first: float) -> list[dict]:
     return list(found.values())
 
 
-def _pack(meta: dict, columns: dict[str, array]) -> bytes:
+class _Hole:
+    """A slice column not laid out yet: the room for ``length`` values of ``typecode``, which
+    ``_pack`` leaves in the blob and the ``Nesting`` fills."""
+    __slots__ = ("typecode", "itemsize", "length")
+
+    def __init__(self, typecode: str, length: int) -> None:
+        self.typecode, self.itemsize, self.length = typecode, array(typecode).itemsize, length
+
+    def __len__(self) -> int:
+        return self.length
+
+
+# the columns a Nesting writes, in the order Nesting.place_into takes their offsets
+_NESTED = ("start", "dur", "name", "track", "depth", "parent", "args")
+
+
+def _pack(meta: dict, columns: dict[str, Any], nesting: Any = None) -> bytes:
     """Header, meta JSON and the 8-byte-aligned arrays (offsets are filled into meta first).
-    Empties ``columns``: an array nothing else holds is freed as soon as it is copied."""
+    Empties ``columns``: an array nothing else holds is freed as soon as it is copied. The
+    columns that are ``_Hole``s are then written into the blob by ``nesting``, whose inputs
+    are freed once it has."""
     layout = {}
     offset = 0
     for key, col in columns.items():
@@ -600,12 +630,15 @@ def _pack(meta: dict, columns: dict[str, array]) -> bytes:
     parts: list = [MAGIC, struct.pack("<II", len(text), 0), text]
     for key in list(columns):
         col = columns.pop(key)
-        parts.append(col)
+        parts.append(len(col) * col.itemsize if isinstance(col, _Hole) else col)
         pad = -(len(col) * col.itemsize) % 8
         if pad:
             parts.append(b"\0" * pad)
     del col
-    return _columns.join(parts)
+    blob = _columns.join(parts)
+    if nesting is not None:
+        nesting.place_into(blob, *(layout[key][1] for key in _NESTED))
+    return blob
 
 
 def read_blob(blob: bytes) -> tuple[dict, dict[str, array]]:

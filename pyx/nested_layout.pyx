@@ -1,0 +1,233 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The layout of slices whose nesting the scanner already knows: a ``.pftrace``'s calls, put in
+the columns at their BEGIN with their depth and parent (``SliceColumns.open_ids``).
+
+Each track's slices then come in start order, a parent before its children, so every (track,
+depth) row is already in start order and nothing needs sorting. ``nest`` checks that the times
+nest as the file does and counts the rows; ``Nesting.place_into`` then writes the laid-out
+columns straight into the viewer's blob, so 10 million slices are written once, into memory
+faulted in once, instead of into arrays the blob is then copied from. ``layout_nested`` gives
+the same columns as arrays. Both lay the slices out as ``_columns.layout_slices`` does, byte for
+byte; when the times do not nest as the file does, ``nest`` returns None and the caller uses
+``layout_slices``, which works the nesting out from the times.
+"""
+from cpython cimport array
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.math cimport llround
+from libc.stdint cimport int32_t, int64_t
+from libc.stdlib cimport calloc, free, malloc, realloc
+
+import array as pyarray
+
+from viztracer._big_pages cimport huge_array, huge_pages
+
+cdef array.array _DOUBLES = pyarray.array("d")
+cdef array.array _INTS = pyarray.array("i")
+
+
+cdef struct Open:
+    int64_t end     # when it ends, or its parent, whichever is sooner (as layout_slices sweeps)
+    Py_ssize_t at   # its input position
+
+
+cdef class Nesting:
+    """What ``nest`` found: the rows, where each begins in the output, and each track's first
+    start. It holds the input columns until the slices are placed."""
+    cdef double[:] ts, dur
+    cdef int[:] name, track, args, depth, parent
+    cdef Py_ssize_t n
+    cdef int ntracks
+    cdef double t0
+    cdef int64_t* row_base      # the first row of each track (ntracks + 1)
+    cdef int64_t* row_start     # the first output position of each row (rows + 1)
+    cdef int64_t nrows
+    cdef readonly array.array rows      # (track, depth, first, count) of each non-empty row
+    cdef readonly list first_start      # each track's first start (ns after t0), None if none
+
+    def __dealloc__(self):
+        free(self.row_base)
+        free(self.row_start)
+
+    @property
+    def count(self):
+        return self.n
+
+    cdef int place(self, double* os, double* od, int* on, int* ot, int* odp, int* op, int* oa) except -1:
+        """Write the columns in output order (``parent`` an output position)."""
+        cdef Py_ssize_t n = self.n, i, p
+        cdef int64_t r
+        cdef int64_t s, d
+        cdef double t0 = self.t0
+        cdef double[:] ts = self.ts, dur = self.dur
+        cdef int[:] name = self.name, track = self.track, args = self.args
+        cdef int[:] depth = self.depth, parent = self.parent
+        cdef int64_t* row_base = self.row_base
+        cdef int32_t* final_of = <int32_t*>malloc(max(n, 1) * sizeof(int32_t))
+        cdef int64_t* next_at = <int64_t*>malloc((self.nrows + 1) * sizeof(int64_t))
+        if not final_of or not next_at:
+            free(final_of)
+            free(next_at)
+            raise MemoryError()
+        huge_pages(final_of, n * sizeof(int32_t))
+        for r in range(self.nrows + 1):
+            next_at[r] = self.row_start[r]
+        with nogil:
+            # A track's slices come in start order, so each row fills in start order; a
+            # parent comes before its children, so its place is known when they are placed.
+            for i in range(n):
+                r = row_base[track[i]] + depth[i]
+                p = next_at[r]
+                next_at[r] = p + 1
+                final_of[i] = <int32_t>p
+                s = llround((ts[i] - t0) * 1000.0)
+                d = llround(dur[i] * 1000.0)
+                os[p] = <double>s
+                od[p] = <double>(d if d > 0 else 0)
+                on[p] = name[i]
+                ot[p] = track[i]
+                odp[p] = depth[i]
+                op[p] = final_of[parent[i]] if parent[i] >= 0 else -1
+                oa[p] = args[i]
+        free(final_of)
+        free(next_at)
+        return 0
+
+    def place_into(self, bytes blob, Py_ssize_t start, Py_ssize_t dur, Py_ssize_t name,
+                   Py_ssize_t track, Py_ssize_t depth, Py_ssize_t parent, Py_ssize_t args):
+        """Write the seven columns into ``blob`` (fresh, and seen by nothing else yet) at these
+        byte offsets, each 8-aligned with room for ``count`` values. Drops the inputs."""
+        cdef char* base = PyBytes_AS_STRING(blob)
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(blob), offset
+        for offset, width in ((start, 8), (dur, 8), (name, 4), (track, 4), (depth, 4), (parent, 4), (args, 4)):
+            if offset < 0 or offset % 8 or offset + self.n * width > size:
+                raise ValueError(f"no room for {self.n} values of {width} bytes at {offset}")
+        self.place(<double*>(base + start), <double*>(base + dur), <int*>(base + name),
+                   <int*>(base + track), <int*>(base + depth), <int*>(base + parent), <int*>(base + args))
+        self.ts = self.dur = None
+        self.name = self.track = self.args = self.depth = self.parent = None
+
+
+def nest(double[:] ts, double[:] dur, int[:] name, int[:] track, int[:] args, int[:] depth,
+         int[:] parent, int ntracks, double t0):
+    """A ``Nesting`` of slices given at their begin, with their depth and parent (an input
+    position) as the file nests them; None when ``layout_slices`` would lay them out otherwise:
+    when the times do not nest as the file does (on a track, a start not after the one before
+    it, a child that starts at or after its parent's end, a slice that starts before the one
+    before it at its depth has ended) or the nesting is not a pre-order (a parent that is not
+    the slice before it one level up). A tracer's own file nests; what does not is rare and
+    small (equal timestamps, a call left open at the very end of a file cut short)."""
+    cdef Py_ssize_t n = ts.shape[0], i, p
+    cdef int t, dp
+    cdef int64_t s, d, end, r
+    cdef bint ordered = True
+    cdef int64_t* last_start = <int64_t*>malloc(max(ntracks, 1) * sizeof(int64_t))
+    cdef int64_t* last_end = <int64_t*>malloc(max(ntracks, 1) * sizeof(int64_t))
+    cdef int64_t* first_ns = <int64_t*>malloc(max(ntracks, 1) * sizeof(int64_t))
+    # Per track, the chain of slices open at the last one (by depth): its parent and the
+    # slice before it at its depth are there.
+    cdef Open** chain = <Open**>calloc(max(ntracks, 1), sizeof(Open*))
+    cdef int* chain_cap = <int*>calloc(max(ntracks, 1), sizeof(int))
+    cdef int* chain_len = <int*>calloc(max(ntracks, 1), sizeof(int))
+    cdef char* has_first = <char*>calloc(max(ntracks, 1), 1)
+    cdef bint nomem = False
+    cdef Open* grown
+    cdef Nesting nesting = Nesting.__new__(Nesting)
+    cdef int64_t* row_base
+    cdef int64_t* row_start
+    if (name.shape[0] != n or track.shape[0] != n or args.shape[0] != n or depth.shape[0] != n
+            or parent.shape[0] != n or dur.shape[0] != n):
+        raise ValueError("the columns differ in length")
+    nesting.ts, nesting.dur, nesting.name, nesting.track = ts, dur, name, track
+    nesting.args, nesting.depth, nesting.parent = args, depth, parent
+    nesting.n, nesting.ntracks, nesting.t0 = n, ntracks, t0
+    nesting.row_base = row_base = <int64_t*>calloc(ntracks + 1, sizeof(int64_t))
+    nesting.rows = array.clone(_INTS, 0, False)
+    try:
+        if not last_start or not last_end or not first_ns or not chain or not chain_cap \
+                or not chain_len or not has_first or not row_base:
+            raise MemoryError()
+        with nogil:
+            # The checks, and each track's depth (row_base[t + 1] holds it for now).
+            for i in range(n):
+                t = track[i]
+                dp = depth[i]
+                p = parent[i]
+                if t < 0 or t >= ntracks or dp < 0 or dp > chain_len[t] or (
+                        (p >= 0 or dp > 0) and (p < 0 or p >= i or depth[p] != dp - 1 or track[p] != t
+                                                or chain[t][dp - 1].at != p)):
+                    ordered = False
+                    break
+                s = llround((ts[i] - t0) * 1000.0)
+                d = llround(dur[i] * 1000.0)
+                end = s + (d if d > 0 else 0)
+                # Equal starts sort longer first: only a child of the slice just before, shorter.
+                if (chain_len[t] and (s < last_start[t] or (s == last_start[t] and (
+                        dp != chain_len[t] or end >= last_end[t])))) \
+                        or (dp > 0 and s >= chain[t][dp - 1].end) \
+                        or (dp < chain_len[t] and chain[t][dp].end > s):
+                    ordered = False
+                    break
+                if not has_first[t]:    # the track's first slice is its earliest
+                    has_first[t] = 1
+                    first_ns[t] = s
+                last_start[t] = s
+                last_end[t] = end
+                if dp >= chain_cap[t]:
+                    grown = <Open*>realloc(chain[t], (2 * dp + 16) * sizeof(Open))
+                    if not grown:
+                        nomem = True
+                        break
+                    chain[t], chain_cap[t] = grown, 2 * dp + 16
+                chain[t][dp].end = end if dp == 0 or end < chain[t][dp - 1].end else chain[t][dp - 1].end
+                chain[t][dp].at = i
+                chain_len[t] = dp + 1
+                if dp + 1 > row_base[t + 1]:
+                    row_base[t + 1] = dp + 1
+        if nomem:
+            raise MemoryError()
+        if not ordered:
+            return None
+        for t in range(ntracks):
+            row_base[t + 1] += row_base[t]
+        nesting.nrows = row_base[ntracks]
+        nesting.row_start = row_start = <int64_t*>calloc(nesting.nrows + 1, sizeof(int64_t))
+        if not row_start:
+            raise MemoryError()
+        with nogil:
+            for i in range(n):
+                row_start[row_base[track[i]] + depth[i] + 1] += 1
+            for r in range(nesting.nrows):
+                row_start[r + 1] += row_start[r]
+        for t in range(ntracks):
+            for dp in range(row_base[t + 1] - row_base[t]):
+                r = row_base[t] + dp
+                if row_start[r + 1] > row_start[r]:
+                    nesting.rows.extend((t, dp, row_start[r], row_start[r + 1] - row_start[r]))
+        nesting.first_start = [<double>first_ns[t] if has_first[t] else None for t in range(ntracks)]
+    finally:
+        if chain:
+            for t in range(ntracks):
+                free(chain[t])
+        free(chain); free(chain_cap); free(chain_len); free(last_start); free(last_end)
+        free(first_ns); free(has_first)
+    return nesting
+
+
+def layout_nested(double[:] ts, double[:] dur, int[:] name, int[:] track, int[:] args,
+                  int[:] depth, int[:] parent, int ntracks, double t0):
+    """``nest`` and place, into arrays: ``(start_ns, dur_ns, name, track, depth, parent, args,
+    rows)`` in output order, as ``layout_slices`` and ``take`` would give them; or None as
+    ``nest`` says."""
+    cdef Nesting nesting = nest(ts, dur, name, track, args, depth, parent, ntracks, t0)
+    if nesting is None:
+        return None
+    cdef Py_ssize_t n = nesting.n
+    cdef array.array start_ns = array.clone(_DOUBLES, n, False)
+    cdef array.array dur_ns = array.clone(_DOUBLES, n, False)
+    cdef array.array o_name, o_track, o_depth, o_parent, o_args
+    o_name, o_track, o_depth, o_parent, o_args = [array.clone(_INTS, n, False) for _ in range(5)]
+    for col in (start_ns, dur_ns, o_name, o_track, o_depth, o_parent, o_args):
+        huge_array(col)
+    nesting.place(start_ns.data.as_doubles, dur_ns.data.as_doubles, o_name.data.as_ints,
+                  o_track.data.as_ints, o_depth.data.as_ints, o_parent.data.as_ints, o_args.data.as_ints)
+    return start_ns, dur_ns, o_name, o_track, o_depth, o_parent, o_args, nesting.rows
