@@ -189,11 +189,13 @@ cdef void _sort_nearly_sorted(Item* src, Item* dst, Py_ssize_t a, Py_ssize_t b) 
         o -= 1
 
 
-def layout_slices(double[:] ts, double[:] dur, int[:] track, int ntracks, double t0):
+def layout_slices(double[:] ts, double[:] dur, int[:] track, int ntracks, double t0,
+                  double scale=1000.0):
     """Nest the slices of each track and order them by (track, depth, start).
 
     ``ts``/``dur`` are microseconds; times are rounded to integer nanoseconds after ``t0``, so
-    a child that ends 1 ns after its parent (separately rounded numbers) still nests. Returns
+    a child that ends 1 ns after its parent (separately rounded numbers) still nests (times
+    already in whole nanoseconds after the first: ``t0`` 0 and ``scale`` 1). Returns
     ``(order, start_ns, dur_ns, depth, parent, rows)``: ``order`` maps each output position to
     the input slice, ``parent`` is an output position or -1, and ``rows`` is a flat array of
     (track, depth, first, count) per non-empty row, in output order.
@@ -247,8 +249,8 @@ def layout_slices(double[:] ts, double[:] dur, int[:] track, int ntracks, double
             for j in range(ntracks - 1):
                 track_at[j + 1] += track_at[j]
             for i in range(n):
-                s = llround((ts[i] - t0) * 1000.0)
-                d = llround(dur[i] * 1000.0)
+                s = llround((ts[i] - t0) * scale)
+                d = llround(dur[i] * scale)
                 if d < 0:
                     d = 0
                 pos = track_at[track[i]]

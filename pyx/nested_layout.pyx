@@ -7,15 +7,20 @@ depth) row is already in start order and nothing needs sorting. ``nest`` checks 
 nest as the file does and counts the rows; ``Nesting.place_into`` then writes the laid-out
 columns straight into the viewer's blob, so 10 million slices are written once, into memory
 faulted in once, instead of into arrays the blob is then copied from. ``layout_nested`` gives
-the same columns as arrays. Both lay the slices out as ``_columns.layout_slices`` does, byte for
-byte; when the times do not nest as the file does, ``nest`` returns None and the caller uses
-``layout_slices``, which works the nesting out from the times.
+the same columns as arrays.
+
+A streamed file does not nest as its times do: a part holds the calls that ended while it
+filled, so a caller still running when a part is written comes in a later part, after calls
+it made. ``nest`` then puts each track in start order itself (the few late callers sorted and
+merged in) and nests by the times, as ``_columns.layout_slices`` does, with an order array
+instead of copies of the slices. Either way the result is ``layout_slices``'s, byte for byte;
+only a track far from start order (another tracer's post-order file) is left to it (None).
 """
 from cpython cimport array
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.math cimport llround
 from libc.stdint cimport int32_t, int64_t
-from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.stdlib cimport calloc, free, malloc, qsort, realloc
 
 import array as pyarray
 
@@ -30,6 +35,28 @@ cdef struct Open:
     Py_ssize_t at   # its input position
 
 
+cdef struct Key:    # a slice as _columns.layout_slices orders a track: start, longer first, input
+    int64_t start
+    int64_t end
+    int32_t index
+
+
+cdef inline bint before(int64_t s1, int64_t e1, int32_t i1, int64_t s2, int64_t e2, int32_t i2) noexcept nogil:
+    if s1 != s2:
+        return s1 < s2
+    if e1 != e2:
+        return e1 > e2
+    return i1 < i2
+
+
+cdef int key_order(const void* a, const void* b) noexcept nogil:
+    cdef const Key* x = <const Key*>a
+    cdef const Key* y = <const Key*>b
+    if before(x.start, x.end, x.index, y.start, y.end, y.index):
+        return -1
+    return 1 if before(y.start, y.end, y.index, x.start, x.end, x.index) else 0
+
+
 cdef class Nesting:
     """What ``nest`` found: the rows, where each begins in the output, and each track's first
     start. It holds the input columns until the slices are placed."""
@@ -37,16 +64,17 @@ cdef class Nesting:
     cdef int[:] name, track, args, depth, parent
     cdef Py_ssize_t n
     cdef int ntracks
-    cdef double t0
     cdef int64_t* row_base      # the first row of each track (ntracks + 1)
     cdef int64_t* row_start     # the first output position of each row (rows + 1)
     cdef int64_t nrows
+    cdef int32_t* order         # the slices in start order per track, when not the file's
     cdef readonly array.array rows      # (track, depth, first, count) of each non-empty row
     cdef readonly list first_start      # each track's first start (ns after t0), None if none
 
     def __dealloc__(self):
         free(self.row_base)
         free(self.row_start)
+        free(self.order)
 
     @property
     def count(self):
@@ -54,10 +82,9 @@ cdef class Nesting:
 
     cdef int place(self, double* os, double* od, int* on, int* ot, int* odp, int* op, int* oa) except -1:
         """Write the columns in output order (``parent`` an output position)."""
-        cdef Py_ssize_t n = self.n, i, p
+        cdef Py_ssize_t n = self.n, i, k, p
         cdef int64_t r
-        cdef int64_t s, d
-        cdef double t0 = self.t0
+        cdef int32_t* order = self.order
         cdef double[:] ts = self.ts, dur = self.dur
         cdef int[:] name = self.name, track = self.track, args = self.args
         cdef int[:] depth = self.depth, parent = self.parent
@@ -74,15 +101,14 @@ cdef class Nesting:
         with nogil:
             # A track's slices come in start order, so each row fills in start order; a
             # parent comes before its children, so its place is known when they are placed.
-            for i in range(n):
+            for k in range(n):
+                i = order[k] if order else k
                 r = row_base[track[i]] + depth[i]
                 p = next_at[r]
                 next_at[r] = p + 1
                 final_of[i] = <int32_t>p
-                s = llround((ts[i] - t0) * 1000.0)
-                d = llround(dur[i] * 1000.0)
-                os[p] = <double>s
-                od[p] = <double>(d if d > 0 else 0)
+                os[p] = ts[i]
+                od[p] = dur[i]
                 on[p] = name[i]
                 ot[p] = track[i]
                 odp[p] = depth[i]
@@ -107,15 +133,157 @@ cdef class Nesting:
         self.name = self.track = self.args = self.depth = self.parent = None
 
 
+cdef int by_times(Nesting nesting, int64_t* first_ns, char* has_first) except -1:
+    """Lay out slices whose file order is not their start order (a streamed file's): each
+    track's run put in start order (``nesting.order``), then nested by a sweep with a stack of
+    open slices, as ``layout_slices`` does, into ``depth`` and ``parent`` (overwritten).
+    Returns 0, having changed nothing, when a track is far from start order (or a track id is
+    out of range): then ``layout_slices`` does it."""
+    cdef Py_ssize_t n = nesting.n, i, k, a, b, x, o, kept, spare, spare_cap = 0, descents
+    cdef int ntracks = nesting.ntracks, t, top, stack_cap = 0
+    cdef double[:] ts = nesting.ts, dur = nesting.dur
+    cdef int[:] track = nesting.track, depth = nesting.depth, parent = nesting.parent
+    cdef int64_t s, e, ls, le
+    cdef int32_t li, j
+    cdef int64_t* row_base = nesting.row_base
+    cdef int64_t* track_at = <int64_t*>calloc(ntracks + 1, sizeof(int64_t))
+    cdef int32_t* order = <int32_t*>malloc(max(n, 1) * sizeof(int32_t))
+    cdef Key* spares = NULL
+    cdef Key* grown_keys
+    cdef int64_t* stack_end = NULL
+    cdef int32_t* stack_at = NULL
+    cdef void* grown
+    cdef bint refused = False, nomem = False
+    if not track_at or not order:
+        free(track_at)
+        free(order)
+        raise MemoryError()
+    huge_pages(order, n * sizeof(int32_t))
+    with nogil:
+        # each track's run, in input order (a count per track, then each slice to its place)
+        for i in range(n):
+            t = track[i]
+            if t < 0 or t >= ntracks:
+                refused = True
+                break
+            track_at[t + 1] += 1
+        if not refused:
+            for t in range(ntracks):
+                track_at[t + 1] += track_at[t]
+            for i in range(n):
+                order[track_at[track[i]]] = <int32_t>i
+                track_at[track[i]] += 1
+            for t in range(ntracks, 0, -1):     # back to where each run begins
+                track_at[t] = track_at[t - 1]
+            track_at[0] = 0
+        for t in range(ntracks if not refused else 0):
+            a, b = track_at[t], track_at[t + 1]
+            descents = 0
+            for k in range(a + 1, b):
+                i, x = order[k - 1], order[k]
+                descents += not before(<int64_t>ts[i], <int64_t>ts[i] + <int64_t>dur[i], <int32_t>i,
+                                       <int64_t>ts[x], <int64_t>ts[x] + <int64_t>dur[x], <int32_t>x)
+            if descents > (b - a) // 16 + 16:   # post-order, say: layout_slices's own guess
+                refused = True
+                break
+            # The slices in order with all kept before them stay where they are (moved up);
+            # the others are sorted apart and merged in from the back.
+            kept = spare = 0
+            for k in range(a, b):
+                j = order[k]
+                s, e = <int64_t>ts[j], <int64_t>ts[j] + <int64_t>dur[j]
+                if kept == 0 or before(ls, le, li, s, e, j):
+                    order[a + kept] = j
+                    kept += 1
+                    ls, le, li = s, e, j
+                    continue
+                if spare == spare_cap:
+                    spare_cap = 2 * spare_cap + 1024
+                    grown_keys = <Key*>realloc(spares, spare_cap * sizeof(Key))
+                    if not grown_keys:
+                        nomem = True
+                        break
+                    spares = grown_keys
+                spares[spare].start, spares[spare].end, spares[spare].index = s, e, j
+                spare += 1
+            if nomem:
+                break
+            if spare:
+                qsort(spares, spare, sizeof(Key), key_order)
+                x, o = a + kept - 1, b - 1
+                spare -= 1
+                while spare >= 0:
+                    if x >= a:
+                        j = order[x]
+                        if before(spares[spare].start, spares[spare].end, spares[spare].index,
+                                  <int64_t>ts[j], <int64_t>ts[j] + <int64_t>dur[j], j):
+                            order[o] = j
+                            x -= 1
+                            o -= 1
+                            continue
+                    order[o] = spares[spare].index
+                    spare -= 1
+                    o -= 1
+        if not refused and not nomem:
+            # Nest each track by a sweep in start order: pop the slices that ended, the top
+            # is the parent (a child ending past its parent ends with it, as layout_slices has it).
+            for t in range(ntracks):
+                row_base[t + 1] = 0
+                top = 0
+                for k in range(track_at[t], track_at[t + 1]):
+                    j = order[k]
+                    s, e = <int64_t>ts[j], <int64_t>ts[j] + <int64_t>dur[j]
+                    if k == track_at[t]:
+                        has_first[t], first_ns[t] = 1, s
+                    while top > 0 and stack_end[top - 1] <= s:
+                        top -= 1
+                    depth[j] = top
+                    parent[j] = stack_at[top - 1] if top > 0 else -1
+                    if top == stack_cap:
+                        stack_cap = 2 * stack_cap + 64
+                        grown = realloc(stack_end, stack_cap * sizeof(int64_t))
+                        if grown:
+                            stack_end = <int64_t*>grown
+                            grown = realloc(stack_at, stack_cap * sizeof(int32_t))
+                            if grown:
+                                stack_at = <int32_t*>grown
+                        if not grown:
+                            nomem = True
+                            break
+                    stack_end[top] = e if top == 0 or e < stack_end[top - 1] else stack_end[top - 1]
+                    stack_at[top] = j
+                    top += 1
+                    if top > row_base[t + 1]:
+                        row_base[t + 1] = top
+                if nomem:
+                    break
+    free(track_at)
+    free(spares)
+    free(stack_end)
+    free(stack_at)
+    if nomem:
+        free(order)
+        raise MemoryError()
+    if refused:
+        free(order)
+        return 0
+    nesting.order = order
+    return 1
+
+
 def nest(double[:] ts, double[:] dur, int[:] name, int[:] track, int[:] args, int[:] depth,
          int[:] parent, int ntracks, double t0):
     """A ``Nesting`` of slices given at their begin, with their depth and parent (an input
-    position) as the file nests them; None when ``layout_slices`` would lay them out otherwise:
-    when the times do not nest as the file does (on a track, a start not after the one before
-    it, a child that starts at or after its parent's end, a slice that starts before the one
-    before it at its depth has ended) or the nesting is not a pre-order (a parent that is not
-    the slice before it one level up). A tracer's own file nests; what does not is rare and
-    small (equal timestamps, a call left open at the very end of a file cut short)."""
+    position) as the file nests them; ``ts`` and ``dur`` (microseconds) become whole
+    nanoseconds after ``t0`` in place, as ``layout_slices`` rounds them, and ``depth`` and
+    ``parent`` may be overwritten: the columns are the caller's to give up.
+
+    When the times nest as the file does (on each track, starts increasing, or equal for a
+    shorter child of the slice just before; a child starting before its parent's end; a slice
+    starting once the one before it at its depth has ended; and the file's nesting a pre-order),
+    the file's order and nesting are kept. Otherwise each track is put in start order and nested
+    by its times (``by_times``). None when a track is far from start order: ``layout_slices``
+    then lays the slices out, from the times in nanoseconds (``t0`` 0, ``scale`` 1)."""
     cdef Py_ssize_t n = ts.shape[0], i, p
     cdef int t, dp
     cdef int64_t s, d, end, r
@@ -139,7 +307,7 @@ def nest(double[:] ts, double[:] dur, int[:] name, int[:] track, int[:] args, in
         raise ValueError("the columns differ in length")
     nesting.ts, nesting.dur, nesting.name, nesting.track = ts, dur, name, track
     nesting.args, nesting.depth, nesting.parent = args, depth, parent
-    nesting.n, nesting.ntracks, nesting.t0 = n, ntracks, t0
+    nesting.n, nesting.ntracks = n, ntracks
     nesting.row_base = row_base = <int64_t*>calloc(ntracks + 1, sizeof(int64_t))
     nesting.rows = array.clone(_INTS, 0, False)
     try:
@@ -147,6 +315,12 @@ def nest(double[:] ts, double[:] dur, int[:] name, int[:] track, int[:] args, in
                 or not chain_len or not has_first or not row_base:
             raise MemoryError()
         with nogil:
+            # The times as layout_slices rounds them (a negative duration is none).
+            for i in range(n):
+                s = llround((ts[i] - t0) * 1000.0)
+                d = llround(dur[i] * 1000.0)
+                ts[i] = <double>s
+                dur[i] = <double>(d if d > 0 else 0)
             # The checks, and each track's depth (row_base[t + 1] holds it for now).
             for i in range(n):
                 t = track[i]
@@ -157,9 +331,8 @@ def nest(double[:] ts, double[:] dur, int[:] name, int[:] track, int[:] args, in
                                                 or chain[t][dp - 1].at != p)):
                     ordered = False
                     break
-                s = llround((ts[i] - t0) * 1000.0)
-                d = llround(dur[i] * 1000.0)
-                end = s + (d if d > 0 else 0)
+                s = <int64_t>ts[i]
+                end = s + <int64_t>dur[i]
                 # Equal starts sort longer first: only a child of the slice just before, shorter.
                 if (chain_len[t] and (s < last_start[t] or (s == last_start[t] and (
                         dp != chain_len[t] or end >= last_end[t])))) \
@@ -185,7 +358,7 @@ def nest(double[:] ts, double[:] dur, int[:] name, int[:] track, int[:] args, in
                     row_base[t + 1] = dp + 1
         if nomem:
             raise MemoryError()
-        if not ordered:
+        if not ordered and not by_times(nesting, first_ns, has_first):
             return None
         for t in range(ntracks):
             row_base[t + 1] += row_base[t]
@@ -213,12 +386,12 @@ def nest(double[:] ts, double[:] dur, int[:] name, int[:] track, int[:] args, in
     return nesting
 
 
-def layout_nested(double[:] ts, double[:] dur, int[:] name, int[:] track, int[:] args,
-                  int[:] depth, int[:] parent, int ntracks, double t0):
+def layout_nested(ts, dur, name, track, args, depth, parent, int ntracks, double t0):
     """``nest`` and place, into arrays: ``(start_ns, dur_ns, name, track, depth, parent, args,
     rows)`` in output order, as ``layout_slices`` and ``take`` would give them; or None as
-    ``nest`` says."""
-    cdef Nesting nesting = nest(ts, dur, name, track, args, depth, parent, ntracks, t0)
+    ``nest`` says. The inputs are left as they were (``nest`` is given copies)."""
+    cdef Nesting nesting = nest(pyarray.array("d", ts), pyarray.array("d", dur), name, track, args,
+                                pyarray.array("i", depth), pyarray.array("i", parent), ntracks, t0)
     if nesting is None:
         return None
     cdef Py_ssize_t n = nesting.n

@@ -217,19 +217,71 @@ def test_nested_layout_takes_a_child_starting_with_its_longer_parent():
     assert [list(got[k]) for k in (0, 4, 5)] == [[0.0, 0.0, 2000.0, 3000.0], [0, 1, 0, 1], [-1, 0, -1, 2]]
 
 
+def same_as_plain(got, ts, dur, track, name, args, ntracks, t0):
+    assert got is not None
+    start_ns, dur_ns, o_name, o_track, o_depth, o_parent, o_args, rows = got
+    order, *plain = plain_layout(ts, dur, track, ntracks, t0)
+    assert [list(a) for a in (start_ns, dur_ns, o_depth, o_parent, rows)] == [list(a) for a in plain]
+    assert list(o_name) == [name[i] for i in order]
+    assert list(o_track) == [track[i] for i in order]
+    assert list(o_args) == [args[i] for i in order]
+
+
 @pytest.mark.parametrize("broken", sorted(NOT_AS_THE_TIMES_SAY))
-def test_nested_layout_refuses_what_does_not_nest_by_the_times(broken):
+def test_what_does_not_nest_as_the_file_says_is_nested_by_the_times(broken):
     slices = list(NESTS)
     for k, changed in NOT_AS_THE_TIMES_SAY[broken].items():
         slices[k] = changed
-    assert nested(slices) is None
+    ts, dur, track, depth, parent = [array(code, values) for code, values in
+                                     zip("ddiii", zip(*slices, strict=True), strict=True)]
+    name = array("i", range(len(slices)))
+    args = array("i", [-1, 3, 5, -1])
+    got = _nested_layout.layout_nested(ts, dur, name, track, args, depth, parent, 2, 1.0)
+    same_as_plain(got, ts, dur, track, name, args, 2, 1.0)
+
+
+def streamed(rng, ntracks, n, part):
+    """Random nested calls in the order a streamed file gives them: in parts of ``part``
+    calls by their end, each part's calls in start order (its file nesting as the scanner
+    would see it: only among the part's own calls), so a caller still running at a part's
+    end comes in a later part, after calls it made."""
+    ts, dur, track, _, _ = calls_as_begun(rng, ntracks, n)
+    ends = [round(ts[i] * 1000) + round(dur[i] * 1000) for i in range(len(ts))]
+    by_end = sorted(range(len(ts)), key=lambda i: (ends[i], i))
+    order = []
+    for k in range(0, len(by_end), part):
+        order += sorted(by_end[k:k + part], key=lambda i: (track[i], ts[i], -ends[i], i))
+    cols = [array(code, [col[i] for i in order]) for code, col in zip("ddi", (ts, dur, track), strict=True)]
+    depth, parent = array("i", [0] * len(order)), array("i", [-1] * len(order))   # as if all top-level
+    return (*cols, depth, parent)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_streamed_files_calls_are_nested_by_the_times(seed):
+    rng = random.Random(seed)
+    ntracks = rng.randint(1, 3)
+    ts, dur, track, depth, parent = streamed(rng, ntracks, rng.randint(300, 900), rng.choice([60, 200]))
+    name = array("i", [rng.randrange(7) for _ in ts])
+    args = array("i", [rng.choice([-1, k]) for k in range(len(ts))])
+    t0 = min(ts)
+    got = _nested_layout.layout_nested(ts, dur, name, track, args, depth, parent, ntracks, t0)
+    same_as_plain(got, ts, dur, track, name, args, ntracks, t0)
+
+
+def test_a_track_far_from_start_order_is_left_to_layout_slices():
+    rng = random.Random(3)
+    ts, dur, track, depth, parent = calls_as_begun(rng, 2, 200)
+    backwards = [array(col.typecode, reversed(col)) for col in (ts, dur, track)]
+    zeros = array("i", [0] * len(ts))
+    assert _nested_layout.layout_nested(*backwards[:2], zeros, backwards[2], zeros, zeros,
+                                        array("i", [-1] * len(ts)), 2, min(ts)) is None
 
 
 def test_placing_into_a_blob_too_small_is_refused_before_a_byte_is_written():
     columns_in = [array(code, values) for code, values in zip("ddiii", zip(*NESTS, strict=True), strict=True)]
     ts, dur, track, depth, parent = columns_in
     name = args = array("i", [0] * len(NESTS))
-    nesting = _nested_layout.nest(ts, dur, name, track, args, depth, parent, 2, 1.0)
+    nesting = _nested_layout.nest(array("d", ts), array("d", dur), name, track, args, depth, parent, 2, 1.0)
     offsets = [0, 32, 64, 80, 96, 112, 128]     # 4 doubles twice, then 4 ints five times
     blob = bytes(143)                             # the last column a byte short
     with pytest.raises(ValueError, match="no room for 4 values of 4 bytes at 128"):
@@ -365,6 +417,37 @@ def test_the_scanner_gives_the_nesting_and_the_blob_is_the_same(tmp_path, monkey
     (opened,) = [i for i, n in enumerate(cols["name"]) if "left_open" in meta["names"][n]]
     assert cols["depth"][opened] == 0
     assert cols["start"][opened] + cols["dur"][opened] == meta["end"]   # it runs to the end
+
+
+def test_a_streamed_file_is_nested_by_its_times_without_layout_slices(tmp_path, monkeypatch):
+    path = tmp_path / "streamed.pftrace"
+    tracer = VizTracer(tracer_entries=1000, stream=True, output_file=str(path), verbose=0)
+    tracer.start()
+    work(15)
+    t = threading.Thread(target=work, args=(13,))
+    t.start()
+    t.join()
+    tracer.stop()
+    tracer.save()
+    scanned, _, _ = _pftrace_scan.scan_pftrace(path.read_bytes())
+    ts, track = scanned[0], scanned[3]
+    last: dict[int, float] = {}
+    late = 0    # callers written in a part after calls they made
+    for i in range(len(ts)):
+        late += ts[i] < last.get(track[i], ts[i])
+        last[track[i]] = max(last.get(track[i], ts[i]), ts[i])
+    assert late > 10
+    expected = plain_blob(path)
+
+    def refused(*args):
+        raise AssertionError("laid out by layout_slices")
+
+    monkeypatch.setattr(_columns, "layout_slices", refused)
+    assert columns._pftrace_blob(str(path)) == expected
+    meta, cols = columns.read_blob(expected)
+    works = [i for i, n in enumerate(cols["name"]) if meta["names"][n].startswith("work (")]
+    assert len(works) == 1973 + 753     # work(15) and work(13)
+    assert max(cols["depth"][i] for i in works) == 14
 
 
 def test_two_processes_in_chunks(tmp_path):

@@ -295,9 +295,11 @@ def _blob(scanned: list, report: dict, title: str | None = None) -> bytes:
 
     if begun is not None:  # calls the scanner placed at their begin, with their nesting
         unfinished += _columns.end_open(ts, dur, last)
-    nesting = None
+    nesting, t0, scale = None, first, 1000.0
     if begun is not None and len(begun[0]) == len(ts):  # no B/E pair appended above
+        # which turns ts and dur into whole ns after `first`, for layout_slices too
         nesting = _nested_layout.nest(ts, dur, name, track, args, *begun, len(tracks.keys), first)
+        t0, scale = 0.0, 1.0
     if nesting is not None:
         # laid out by _pack, straight into the blob: here only the room they take
         n = nesting.count
@@ -306,7 +308,7 @@ def _blob(scanned: list, report: dict, title: str | None = None) -> bytes:
         rows, slice_first = nesting.rows, nesting.first_start
     else:
         order, start_ns, dur_ns, depth, parent, rows = _columns.layout_slices(
-            ts, dur, track, len(tracks.keys), first)
+            ts, dur, track, len(tracks.keys), t0, scale)
         name, track, args = (_columns.take(c, order) for c in (name, track, args))
         slice_first = _row_starts(len(tracks.keys), rows, start_ns)
     del ts, dur, begun
