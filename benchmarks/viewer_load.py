@@ -28,6 +28,7 @@ import argparse
 import os
 import random
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -222,9 +223,7 @@ def main() -> int:
         finally:
             browser.close()
             if not args.keep:
-                for name in os.listdir(folder):
-                    os.unlink(os.path.join(folder, name))
-                os.rmdir(folder)
+                shutil.rmtree(folder)   # the traces, and the viewer's cache folder
     return 0
 
 

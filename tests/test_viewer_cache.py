@@ -13,7 +13,7 @@ import pytest
 from conftest_viewer_helpers import make_trace, request
 
 from viztracer.viewer import disk_cache
-from viztracer.viewer.columns import trace_blob
+from viztracer.viewer.columns import MAGIC, trace_blob
 from viztracer.viewer.disk_cache import DiskCache
 from viztracer.viewer.reports import Reports
 from viztracer.viewer.server import BlobCache, ViewerServer
@@ -177,6 +177,21 @@ def test_the_budget_drops_the_least_recently_used_files(tmp_path, cache_dir):
     for report in reports[:3]:
         after.get(report)
     assert after.convert.calls == ["b.json"]
+
+
+def test_a_report_keeps_its_blob_and_levels_however_large(tmp_path, cache_dir):
+    old, big = (str(make_trace(tmp_path / f"{name}.json", n=10)) for name in ("old", "big"))
+    blob = trace_blob(big)
+    disk = DiskCache(str(cache_dir), budget=len(blob), min_seconds=0)    # not even blob + levels
+    disk.store(old, os.stat(old), trace_blob(old))
+    assert disk.store(big, os.stat(big), blob) is not None      # the old report's file goes
+    levels = MAGIC + b"levels" * 1000     # a blob of its own kind
+    assert disk.store(big, os.stat(big), levels, "tiles") is not None
+    assert sorted(os.path.basename(f) for f in cache_files(cache_dir)) == sorted(
+        os.path.basename(disk.file_of(disk.key(big, os.stat(big), kind))) for kind in ("", "tiles"))
+    assert disk.load(big, os.stat(big)) == blob
+    assert disk.load(big, os.stat(big), "tiles") == levels
+    assert disk.load(old, os.stat(old)) is None
 
 
 def test_temporary_files_left_by_a_killed_viewer_are_removed(tmp_path, cache_dir):
