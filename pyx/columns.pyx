@@ -394,3 +394,47 @@ def join(list parts):
         parts[k] = None
     parts.clear()
     return out
+
+
+def json_array_starts(const unsigned char[:] text):
+    """Where each element of the JSON array ``text`` begins (array "q"), and one more entry:
+    the position after the closing bracket. Element ``k`` is then ``text[starts[k]:starts[k+1]
+    - 1]`` (the comma or bracket after it left out; whitespace around it is JSON's), so one
+    element of a blob's args table is parsed without parsing all of them, which for a traced
+    program with ``log_func_args`` is hundreds of MB. ValueError when ``text`` is not one
+    array (strings are skipped with their escapes, brackets counted; the elements are not
+    checked: ``json.loads`` of one does that)."""
+    cdef Py_ssize_t n = text.shape[0], i = 0, depth = 0
+    cdef unsigned char ch
+    cdef bint empty = True
+    starts = array.clone(pyarray.array("q"), 0, False)
+    while i < n and text[i] in b" \t\r\n":
+        i += 1
+    if i == n or text[i] != b"["[0]:
+        raise ValueError("not a JSON array")
+    i += 1
+    starts.append(i)
+    while i < n:
+        ch = text[i]
+        if ch == b'"'[0]:
+            i += 1
+            while i < n and text[i] != b'"'[0]:
+                i += 2 if text[i] == b"\\"[0] else 1
+            empty = False
+        elif ch == b"["[0] or ch == b"{"[0]:
+            depth += 1
+            empty = False
+        elif ch == b"]"[0] or ch == b"}"[0]:
+            if depth == 0:
+                if empty:       # "[]": no element
+                    starts[0] = i + 1
+                else:
+                    starts.append(i + 1)
+                return starts
+            depth -= 1
+        elif ch == b","[0] and depth == 0:
+            starts.append(i + 1)
+        elif ch not in b" \t\r\n":
+            empty = False
+        i += 1
+    raise ValueError("a JSON array cut short")

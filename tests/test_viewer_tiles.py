@@ -14,6 +14,7 @@ import urllib.request
 import pytest
 from conftest_viewer_helpers import serving
 
+from viztracer import _columns
 from viztracer.viewer import tiles as tiles_module
 from viztracer.viewer.columns import read_blob, report_blob
 from viztracer.viewer.tiles import BUCKETS, LevelsFailed, TiledTrace, base_width, build_order, level_widths
@@ -291,6 +292,52 @@ def test_slice_details_with_self_time_and_parents():
     assert [p["name"] for p in b["parents"]] == ["a", "root"] and b["args"] is None
     with pytest.raises(ValueError):
         tiled.slice_details(len(names))
+
+
+def random_json(rng, depth=0):
+    kind = rng.randrange(7 if depth < 3 else 4)
+    if kind == 0:
+        return rng.choice([None, True, False])
+    if kind == 1:
+        return rng.choice([0, -7, 2**70, 1.5e-300, float("nan")])
+    if kind in (2, 3):   # strings with what could end an element or the array if not skipped
+        tricky = ['"', "\\", ",", "]", "}", "[", "{", "x", "\u00e9", " "]
+        return "".join(rng.choice(tricky) for _ in range(rng.randrange(6)))
+    if kind in (4, 5):
+        return [random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {str(k): random_json(rng, depth + 1) for k in range(rng.randrange(4))}
+
+
+@pytest.mark.parametrize("separators", [(",", ":"), (", ", ": ")])
+def test_each_entry_of_a_json_array_is_found_without_parsing_the_rest(separators):
+    rng = random.Random(5)
+    values = [random_json(rng) for _ in range(300)]
+    text = json.dumps(values, separators=separators).encode()
+    starts = _columns.json_array_starts(text)
+    assert len(starts) == len(values) + 1
+    got = [json.loads(text[starts[k]:starts[k + 1] - 1]) for k in range(len(values))]
+    assert json.dumps(got) == json.dumps(values)    # NaN is not equal to itself
+    assert list(_columns.json_array_starts(b" [ ] ")) == [4]
+    for bad, why in [(b"", "not a JSON array"), (b'{"a": 1}', "not a JSON array"),
+                     (b"[1, [2]", "cut short"), (b'["a]', "cut short")]:
+        with pytest.raises(ValueError, match=why):
+            _columns.json_array_starts(bad)
+
+
+def test_details_and_the_overview_parse_only_the_args_they_show(monkeypatch):
+    report = random_report()
+    blob = report_blob(report)
+    tiled = TiledTrace(blob)
+    table = len(read_blob(blob)[1]["args_json"])
+    parsed = []
+    real = json.loads
+    monkeypatch.setattr(tiles_module.json, "loads", lambda text: parsed.append(len(text)) or real(text))
+    details = tiled.slice_details(5)
+    overview = tiled.overview
+    monkeypatch.undo()
+    ometa, ocols = read_blob(overview)
+    assert details["args"] == {"k": 5} and {"why": "test"} in json.loads(bytes(ocols["args_json"]))
+    assert table > 20_000 and parsed and max(parsed) < 100
 
 
 def get(url):

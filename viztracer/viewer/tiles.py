@@ -43,7 +43,7 @@ import threading
 from array import array
 from typing import Any
 
-from .. import _tiles
+from .. import _columns, _tiles
 from .columns import MAGIC, _json, _pack
 from .query import TraceQuery
 
@@ -162,7 +162,7 @@ class TiledTrace:
                        for k in range(0, len(self.row_list), 4)}
         self._lock = threading.Lock()
         self._overview: bytes | None = None
-        self._args: list | None = None
+        self._args: array | None = None    # where each args table entry begins (_arg)
         self.query = TraceQuery(self.meta, self.cols)  # search, range statistics, flame graph
         self.per_tile = per_tile or _per_tile()
         self.widths = level_widths(self.end, self.slice_count, self.per_tile)
@@ -306,11 +306,18 @@ class TiledTrace:
 
     # -- the overview ----------------------------------------------------------------------------
 
-    def _args_table(self) -> list:
+    def _arg(self, a: int) -> Any:
+        """Entry ``a`` of the args table, parsed alone: the table of a program traced with its
+        arguments is hundreds of MB, which parsed whole took seconds and gigabytes for one
+        click (or for the overview, when an instant has args)."""
+        text = self.cols["args_json"]
         with self._lock:
             if self._args is None:
-                self._args = json.loads(bytes(self.cols["args_json"]) or b"[]")
-            return self._args
+                self._args = _columns.json_array_starts(text) if len(text) else array("q", [0])
+            starts = self._args
+        if not 0 <= a < len(starts) - 1:
+            raise ValueError(f"args {a} is not in the table of {len(starts) - 1}")
+        return json.loads(bytes(text[starts[a]:starts[a + 1] - 1]))
 
     @property
     def overview(self) -> bytes:
@@ -327,11 +334,10 @@ class TiledTrace:
             if key in _SLICE_COLUMNS:
                 columns[key] = array(view.format)
             elif key == "inst_args" and inst_args is not None:
-                table = self._args_table() if any(a >= 0 for a in inst_args) else []
                 renumbered = array("i")
                 for a in inst_args:
                     if a >= 0:
-                        kept.append(table[a])
+                        kept.append(self._arg(a))
                         renumbered.append(len(kept) - 1)
                     else:
                         renumbered.append(-1)
@@ -374,5 +380,5 @@ class TiledTrace:
             p = c["parent"][p]
         a = c["args"][i]
         return {"i": i, "name": names[c["name"][i]], "start": s, "dur": d, "self": max(d - kids, 0.0),
-                "track": track, "depth": depth, "args": self._args_table()[a] if a >= 0 else None,
+                "track": track, "depth": depth, "args": self._arg(a) if a >= 0 else None,
                 "parents": parents}
