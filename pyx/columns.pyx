@@ -18,7 +18,7 @@ from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject
 from libc.math cimport isnan, llround
 from libc.stdint cimport int32_t, int64_t
-from libc.stdlib cimport calloc, free, malloc, qsort
+from libc.stdlib cimport calloc, free, malloc, qsort, realloc
 from libc.string cimport memcpy
 
 import array as pyarray
@@ -396,7 +396,7 @@ def join(list parts):
     return out
 
 
-def json_array_starts(const unsigned char[:] text):
+def json_array_starts(const unsigned char[::1] text):
     """Where each element of the JSON array ``text`` begins (array "q"), and one more entry:
     the position after the closing bracket. Element ``k`` is then ``text[starts[k]:starts[k+1]
     - 1]`` (the comma or bracket after it left out; whitespace around it is JSON's), so one
@@ -404,37 +404,62 @@ def json_array_starts(const unsigned char[:] text):
     program with ``log_func_args`` is hundreds of MB. ValueError when ``text`` is not one
     array (strings are skipped with their escapes, brackets counted; the elements are not
     checked: ``json.loads`` of one does that)."""
-    cdef Py_ssize_t n = text.shape[0], i = 0, depth = 0
+    cdef Py_ssize_t n = text.shape[0], i = 0, depth = 0, count = 0, cap = 1024
+    cdef const unsigned char* p = &text[0] if n else NULL
     cdef unsigned char ch
-    cdef bint empty = True
-    starts = array.clone(pyarray.array("q"), 0, False)
-    while i < n and text[i] in b" \t\r\n":
-        i += 1
-    if i == n or text[i] != b"["[0]:
-        raise ValueError("not a JSON array")
-    i += 1
-    starts.append(i)
-    while i < n:
-        ch = text[i]
-        if ch == b'"'[0]:
+    cdef bint empty = True, whole = False, nomem = False
+    cdef int64_t* at = <int64_t*>malloc(cap * sizeof(int64_t))
+    cdef int64_t* grown
+    if at == NULL:
+        raise MemoryError()
+    try:
+        while i < n and (p[i] == 32 or p[i] == 9 or p[i] == 10 or p[i] == 13):
             i += 1
-            while i < n and text[i] != b'"'[0]:
-                i += 2 if text[i] == b"\\"[0] else 1
-            empty = False
-        elif ch == b"["[0] or ch == b"{"[0]:
-            depth += 1
-            empty = False
-        elif ch == b"]"[0] or ch == b"}"[0]:
-            if depth == 0:
-                if empty:       # "[]": no element
-                    starts[0] = i + 1
-                else:
-                    starts.append(i + 1)
-                return starts
-            depth -= 1
-        elif ch == b","[0] and depth == 0:
-            starts.append(i + 1)
-        elif ch not in b" \t\r\n":
-            empty = False
+        if i == n or p[i] != 91:    # [
+            raise ValueError("not a JSON array")
         i += 1
-    raise ValueError("a JSON array cut short")
+        at[0] = i
+        count = 1
+        with nogil:
+            while i < n:
+                ch = p[i]
+                if ch == 34:        # a string: to its closing quote, over escapes
+                    i += 1
+                    while i < n and p[i] != 34:
+                        i += 2 if p[i] == 92 else 1
+                    empty = False
+                elif ch == 91 or ch == 123:
+                    depth += 1
+                    empty = False
+                elif ch == 93 or ch == 125:
+                    if depth == 0:
+                        if empty:   # "[]": no element, only the end
+                            at[0] = i + 1
+                        else:
+                            at[count] = i + 1
+                            count += 1
+                        whole = True
+                        break
+                    depth -= 1
+                elif ch == 44 and depth == 0:
+                    at[count] = i + 1
+                    count += 1
+                elif ch != 32 and ch != 9 and ch != 10 and ch != 13:
+                    empty = False
+                i += 1
+                if count == cap:
+                    cap *= 2
+                    grown = <int64_t*>realloc(at, cap * sizeof(int64_t))
+                    if grown == NULL:
+                        nomem = True
+                        break
+                    at = grown
+        if nomem:
+            raise MemoryError()
+        if not whole:
+            raise ValueError("a JSON array cut short")
+        starts = array.clone(pyarray.array("q"), count, False)
+        memcpy(starts.data.as_voidptr, at, count * sizeof(int64_t))
+        return starts
+    finally:
+        free(at)

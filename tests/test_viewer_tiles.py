@@ -318,6 +318,9 @@ def test_each_entry_of_a_json_array_is_found_without_parsing_the_rest(separators
     got = [json.loads(text[starts[k]:starts[k + 1] - 1]) for k in range(len(values))]
     assert json.dumps(got) == json.dumps(values)    # NaN is not equal to itself
     assert list(_columns.json_array_starts(b" [ ] ")) == [4]
+    for k in (1023, 1024, 1025):    # around where the positions' buffer grows
+        starts = _columns.json_array_starts(json.dumps(list(range(k))).encode())
+        assert len(starts) == k + 1 and starts[-1] == len(json.dumps(list(range(k))))
     for bad, why in [(b"", "not a JSON array"), (b'{"a": 1}', "not a JSON array"),
                      (b"[1, [2]", "cut short"), (b'["a]', "cut short")]:
         with pytest.raises(ValueError, match=why):
