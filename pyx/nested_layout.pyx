@@ -68,6 +68,7 @@ cdef class Nesting:
     cdef int64_t* row_start     # the first output position of each row (rows + 1)
     cdef int64_t nrows
     cdef int32_t* order         # the slices in start order per track, when not the file's
+    cdef bint placed
     cdef readonly array.array rows      # (track, depth, first, count) of each non-empty row
     cdef readonly list first_start      # each track's first start (ns after t0), None if none
 
@@ -81,21 +82,25 @@ cdef class Nesting:
         return self.n
 
     cdef int place(self, double* os, double* od, int* on, int* ot, int* odp, int* op, int* oa) except -1:
-        """Write the columns in output order (``parent`` an output position)."""
+        """Write the columns in output order (``parent`` an output position). Once: the input
+        ``depth`` column is overwritten with each slice's output position as it is placed (a
+        slice's depth is read only there, and its place is what its children's ``parent``
+        needs), which spares a column of fresh memory (0.4 GB at 100M slices)."""
         cdef Py_ssize_t n = self.n, i, k, p
         cdef int64_t r
+        cdef int dp
         cdef int32_t* order = self.order
         cdef double[:] ts = self.ts, dur = self.dur
         cdef int[:] name = self.name, track = self.track, args = self.args
-        cdef int[:] depth = self.depth, parent = self.parent
+        cdef int[:] final_of = self.depth, parent = self.parent
         cdef int64_t* row_base = self.row_base
-        cdef int32_t* final_of = <int32_t*>malloc(max(n, 1) * sizeof(int32_t))
-        cdef int64_t* next_at = <int64_t*>malloc((self.nrows + 1) * sizeof(int64_t))
-        if not final_of or not next_at:
-            free(final_of)
-            free(next_at)
+        cdef int64_t* next_at
+        if self.placed:
+            raise ValueError("the slices are placed already")
+        next_at = <int64_t*>malloc((self.nrows + 1) * sizeof(int64_t))
+        if not next_at:
             raise MemoryError()
-        huge_pages(final_of, n * sizeof(int32_t))
+        self.placed = True
         for r in range(self.nrows + 1):
             next_at[r] = self.row_start[r]
         with nogil:
@@ -103,25 +108,26 @@ cdef class Nesting:
             # parent comes before its children, so its place is known when they are placed.
             for k in range(n):
                 i = order[k] if order else k
-                r = row_base[track[i]] + depth[i]
+                dp = final_of[i]    # the depth, until the place is written over it
+                r = row_base[track[i]] + dp
                 p = next_at[r]
                 next_at[r] = p + 1
-                final_of[i] = <int32_t>p
+                final_of[i] = <int>p
                 os[p] = ts[i]
                 od[p] = dur[i]
                 on[p] = name[i]
                 ot[p] = track[i]
-                odp[p] = depth[i]
+                odp[p] = dp
                 op[p] = final_of[parent[i]] if parent[i] >= 0 else -1
                 oa[p] = args[i]
-        free(final_of)
         free(next_at)
         return 0
 
     def place_into(self, bytes blob, Py_ssize_t start, Py_ssize_t dur, Py_ssize_t name,
                    Py_ssize_t track, Py_ssize_t depth, Py_ssize_t parent, Py_ssize_t args):
         """Write the seven columns into ``blob`` (fresh, and seen by nothing else yet) at these
-        byte offsets, each 8-aligned with room for ``count`` values. Drops the inputs."""
+        byte offsets, each 8-aligned with room for ``count`` values. Drops the inputs (and
+        has written over ``depth``: see ``place``)."""
         cdef char* base = PyBytes_AS_STRING(blob)
         cdef Py_ssize_t size = PyBytes_GET_SIZE(blob), offset
         for offset, width in ((start, 8), (dur, 8), (name, 4), (track, 4), (depth, 4), (parent, 4), (args, 4)):
@@ -276,7 +282,7 @@ def nest(double[:] ts, double[:] dur, int[:] name, int[:] track, int[:] args, in
     """A ``Nesting`` of slices given at their begin, with their depth and parent (an input
     position) as the file nests them; ``ts`` and ``dur`` (microseconds) become whole
     nanoseconds after ``t0`` in place, as ``layout_slices`` rounds them, and ``depth`` and
-    ``parent`` may be overwritten: the columns are the caller's to give up.
+    ``parent`` are overwritten (here or when placed): the columns are the caller's to give up.
 
     When the times nest as the file does (on each track, starts increasing, or equal for a
     shorter child of the slice just before; a child starting before its parent's end; a slice

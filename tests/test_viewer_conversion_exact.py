@@ -293,6 +293,8 @@ def test_placing_into_a_blob_too_small_is_refused_before_a_byte_is_written():
     nesting.place_into(whole, *offsets)
     laid = _nested_layout.layout_nested(ts, dur, name, track, args, depth, parent, 2, 1.0)
     assert whole == b"".join(a.tobytes() for a in laid[:7])
+    with pytest.raises(ValueError, match="placed already"):     # its depths are places now
+        nesting.place_into(bytes(144), *offsets)
 
 
 # -- the .pftrace scanner --------------------------------------------------------------------------
