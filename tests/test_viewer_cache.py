@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 from conftest_viewer_helpers import make_trace, request
 
 from viztracer.viewer import disk_cache
+from viztracer.viewer import server as server_module
 from viztracer.viewer.columns import MAGIC, trace_blob
 from viztracer.viewer.disk_cache import DiskCache
 from viztracer.viewer.reports import Reports
@@ -192,6 +194,36 @@ def test_a_report_keeps_its_blob_and_levels_however_large(tmp_path, cache_dir):
     assert disk.load(big, os.stat(big)) == blob
     assert disk.load(big, os.stat(big), "tiles") == levels
     assert disk.load(old, os.stat(old)) is None
+
+
+def test_the_cache_file_is_written_once_the_first_page_has_drawn(tmp_path, cache_dir, monkeypatch):
+    monkeypatch.setattr(server_module, "SAVE_AFTER", 60.0)
+    report = str(make_trace(tmp_path / "r.json", n=10))
+    cache = BlobCache(Counting(), disk=DiskCache(str(cache_dir), min_seconds=0))
+    server = ViewerServer(Reports(report), "127.0.0.1", 0, cache=cache)
+    try:
+        assert server.trace_answer(report) == trace_blob(report)
+        time.sleep(0.5)
+        assert not cache_dir.exists() or cache_files(cache_dir) == []   # the page draws first
+        server.page_loaded({"file": "r.json"})
+        deadline = time.monotonic() + 30
+        while not (cache_dir.exists() and cache_files(cache_dir)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(cache_files(cache_dir)) == 1
+    finally:
+        server.server_close()
+        cache.saved()
+
+
+def test_a_cache_file_waits_for_no_page_longer_than_save_after(tmp_path, cache_dir, monkeypatch):
+    monkeypatch.setattr(server_module, "SAVE_AFTER", 0.3)
+    report = str(make_trace(tmp_path / "r.json", n=10))
+    cache = BlobCache(Counting(), disk=DiskCache(str(cache_dir), min_seconds=0))
+    cache.get(report)
+    deadline = time.monotonic() + 30
+    while not (cache_dir.exists() and cache_files(cache_dir)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(cache_files(cache_dir)) == 1 and not cache._write_now.is_set()
 
 
 def test_temporary_files_left_by_a_killed_viewer_are_removed(tmp_path, cache_dir):

@@ -263,6 +263,7 @@ def serve(args: argparse.Namespace, reports: Reports) -> int:
             if serving.is_alive():  # shutdown() waits forever for a serve_forever that never ran
                 server.shutdown()
             server.server_close()
+            server.cache.write_now()    # the cache files still to write: written before exit
     if stop.received is not None:
         print(f"{PROG}: stopped", file=sys.stderr, flush=True)
         return 0

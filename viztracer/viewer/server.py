@@ -79,6 +79,7 @@ def _default_convert(path: str, progress: Progress) -> bytes:
 
 
 _FROM_ENV = object()
+SAVE_AFTER = 5.0    # seconds a cache file waits for the first page to draw (BlobCache._save_later)
 
 
 class BlobCache:
@@ -106,6 +107,7 @@ class BlobCache:
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, _Blob] = OrderedDict()
         self._saving: list[threading.Thread] = []
+        self._write_now = threading.Event()     # see _save_later
 
     def get(self, path: str) -> bytes | memoryview:
         """The blob of ``path``; ReportError when it is not a trace, OSError when unreadable."""
@@ -152,11 +154,15 @@ class BlobCache:
 
     def _save_later(self, path: str, store: Callable[[], Any], data: Any = None) -> None:
         """Write a cache file by a thread of its own, so the page is answered meanwhile (a
-        10M-event blob takes 1 to 2 s to write here). Once written, ``path``'s entry and its
-        tiles are served from the mapped file, if ``data`` (``store``'s bytes) is what they
-        hold, so the converted bytes leave our memory. Not a daemon: the command waits for
-        it at exit (``--once`` stops right after the page has drawn)."""
+        10M-event blob takes 1 to 2 s to write here), once the first page has drawn
+        (``write_now``) or ``SAVE_AFTER`` seconds have passed: written at once, it took the
+        cores from the page's first frame (10M events: first drawn 0.6 to 1 s later). Once
+        written, ``path``'s entry and its tiles are served from the mapped file, if ``data``
+        (``store``'s bytes) is what they hold, so the converted bytes leave our memory. Not a
+        daemon: the command waits for it at exit (``--once`` stops right after the page has
+        drawn; a stopping viewer calls ``write_now``)."""
         def save() -> None:
+            self._write_now.wait(SAVE_AFTER)
             mapped = store()
             if data is None or mapped is None:
                 return
@@ -178,8 +184,13 @@ class BlobCache:
             self._saving = [t for t in self._saving if t.is_alive()] + [thread]
         thread.start()
 
+    def write_now(self) -> None:
+        """Write the cache files waiting to be, and from now on each at once."""
+        self._write_now.set()
+
     def saved(self) -> None:
         """Wait until the cache files being written are (tests; the command waits at exit)."""
+        self.write_now()
         with self._lock:
             saving = list(self._saving)
         for thread in saving:
@@ -342,6 +353,7 @@ class ViewerServer(ThreadingHTTPServer):
     def page_loaded(self, info: dict) -> None:
         """The page drew its first timeline: remember what it said; with ``once``, stop."""
         self.loaded = info
+        self.cache.write_now()
         if self.once:
             self.stopped.set()
 
