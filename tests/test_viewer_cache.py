@@ -311,6 +311,8 @@ def test_the_levels_of_a_tiled_trace_are_cached_beside_its_blob(tmp_path, cache_
     first = viewer_cache(cache_dir).tiles(str(report))
     assert not first.read_back and len(first.levels) >= 3
     wait_for(lambda: len(cache_files(cache_dir)) == 2)      # the blob, then the levels
+    wait_for(lambda: first.held() == 0)     # once written, read from the map: no longer held
+    assert all(isinstance(lv.start, memoryview) for lv in first.levels)
     second = viewer_cache(cache_dir).tiles(str(report))
     assert second.read_back
     assert second.widths == first.widths
@@ -324,6 +326,25 @@ def test_the_levels_of_a_tiled_trace_are_cached_beside_its_blob(tmp_path, cache_
     built = tiles_module.TiledTrace(viewer_cache(cache_dir).get(str(report)))
     assert [other.tile(k, 0) for k in range(len(other.levels))] == \
         [built.tile(k, 0) for k in range(len(built.levels))]
+
+
+def test_levels_built_in_memory_count_in_the_memory_budget(tmp_path, monkeypatch):
+    import json
+
+    from test_viewer_tiles import random_report
+    monkeypatch.setenv("VIZVIEWER_TILE_SLICES", "200")
+    reports = []
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.json").write_text(json.dumps(random_report(calls=3000)))
+        reports.append(str(tmp_path / f"{name}.json"))
+    size = len(trace_blob(reports[0]))
+    cache = BlobCache(Counting(), budget=2 * size + 100, disk=None)    # room for the two blobs
+    tiles = cache.tiles(reports[0])
+    assert len(tiles.levels) >= 3 and tiles.held() > 100
+    cache.get(reports[1])     # both blobs fit, not with a's levels: a goes
+    cache.get(reports[0])
+    assert cache.convert.calls == ["a.json", "b.json", "a.json"]
+    assert cache.tiles(reports[0]) is not tiles
 
 
 def test_levels_that_could_not_be_built_are_not_cached_and_say_nothing(tmp_path, cache_dir, monkeypatch,

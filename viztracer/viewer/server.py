@@ -92,10 +92,11 @@ class BlobCache:
     default where ``$VIZVIEWER_CACHE_DIR`` says) and read back from there by the next viewer,
     mapped rather than copied.
 
-    Least recently used blobs are dropped beyond ``budget`` bytes held in memory (the newest is
-    always kept). A mapped blob holds no memory of ours (its pages are the kernel's file cache,
-    dropped under pressure), so it does not count; but it holds a file descriptor, so no more
-    than ``max_mapped`` are kept.
+    Least recently used blobs are dropped beyond ``budget`` bytes held in memory, with their
+    tiles' levels while those are built in memory (the newest is always kept); once written to
+    the disk cache, the levels too are read from a map. A mapped blob holds no memory of ours
+    (its pages are the kernel's file cache, dropped under pressure), so it does not count; but
+    it holds a file descriptor, so no more than ``max_mapped`` are kept.
     """
 
     def __init__(self, convert: Callable[[str, Progress], bytes] = _default_convert, budget: int = 1 << 30,
@@ -218,7 +219,8 @@ class BlobCache:
 
     def tiles(self, path: str):
         """The level-of-detail tiles of ``path`` (``tiles.TiledTrace``), built once and kept
-        with its blob (not counted in ``budget``); the same errors as ``get``."""
+        with its blob (its levels counted in ``budget`` while in memory); the same errors as
+        ``get``."""
         from .tiles import TiledTrace
         data = self.get(path)
         with self._lock:
@@ -250,27 +252,41 @@ class BlobCache:
                     levels = tiles.levels_blob()
                 except LevelsFailed:
                     return None
-                return disk.store(path, st, levels, "tiles")
+                mapped = disk.store(path, st, levels, "tiles")
+                if mapped is not None:
+                    tiles.rebind_levels(mapped)     # the built arrays leave memory
+                    self._trim()
+                return mapped
             self._save_later(path, store)
         return tiles
 
     def _trim(self) -> None:
         with self._lock:
             entries = list(self._entries.items())
-            held = sum(len(b.data) for _, b in entries if isinstance(b.data, bytes))
+            own = {path: _held(b) for path, b in entries}
+            held = sum(own.values())
             mapped = sum(isinstance(b.data, memoryview) for _, b in entries)
             for path, blob in entries[:-1]:
                 if held <= self.budget and mapped <= self.max_mapped:
                     break
-                # Only what is over: bytes past the budget, maps past their number. Dropping a
-                # mapped blob does not unmap it under a response still sending it: the map
-                # lives until its last view is gone.
-                if isinstance(blob.data, bytes) and held > self.budget:
+                # Only what is over: bytes past the budget (blobs, and levels built in memory),
+                # maps past their number. Dropping a mapped blob does not unmap it under a
+                # response still sending it: the map lives until its last view is gone.
+                if own[path] and held > self.budget:
                     del self._entries[path]
-                    held -= len(blob.data)
+                    held -= own[path]
+                    mapped -= isinstance(blob.data, memoryview)
                 elif isinstance(blob.data, memoryview) and mapped > self.max_mapped:
                     del self._entries[path]
                     mapped -= 1
+                    held -= own[path]
+
+
+def _held(blob: _Blob) -> int:
+    """The bytes an entry holds in memory: its blob unless mapped, its levels unless mapped."""
+    tiles = blob.tiles
+    levels = tiles.held() if tiles is not None else 0
+    return (len(blob.data) if isinstance(blob.data, bytes) else 0) + levels
 
 
 class _Blob:

@@ -169,6 +169,7 @@ class TiledTrace:
         self._levels: list[_Level | None] = [None] * len(self.widths)
         self._built = [threading.Event() for _ in self.widths]  # set once a level is there (or failed)
         self._error: Exception | None = None
+        self._mapped = False    # the levels are views of a levels blob (read back, or rebound)
         self.read_back = levels is not None and self._read_levels(levels)
         if not self.read_back:
             # A daemon: the levels only live in this process's memory, so one that exits has
@@ -187,6 +188,19 @@ class TiledTrace:
         cols = _views(blob, self.meta)
         self.blob, self.cols = blob, cols
         self.query.cols = cols
+
+    def rebind_levels(self, levels: bytes | memoryview) -> None:
+        """Read the levels from ``levels`` from now on: what ``levels_blob`` gave, mapped from
+        its cache file, so the built arrays (0.9 GB at 100M slices) leave memory. Answers
+        being made keep the levels they took."""
+        self._read_levels(levels)
+
+    def held(self) -> int:
+        """The bytes of the levels built in memory (0 once read from a map)."""
+        if self._mapped:
+            return 0
+        return sum(len(getattr(lv, column)) * getattr(lv, column).itemsize
+                   for lv in self._levels if lv is not None for column in _LEVEL_COLUMNS)
 
     def level(self, k: int) -> _Level:
         """Level ``k``, once it is built; LevelsFailed when it could not be."""
@@ -227,6 +241,7 @@ class TiledTrace:
         except (ValueError, KeyError, TypeError):
             return False
         self._levels[:] = read
+        self._mapped = True
         for event in self._built:
             event.set()
         return True
