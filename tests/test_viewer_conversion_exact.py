@@ -170,6 +170,16 @@ def calls_as_begun(rng, ntracks, n):
     return ts, dur, track, depth, parent
 
 
+def same_as_plain(got, ts, dur, track, name, args, ntracks, t0):
+    assert got is not None
+    start_ns, dur_ns, o_name, o_track, o_depth, o_parent, o_args, rows = got
+    order, *plain = plain_layout(ts, dur, track, ntracks, t0)
+    assert [list(a) for a in (start_ns, dur_ns, o_depth, o_parent, rows)] == [list(a) for a in plain]
+    assert list(o_name) == [name[i] for i in order]
+    assert list(o_track) == [track[i] for i in order]
+    assert list(o_args) == [args[i] for i in order]
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_nested_layout_is_the_plain_layout(seed):
     rng = random.Random(seed)
@@ -179,13 +189,7 @@ def test_nested_layout_is_the_plain_layout(seed):
     args = array("i", [rng.choice([-1, k]) for k in range(len(ts))])
     t0 = min(ts)
     got = _nested_layout.layout_nested(ts, dur, name, track, args, depth, parent, ntracks, t0)
-    assert got is not None
-    start_ns, dur_ns, o_name, o_track, o_depth, o_parent, o_args, rows = got
-    order, *plain = plain_layout(ts, dur, track, ntracks, t0)
-    assert [list(a) for a in (start_ns, dur_ns, o_depth, o_parent, rows)] == [list(a) for a in plain]
-    assert list(o_name) == [name[i] for i in order]
-    assert list(o_track) == [track[i] for i in order]
-    assert list(o_args) == [args[i] for i in order]
+    same_as_plain(got, ts, dur, track, name, args, ntracks, t0)
 
 
 # (ts, dur, track, depth, parent) per slice, as a scanner gives them
@@ -215,16 +219,6 @@ def test_nested_layout_takes_a_child_starting_with_its_longer_parent():
     got = nested([NESTS[0], (1.0, 2.0, 0, 1, 0), *NESTS[2:]])
     assert got is not None
     assert [list(got[k]) for k in (0, 4, 5)] == [[0.0, 0.0, 2000.0, 3000.0], [0, 1, 0, 1], [-1, 0, -1, 2]]
-
-
-def same_as_plain(got, ts, dur, track, name, args, ntracks, t0):
-    assert got is not None
-    start_ns, dur_ns, o_name, o_track, o_depth, o_parent, o_args, rows = got
-    order, *plain = plain_layout(ts, dur, track, ntracks, t0)
-    assert [list(a) for a in (start_ns, dur_ns, o_depth, o_parent, rows)] == [list(a) for a in plain]
-    assert list(o_name) == [name[i] for i in order]
-    assert list(o_track) == [track[i] for i in order]
-    assert list(o_args) == [args[i] for i in order]
 
 
 @pytest.mark.parametrize("broken", sorted(NOT_AS_THE_TIMES_SAY))

@@ -88,6 +88,11 @@ class DiskCache:
         kind = f".{head[6]}" if len(head) > 6 else ""
         return os.path.join(self.directory, report + kind + _SUFFIX)
 
+    @staticmethod
+    def _report_of(file: str) -> str:
+        """The report part of a cache file's name (``file_of``): the same for its blob and levels."""
+        return os.path.basename(file).split(".", 1)[0]
+
     def load(self, path: str, st: os.stat_result, kind: str = "") -> memoryview | None:
         """The cached blob of ``path`` as it was when stat'ed as ``st``, or None."""
         key = self.key(path, st, kind)
@@ -138,7 +143,7 @@ class DiskCache:
         one just written, and its blob or levels): a report whose blob and levels alone take
         more than the budget (100M calls: 3.6 and 0.9 GB) keeps both, or it would never open
         warm."""
-        report = os.path.basename(keep).split(".", 1)[0] if keep else None
+        report = self._report_of(keep) if keep else None
         now = time.time()
         files = []
         try:
@@ -160,7 +165,7 @@ class DiskCache:
         for _, size, full in sorted(files):
             if total <= self.budget:
                 break
-            if os.path.basename(full).split(".", 1)[0] != report:
+            if self._report_of(full) != report:
                 _remove(full)
                 total -= size
 
