@@ -10,6 +10,7 @@ give.
 """
 from __future__ import annotations
 
+import os
 import random
 import threading
 import zlib
@@ -289,6 +290,45 @@ def test_placing_into_a_blob_too_small_is_refused_before_a_byte_is_written():
     assert whole == b"".join(a.tobytes() for a in laid[:7])
     with pytest.raises(ValueError, match="placed already"):     # its depths are places now
         nesting.place_into(bytes(144), *offsets)
+
+
+def _peak_kb() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+
+def _blocks(blocks: int) -> list[array]:
+    """ts, dur, name, track, args, depth, parent of ``blocks`` calls making three calls each,
+    on two tracks, as the scanner gives them."""
+    ts = array("d", [10.0 * (b // 2) + d for b in range(blocks) for d in (0.0, 1.0, 3.0, 5.0)])
+    dur = array("d", [9.0, 1.0, 1.0, 1.0]) * blocks
+    track = array("i", [b % 2 for b in range(blocks) for _ in range(4)])
+    parent = array("i", [-1 if d == 0 else 4 * b for b in range(blocks) for d in range(4)])
+    return [ts, dur, array("i", range(4 * blocks)), track, array("i", [-1, 0, -1, 1]) * blocks,
+            array("i", [0, 1, 1, 1]) * blocks, parent]
+
+
+@pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK), reason="needs Linux's clear_refs")
+def test_placing_hands_the_inputs_memory_back_as_it_writes_the_blob():
+    """The slices placed into the blob take no memory beyond what their inputs held: with
+    ``release`` each input's pages go as they are read. Without it, both the inputs and the
+    blob were whole at the end (at 100M slices, 7.2 GB where 3.8 GB are needed)."""
+    blocks = 1_000_000      # 4M slices: 144 MB of inputs, as much blob
+    expected = _nested_layout.layout_nested(*_blocks(blocks), 2, 0.0)
+    nesting = _nested_layout.nest(*_blocks(blocks), 2, 0.0)    # the only holder of its inputs
+    size = 4 * blocks * 36
+    blob = _columns.join([size])                # fresh memory, faulted in as it is written
+    offsets = [0, 8, 16, 20, 24, 28, 32]
+    offsets = [k * 4 * blocks for k in offsets]
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")        # the peak from here on
+    before = _peak_kb()
+    nesting.place_into(blob, *offsets, release=True)
+    grown = (_peak_kb() - before) * 1024
+    assert grown < size // 4, f"placing took {grown >> 20} MB more, for a blob of {size >> 20} MB"
+    got = memoryview(blob)
+    for k, column in enumerate(expected[:7]):
+        assert got[offsets[k]:offsets[k] + len(column) * column.itemsize] == column.tobytes(), k
 
 
 # -- the .pftrace scanner --------------------------------------------------------------------------

@@ -639,7 +639,7 @@ def _pack(meta: dict, columns: dict[str, Any], nesting: Any = None) -> bytes:
     del col
     blob = _columns.join(parts)
     if nesting is not None:
-        nesting.place_into(blob, *(layout[key][1] for key in _NESTED))
+        nesting.place_into(blob, *(layout[key][1] for key in _NESTED), release=True)
     return blob
 
 
