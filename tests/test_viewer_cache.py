@@ -215,6 +215,35 @@ def test_the_cache_file_is_written_once_the_first_page_has_drawn(tmp_path, cache
         cache.saved()
 
 
+def test_a_blob_past_write_first_is_written_before_it_is_served(tmp_path, cache_dir, monkeypatch):
+    """A blob too large to hold with its tiles' levels (100M calls: 3.4 GB) is written to the
+    disk cache at once, before any page has drawn, and served from the map: the converted
+    bytes leave memory before the levels are built."""
+    monkeypatch.setattr(server_module, "SAVE_AFTER", 60.0)
+    report = str(make_trace(tmp_path / "r.json", n=10))
+    converted = trace_blob(report)
+    monkeypatch.setattr(server_module, "WRITE_FIRST", len(converted))
+    cache = BlobCache(Counting(), disk=DiskCache(str(cache_dir), min_seconds=0))
+    server = ViewerServer(Reports(report), "127.0.0.1", 0, cache=cache)
+    try:
+        served = cache.get(report)
+        assert isinstance(served, memoryview)     # mapped: no page has drawn, nothing waited
+        assert len(cache_files(cache_dir)) == 1
+        assert bytes(served) == converted
+        assert server.trace_answer(report) == converted
+        assert cache.get(report) is served and cache.convert.calls == ["r.json"]
+    finally:
+        server.server_close()
+        cache.saved()
+    monkeypatch.setattr(server_module, "WRITE_FIRST", len(converted) + 1)   # one byte short
+    small = BlobCache(Counting(), disk=DiskCache(str(cache_dir / "other"), min_seconds=0))
+    try:
+        assert isinstance(small.get(report), bytes)     # written once the page has drawn
+    finally:
+        small.write_now()
+        small.saved()
+
+
 def test_a_cache_file_waits_for_no_page_longer_than_save_after(tmp_path, cache_dir, monkeypatch):
     monkeypatch.setattr(server_module, "SAVE_AFTER", 0.3)
     report = str(make_trace(tmp_path / "r.json", n=10))
