@@ -1,6 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """The layout of slices whose nesting the scanner already knows: a ``.pftrace``'s calls, put in
-the columns at their BEGIN with their depth and parent (``SliceColumns.open_ids``).
+the columns at their BEGIN with their depth (``SliceColumns.open_ids``).
 
 Each track's slices then come in start order, a parent before its children, so every (track,
 depth) row is already in start order and nothing needs sorting. ``nest`` checks that the times
@@ -32,7 +32,6 @@ cdef array.array _INTS = pyarray.array("i")
 
 cdef struct Open:
     int64_t end     # when it ends, or its parent, whichever is sooner (as layout_slices sweeps)
-    Py_ssize_t at   # its input position
 
 
 cdef struct Key:    # a slice as _columns.layout_slices orders a track: start, longer first, input
@@ -61,7 +60,7 @@ cdef class Nesting:
     """What ``nest`` found: the rows, where each begins in the output, and each track's first
     start. It holds the input columns until the slices are placed."""
     cdef double[:] ts, dur
-    cdef int[:] name, track, args, depth, parent
+    cdef int[:] name, track, args, depth
     cdef Py_ssize_t n
     cdef int ntracks
     cdef int64_t* row_base      # the first row of each track (ntracks + 1)
@@ -83,24 +82,27 @@ cdef class Nesting:
 
     cdef int place(self, double* os, double* od, int* on, int* ot, int* odp, int* op, int* oa,
                    bint release) except -1:
-        """Write the columns in output order (``parent`` an output position). Once: the input
-        ``depth`` column is overwritten with each slice's output position (a slice's depth is
-        read only there), which spares a column of fresh memory (0.4 GB at 100M slices).
+        """Write the columns in output order. Once: the input ``depth`` column is overwritten
+        with each slice's output position (a slice's depth is read only there), which spares a
+        column of fresh memory (0.4 GB at 100M slices).
 
-        A column at a time, each input dropped once its output is written, and with
-        ``release`` its pages handed back to the system as they are read (``release_read``):
-        the blob's pages are faulted in as the inputs' go, so placing takes no more memory
-        than the inputs held (at 100M slices: 3.8 GB at most, against 7.2 GB when all seven
-        inputs stayed whole until the blob was written)."""
+        A first pass in start order gives each slice its place, and its parent's (the slice
+        placed last on its track one level up). Then a column at a time, each input dropped
+        once its output is written, and with ``release`` its pages (and the order's) handed
+        back to the system as they are read (``release_read``): the blob's pages are faulted
+        in as the inputs' go, so placing takes no more memory than the inputs held (at 100M
+        slices: 3.6 GB at most, against 7.2 GB when all the inputs stayed whole until the
+        blob was written)."""
         cdef Py_ssize_t n = self.n, i, k
         cdef int64_t r, p
-        cdef int t
+        cdef int t, dp
         cdef int32_t* order = self.order
         cdef int[:] track = self.track
         cdef int[:] final_of = self.depth
         cdef int64_t* row_base = self.row_base
         cdef int64_t* row_start = self.row_start
         cdef int64_t* next_at
+        cdef uintptr_t upto = release_start(order)
         if self.placed:
             raise ValueError("the slices are placed already")
         next_at = <int64_t*>malloc((self.nrows + 1) * sizeof(int64_t))
@@ -110,18 +112,22 @@ cdef class Nesting:
         for r in range(self.nrows + 1):
             next_at[r] = row_start[r]
         with nogil:
-            # A track's slices come in start order, so each row fills in start order.
+            # A track's slices come in start order, so each row fills in start order, and a
+            # slice's parent is the last one placed in the row above (layout_slices's stack).
             for k in range(n):
                 i = order[k] if order else k
-                r = row_base[track[i]] + final_of[i]
-                final_of[i] = <int>next_at[r]
-                next_at[r] += 1
+                dp = final_of[i]
+                r = row_base[track[i]] + dp
+                p = next_at[r]
+                next_at[r] = p + 1
+                final_of[i] = <int>p
+                op[p] = <int>(next_at[r - 1] - 1) if dp > 0 else -1
+                if order and release and (k & RELEASE_EVERY) == RELEASE_EVERY:
+                    upto = release_read(order, (k + 1) * sizeof(int32_t), upto)
         free(next_at)
         free(self.order)
         self.order = NULL
         self.track = track = None
-        scatter_parent(final_of, self.parent, op, release)
-        self.parent = None
         scatter_int(final_of, self.name, on, release)
         self.name = None
         scatter_int(final_of, self.args, oa, release)
@@ -181,28 +187,16 @@ cdef void scatter_double(int[:] at, double[:] column, double* out, bint release)
                 upto = release_read(base, (i + 1) * sizeof(double), upto)
 
 
-cdef void scatter_parent(int[:] at, int[:] parent, int* out, bint release) noexcept:
-    """``parent`` (input positions) as output positions."""
-    cdef Py_ssize_t n = at.shape[0], i
-    cdef const char* base = <const char*>&parent[0] if n else NULL
-    cdef uintptr_t upto = release_start(base)
-    with nogil:
-        for i in range(n):
-            out[at[i]] = at[parent[i]] if parent[i] >= 0 else -1
-            if release and (i & RELEASE_EVERY) == RELEASE_EVERY:
-                upto = release_read(base, (i + 1) * sizeof(int), upto)
-
-
 cdef int by_times(Nesting nesting, int64_t* first_ns, char* has_first) except -1:
     """Lay out slices whose file order is not their start order (a streamed file's): each
     track's run put in start order (``nesting.order``), then nested by a sweep with a stack of
-    open slices, as ``layout_slices`` does, into ``depth`` and ``parent`` (overwritten).
+    open slices, as ``layout_slices`` does, into ``depth`` (overwritten).
     Returns 0, having changed nothing, when a track is far from start order (or a track id is
     out of range): then ``layout_slices`` does it."""
     cdef Py_ssize_t n = nesting.n, i, k, a, b, x, o, kept, spare, spare_cap = 0, descents
     cdef int ntracks = nesting.ntracks, t, top, stack_cap = 0
     cdef double[:] ts = nesting.ts, dur = nesting.dur
-    cdef int[:] track = nesting.track, depth = nesting.depth, parent = nesting.parent
+    cdef int[:] track = nesting.track, depth = nesting.depth
     cdef int64_t s, e, ls, le
     cdef int32_t li, j
     cdef int64_t* row_base = nesting.row_base
@@ -286,7 +280,8 @@ cdef int by_times(Nesting nesting, int64_t* first_ns, char* has_first) except -1
                     o -= 1
         if not refused and not nomem:
             # Nest each track by a sweep in start order: pop the slices that ended, the top
-            # is the parent (a child ending past its parent ends with it, as layout_slices has it).
+            # is the parent (a child ending past its parent ends with it, as layout_slices has
+            # it; ``place`` finds the parent again as the last slice placed one row up).
             for t in range(ntracks):
                 row_base[t + 1] = 0
                 top = 0
@@ -298,7 +293,6 @@ cdef int by_times(Nesting nesting, int64_t* first_ns, char* has_first) except -1
                     while top > 0 and stack_end[top - 1] <= s:
                         top -= 1
                     depth[j] = top
-                    parent[j] = stack_at[top - 1] if top > 0 else -1
                     if top == stack_cap:
                         stack_cap = 2 * stack_cap + 64
                         grown = realloc(stack_end, stack_cap * sizeof(int64_t))
@@ -332,27 +326,29 @@ cdef int by_times(Nesting nesting, int64_t* first_ns, char* has_first) except -1
 
 
 def nest(double[:] ts, double[:] dur, int[:] name, int[:] track, int[:] args, int[:] depth,
-         int[:] parent, int ntracks, double t0):
-    """A ``Nesting`` of slices given at their begin, with their depth and parent (an input
-    position) as the file nests them; ``ts`` and ``dur`` (microseconds) become whole
-    nanoseconds after ``t0`` in place, as ``layout_slices`` rounds them, and ``depth`` and
-    ``parent`` are overwritten (here or when placed): the columns are the caller's to give up.
+         int ntracks, double t0):
+    """A ``Nesting`` of slices given at their begin, with their depth as the file nests them
+    (a slice's parent is the one before it on its track one level up); ``ts`` and ``dur``
+    (microseconds) become whole nanoseconds after ``t0`` in place, as ``layout_slices`` rounds
+    them, and ``depth`` is overwritten (here or when placed): the columns are the caller's to
+    give up.
 
     When the times nest as the file does (on each track, starts increasing, or equal for a
     shorter child of the slice just before; a child starting before its parent's end; a slice
-    starting once the one before it at its depth has ended; and the file's nesting a pre-order),
+    starting once the one before it at its depth has ended; no depth more than one below the
+    slice before's),
     the file's order and nesting are kept. Otherwise each track is put in start order and nested
     by its times (``by_times``). None when a track is far from start order: ``layout_slices``
     then lays the slices out, from the times in nanoseconds (``t0`` 0, ``scale`` 1)."""
-    cdef Py_ssize_t n = ts.shape[0], i, p
+    cdef Py_ssize_t n = ts.shape[0], i
     cdef int t, dp
     cdef int64_t s, d, end, r
     cdef bint ordered = True
     cdef int64_t* last_start = <int64_t*>malloc(max(ntracks, 1) * sizeof(int64_t))
     cdef int64_t* last_end = <int64_t*>malloc(max(ntracks, 1) * sizeof(int64_t))
     cdef int64_t* first_ns = <int64_t*>malloc(max(ntracks, 1) * sizeof(int64_t))
-    # Per track, the chain of slices open at the last one (by depth): its parent and the
-    # slice before it at its depth are there.
+    # Per track, the ends of the slices open at the last one (by depth): its parent's and the
+    # one's before it at its depth.
     cdef Open** chain = <Open**>calloc(max(ntracks, 1), sizeof(Open*))
     cdef int* chain_cap = <int*>calloc(max(ntracks, 1), sizeof(int))
     cdef int* chain_len = <int*>calloc(max(ntracks, 1), sizeof(int))
@@ -363,10 +359,10 @@ def nest(double[:] ts, double[:] dur, int[:] name, int[:] track, int[:] args, in
     cdef int64_t* row_base
     cdef int64_t* row_start
     if (name.shape[0] != n or track.shape[0] != n or args.shape[0] != n or depth.shape[0] != n
-            or parent.shape[0] != n or dur.shape[0] != n):
+            or dur.shape[0] != n):
         raise ValueError("the columns differ in length")
     nesting.ts, nesting.dur, nesting.name, nesting.track = ts, dur, name, track
-    nesting.args, nesting.depth, nesting.parent = args, depth, parent
+    nesting.args, nesting.depth = args, depth
     nesting.n, nesting.ntracks = n, ntracks
     nesting.row_base = row_base = <int64_t*>calloc(ntracks + 1, sizeof(int64_t))
     nesting.rows = array.clone(_INTS, 0, False)
@@ -385,10 +381,7 @@ def nest(double[:] ts, double[:] dur, int[:] name, int[:] track, int[:] args, in
             for i in range(n):
                 t = track[i]
                 dp = depth[i]
-                p = parent[i]
-                if t < 0 or t >= ntracks or dp < 0 or dp > chain_len[t] or (
-                        (p >= 0 or dp > 0) and (p < 0 or p >= i or depth[p] != dp - 1 or track[p] != t
-                                                or chain[t][dp - 1].at != p)):
+                if t < 0 or t >= ntracks or dp < 0 or dp > chain_len[t]:
                     ordered = False
                     break
                 s = <int64_t>ts[i]
@@ -412,7 +405,6 @@ def nest(double[:] ts, double[:] dur, int[:] name, int[:] track, int[:] args, in
                         break
                     chain[t], chain_cap[t] = grown, 2 * dp + 16
                 chain[t][dp].end = end if dp == 0 or end < chain[t][dp - 1].end else chain[t][dp - 1].end
-                chain[t][dp].at = i
                 chain_len[t] = dp + 1
                 if dp + 1 > row_base[t + 1]:
                     row_base[t + 1] = dp + 1
@@ -446,12 +438,12 @@ def nest(double[:] ts, double[:] dur, int[:] name, int[:] track, int[:] args, in
     return nesting
 
 
-def layout_nested(ts, dur, name, track, args, depth, parent, int ntracks, double t0):
+def layout_nested(ts, dur, name, track, args, depth, int ntracks, double t0):
     """``nest`` and place, into arrays: ``(start_ns, dur_ns, name, track, depth, parent, args,
     rows)`` in output order, as ``layout_slices`` and ``take`` would give them; or None as
     ``nest`` says. The inputs are left as they were (``nest`` is given copies)."""
     cdef Nesting nesting = nest(pyarray.array("d", ts), pyarray.array("d", dur), name, track, args,
-                                pyarray.array("i", depth), pyarray.array("i", parent), ntracks, t0)
+                                pyarray.array("i", depth), ntracks, t0)
     if nesting is None:
         return None
     cdef Py_ssize_t n = nesting.n

@@ -1049,7 +1049,7 @@ cdef class Scanner:
         columns at once, under the call on top of the stack."""
         cdef Py_ssize_t slot = -1
         if not self.dicts:
-            slot = self.cols.open_ids(us(ns), <int>s.n, <int>(s.slots[s.n - 1] if s.n else -1))
+            slot = self.cols.open_ids(us(ns), <int>s.n)
         return s.push(ns, name, args, slot)
 
     cdef int counter(self, int64_t ns, Event* ev, uint64_t uuid) except -1:

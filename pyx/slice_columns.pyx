@@ -86,25 +86,25 @@ cdef class SliceColumns:
 
     cdef int grow(self) except -1:
         self.cap *= 2
-        for col in (self.ts, self.dur, self.name, self.track, self.args, self.depth, self.parent):
+        for col in (self.ts, self.dur, self.name, self.track, self.args, self.depth):
             if col is not None:
                 array.resize(col, self.cap)
         return 0
 
-    cdef Py_ssize_t open_ids(self, double t, int depth, int parent) except -1:
-        """A slice that begins at ``t`` (microseconds), ``depth`` calls deep under the slice
-        at position ``parent`` (-1: none); its position, for ``close_ids`` when it ends.
+    cdef Py_ssize_t open_ids(self, double t, int depth) except -1:
+        """A slice that begins at ``t`` (microseconds), ``depth`` calls deep (under the slice
+        opened last on its track one level up); its position, for ``close_ids`` when it ends.
 
         A scanner that sees calls begin and end (a ``.pftrace``) places each at its begin, so
-        a thread's slices come in start order with their nesting known, and ``_columns.
-        layout_nested`` need not work it out again from the times. Names, tracks and args are
-        numbered when the slice is closed, in the order ``add_ids`` would number them."""
+        a thread's slices come in start order with their nesting known, and ``_nested_layout``
+        need not work it out again from the times. Names, tracks and args are numbered when
+        the slice is closed, in the order ``add_ids`` would number them. No parent column: the
+        depths give it, and at 100M calls a column is 0.4 GB."""
         cdef Py_ssize_t k = self.k
         if self.depth is None:
             if k:
                 raise ValueError("open_ids after add_ids: the columns would not nest")
             self.depth = array.clone(_INTS, self.cap, False)
-            self.parent = array.clone(_INTS, self.cap, False)
         if k == self.cap:
             self.grow()
         if k == 0 or t < self.first:
@@ -113,7 +113,6 @@ cdef class SliceColumns:
             self.last = t
         self.ts.data.as_doubles[k] = t
         self.depth.data.as_ints[k] = depth
-        self.parent.data.as_ints[k] = parent
         self.k = k + 1
         return k
 
@@ -136,11 +135,11 @@ cdef class SliceColumns:
     cdef tuple result(self, list others):
         """``(ts, dur, name, track, args, names, tracks, arg_values, others, first, last,
         nesting)``; ``first`` and ``last`` (earliest start, latest end) are None without
-        slices; ``nesting`` is ``(depth, parent)`` from ``open_ids``, else None."""
-        for col in (self.ts, self.dur, self.name, self.track, self.args, self.depth, self.parent):
+        slices; ``nesting`` is ``(depth,)`` from ``open_ids``, else None."""
+        for col in (self.ts, self.dur, self.name, self.track, self.args, self.depth):
             if col is not None:
                 array.resize(col, self.k)
-        nesting = (self.depth, self.parent) if self.depth is not None else None
+        nesting = (self.depth,) if self.depth is not None else None
         if self.k == 0:
             return (self.ts, self.dur, self.name, self.track, self.args, self.names, self.tracks,
                     self.arg_values, others, None, None, None)

@@ -8,8 +8,8 @@ from libc.stdint cimport int64_t
 cdef class SliceColumns:
     cdef array.array ts, dur, name, track, args
     # Only for a scanner that sees calls begin and end (open_ids/close_ids): each slice's depth
-    # and parent (its position, -1 at the top) as the file nests them. None otherwise.
-    cdef array.array depth, parent
+    # as the file nests them (its parent is the slice before it one level up). None otherwise.
+    cdef array.array depth
     cdef Py_ssize_t k, cap
     cdef dict name_ids, track_ids
     cdef list names, tracks, arg_values
@@ -22,7 +22,7 @@ cdef class SliceColumns:
     cdef int track_index(self, object pid, object tid) except -1
     cdef int add_ids(self, double t, double d, int name, int track, object args) except -1
     cdef int grow(self) except -1
-    cdef Py_ssize_t open_ids(self, double t, int depth, int parent) except -1
+    cdef Py_ssize_t open_ids(self, double t, int depth) except -1
     cdef int close_ids(self, Py_ssize_t slot, double d, int name, int track, object args) except -1
     cdef tuple result(self, list others)
 

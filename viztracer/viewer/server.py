@@ -82,7 +82,7 @@ _FROM_ENV = object()
 SAVE_AFTER = 5.0    # seconds a cache file waits for the first page to draw (BlobCache._save_later)
 # Bytes of blob past which it is written to the disk cache before it is served, and served from
 # the map: held in memory while its tiles' levels were built, 98.7M calls took 4.3 GB (blob
-# 3.4 GB, levels 0.9 GB); written first, at most what the conversion took (3.8 GB). The write
+# 3.4 GB, levels 0.9 GB); written first, at most what the conversion took (3.6 GB). The write
 # (1 to 3 s for that blob) delays the first frame, so smaller blobs wait for it (SAVE_AFTER).
 WRITE_FIRST = 1 << 30
 
