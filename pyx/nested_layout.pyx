@@ -81,7 +81,7 @@ cdef class Nesting:
         return self.n
 
     cdef int place(self, double* os, double* od, int* on, int* ot, int* odp, int* op, int* oa,
-                   bint release) except -1:
+                   bint release, object done=None) except -1:
         """Write the columns in output order. Once: the input ``depth`` column is overwritten
         with each slice's output position (a slice's depth is read only there), which spares a
         column of fresh memory (0.4 GB at 100M slices).
@@ -92,7 +92,8 @@ cdef class Nesting:
         back to the system as they are read (``release_read``): the blob's pages are faulted
         in as the inputs' go, so placing takes no more memory than the inputs held (at 100M
         slices: 3.6 GB at most, against 7.2 GB when all the inputs stayed whole until the
-        blob was written)."""
+        blob was written). ``done(k)``, when given, is called as each column is complete (``k``
+        in ``place_into``'s order of the columns), so that it can be written out meanwhile."""
         cdef Py_ssize_t n = self.n, i, k
         cdef int64_t r, p
         cdef int t, dp
@@ -128,14 +129,24 @@ cdef class Nesting:
         free(self.order)
         self.order = NULL
         self.track = track = None
+        if done is not None:
+            done(5)
         scatter_int(final_of, self.name, on, release)
         self.name = None
+        if done is not None:
+            done(2)
         scatter_int(final_of, self.args, oa, release)
         self.args = None
+        if done is not None:
+            done(6)
         scatter_double(final_of, self.ts, os, release)
         self.ts = None
+        if done is not None:
+            done(0)
         scatter_double(final_of, self.dur, od, release)
         self.dur = None
+        if done is not None:
+            done(1)
         self.depth = final_of = None
         with nogil:     # each row's track and depth, last: nothing of the inputs is left then
             for t in range(self.ntracks):
@@ -143,15 +154,19 @@ cdef class Nesting:
                     for p in range(row_start[r], row_start[r + 1]):
                         ot[p] = t
                         odp[p] = <int>(r - row_base[t])
+        if done is not None:
+            done(3)
+            done(4)
         return 0
 
     def place_into(self, bytes blob, Py_ssize_t start, Py_ssize_t dur, Py_ssize_t name,
                    Py_ssize_t track, Py_ssize_t depth, Py_ssize_t parent, Py_ssize_t args,
-                   bint release=False):
+                   bint release=False, done=None):
         """Write the seven columns into ``blob`` (fresh, and seen by nothing else yet) at these
         byte offsets, each 8-aligned with room for ``count`` values. Drops the inputs (and
         has written over ``depth``: see ``place``); with ``release``, hands their memory back
-        to the system as it reads them, for inputs nothing else will read again."""
+        to the system as it reads them, for inputs nothing else will read again. ``done(k)``
+        is called as the ``k``-th column (in this order) is complete."""
         cdef char* base = PyBytes_AS_STRING(blob)
         cdef Py_ssize_t size = PyBytes_GET_SIZE(blob), offset
         for offset, width in ((start, 8), (dur, 8), (name, 4), (track, 4), (depth, 4), (parent, 4), (args, 4)):
@@ -159,7 +174,7 @@ cdef class Nesting:
                 raise ValueError(f"no room for {self.n} values of {width} bytes at {offset}")
         self.place(<double*>(base + start), <double*>(base + dur), <int*>(base + name),
                    <int*>(base + track), <int*>(base + depth), <int*>(base + parent), <int*>(base + args),
-                   release)
+                   release, done)
 
 
 # Each column's values to their output positions, reading the input in order; with ``release``

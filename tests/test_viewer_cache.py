@@ -27,9 +27,9 @@ class Counting:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    def __call__(self, path: str, progress) -> bytes:
+    def __call__(self, path: str, progress, out=None) -> bytes:
         self.calls.append(os.path.basename(path))
-        return trace_blob(path, progress)
+        return trace_blob(path, progress, out)
 
 
 def cache_files(directory) -> list[str]:
@@ -215,12 +215,13 @@ def test_the_cache_file_is_written_once_the_first_page_has_drawn(tmp_path, cache
         cache.saved()
 
 
-def test_a_blob_past_write_first_is_written_before_it_is_served(tmp_path, cache_dir, monkeypatch):
+@pytest.mark.parametrize("ext", [".json", ".pftrace"])
+def test_a_blob_past_write_first_is_written_before_it_is_served(tmp_path, cache_dir, monkeypatch, ext):
     """A blob too large to hold with its tiles' levels (100M calls: 3.4 GB) is written to the
-    disk cache at once, before any page has drawn, and served from the map: the converted
-    bytes leave memory before the levels are built."""
+    disk cache while it is made, before any page has drawn, and served from the map: the
+    converted bytes leave memory before the levels are built."""
     monkeypatch.setattr(server_module, "SAVE_AFTER", 60.0)
-    report = str(make_trace(tmp_path / "r.json", n=10))
+    report = str(make_trace(tmp_path / f"r{ext}", n=10))
     converted = trace_blob(report)
     monkeypatch.setattr(server_module, "WRITE_FIRST", len(converted))
     cache = BlobCache(Counting(), disk=DiskCache(str(cache_dir), min_seconds=0))
@@ -231,7 +232,7 @@ def test_a_blob_past_write_first_is_written_before_it_is_served(tmp_path, cache_
         assert len(cache_files(cache_dir)) == 1
         assert bytes(served) == converted
         assert server.trace_answer(report) == converted
-        assert cache.get(report) is served and cache.convert.calls == ["r.json"]
+        assert cache.get(report) is served and cache.convert.calls == [f"r{ext}"]
     finally:
         server.server_close()
         cache.saved()
@@ -242,6 +243,38 @@ def test_a_blob_past_write_first_is_written_before_it_is_served(tmp_path, cache_
     finally:
         small.write_now()
         small.saved()
+
+
+class Ranges:
+    """A sink for ``trace_blob``'s ``out`` keeping each range as it was when handed over."""
+
+    def __init__(self) -> None:
+        self.ranges: list[tuple[int, bytes]] = []
+        self.size = 0
+
+    def __call__(self, size: int) -> Ranges:
+        self.size = size
+        return self
+
+    def write(self, offset: int, data: memoryview) -> None:
+        self.ranges.append((offset, bytes(data)))
+
+
+def test_the_blob_is_handed_over_a_column_at_a_time_each_once_final(tmp_path):
+    """A .pftrace's slice columns are laid out straight into the blob, one after the other:
+    each is handed to the cache file as soon as it is final (the write overlaps the layout),
+    everything else at once, and together the ranges are the blob, each byte once."""
+    report = str(make_trace(tmp_path / "r.pftrace", n=12))
+    sink = Ranges()
+    blob = trace_blob(report, None, sink)
+    assert sink.size == len(blob)
+    assert len(sink.ranges) >= 1 + 7      # the header and meta, then each slice column
+    at = 0
+    for offset, data in sorted(sink.ranges):
+        assert offset == at                       # no gap, no overlap
+        assert data == blob[offset:offset + len(data)]   # final when handed over
+        at += len(data)
+    assert at == len(blob)
 
 
 def test_a_cache_file_waits_for_no_page_longer_than_save_after(tmp_path, cache_dir, monkeypatch):

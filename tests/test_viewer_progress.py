@@ -88,7 +88,7 @@ class Held:
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def __call__(self, path: str, progress) -> bytes:
+    def __call__(self, path: str, progress, out=None) -> bytes:
         progress.phase = "scanning"
         progress.events, progress.bytes_read, progress.bytes_total = 1234, 50, 200
         self.started.set()

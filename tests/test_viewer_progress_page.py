@@ -17,7 +17,7 @@ class Held:
     def __init__(self) -> None:
         self.release = threading.Event()
 
-    def __call__(self, path: str, progress) -> bytes:
+    def __call__(self, path: str, progress, out=None) -> bytes:
         progress.phase = "scanning"
         progress.events, progress.bytes_read, progress.bytes_total = 1_234_567, 300, 1200
         self.release.wait(60)

@@ -331,7 +331,7 @@ def test_a_bug_while_converting_is_a_500_with_one_line(tmp_path, capsys):
     from viztracer.viewer.reports import Reports
     from viztracer.viewer.server import BlobCache, ViewerServer
 
-    def broken(path: str, progress) -> bytes:
+    def broken(path: str, progress, out=None) -> bytes:
         raise ValueError("boom")
 
     report = make_trace(tmp_path / "result.json")
@@ -358,7 +358,7 @@ def test_a_report_is_converted_once_however_many_ask_at_the_same_time(tmp_path):
     calls: list[str] = []
     release = threading.Event()
 
-    def slow(path: str, progress) -> bytes:
+    def slow(path: str, progress, out=None) -> bytes:
         calls.append(path)
         release.wait(10)
         return b"blob of " + os.path.basename(path).encode()
@@ -391,7 +391,7 @@ def test_the_cache_drops_the_least_recently_used_blobs_past_its_budget(tmp_path)
 
     calls: list[str] = []
 
-    def convert(path: str, progress) -> bytes:
+    def convert(path: str, progress, out=None) -> bytes:
         calls.append(os.path.basename(path))
         return b"x" * 100
 

@@ -40,8 +40,8 @@ import json
 import math
 import struct
 from array import array
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 from .. import _columns, _nested_layout, _slice_columns
 
@@ -49,10 +49,12 @@ MAGIC = b"VZTCOLS1"
 _TYPES = {"d": "f64", "i": "i32", "B": "u8"}
 
 
-def trace_blob(path: str, progress: _slice_columns.Progress | None = None) -> bytes:
+def trace_blob(path: str, progress: _slice_columns.Progress | None = None, out: Out | None = None) -> bytes:
     """The blob for the report in ``path`` (.json, .json.gz, .pftrace, .cvf); ReportError if
     unreadable. ``progress``, when given, follows the conversion for another thread: its
-    ``phase`` ("reading", "scanning", "building"), and while scanning the events and bytes read."""
+    ``phase`` ("reading", "scanning", "building"), and while scanning the events and bytes read.
+    ``out``, when given, is asked once the blob's size is known for where to write it too
+    (see ``Out``)."""
     from ..report import ReportError
     from ..report.loader import load_report, reading, report_kind
     progress = progress if progress is not None else _slice_columns.Progress()
@@ -63,20 +65,21 @@ def trace_blob(path: str, progress: _slice_columns.Progress | None = None) -> by
                 blob = None
             else:
                 progress.phase = "reading"
-                blob = (_pftrace_blob(path, progress) if kind == "pftrace"
-                        else _json_blob(path, kind, progress))
+                blob = (_pftrace_blob(path, progress, out) if kind == "pftrace"
+                        else _json_blob(path, kind, progress, out))
             if blob is not None:
                 return blob
         progress.phase = "reading"  # the whole report at once: no events to count
         report = load_report(path)
         progress.phase = "building"
         try:
-            return report_blob(report)
+            return _blob(_handed(_columns.scan_events(_events_of(report))), report, out=out)
         except (TypeError, ValueError, AttributeError) as e:  # events of a shape no tool writes
             raise ReportError(f"{path!r} has events the viewer cannot read: {e}") from None
 
 
-def _json_blob(path: str, kind: str, progress: _slice_columns.Progress | None = None) -> bytes | None:
+def _json_blob(path: str, kind: str, progress: _slice_columns.Progress | None = None,
+               out: Out | None = None) -> bytes | None:
     """The blob of a JSON report by the compiled scanner (no dict per slice), or None when the
     text holds anything it does not read: then ``load_report`` parses it, or names the fault.
     A report cut short (the scan ran out of text) is repaired as ``load_report`` does it."""
@@ -108,7 +111,7 @@ def _json_blob(path: str, kind: str, progress: _slice_columns.Progress | None = 
             progress.phase = "building"
         handed = _handed(scanned)
         del scanned
-        blob = _blob(handed, rest)
+        blob = _blob(handed, rest, out=out)
     except (_json_scan.Unsupported, TypeError, ValueError, AttributeError, KeyError):
         return None
     if cut_events is not None:
@@ -116,7 +119,8 @@ def _json_blob(path: str, kind: str, progress: _slice_columns.Progress | None = 
     return blob
 
 
-def _pftrace_blob(path: str, progress: _slice_columns.Progress | None = None) -> bytes | None:
+def _pftrace_blob(path: str, progress: _slice_columns.Progress | None = None,
+                  out: Out | None = None) -> bytes | None:
     """The blob of a ``.pftrace`` by the compiled reader, with the calls in its columns (no
     dict per call), or None when the file is broken: then ``load_report`` names the fault. A
     file cut short is read up to the cut, as ``read_pftrace`` does it."""
@@ -136,7 +140,7 @@ def _pftrace_blob(path: str, progress: _slice_columns.Progress | None = None) ->
         del data  # the file's bytes: no longer needed
         handed = _handed(scanned)
         del scanned
-        blob = _blob(handed, metadata)
+        blob = _blob(handed, metadata, out=out)
     except (_pftrace_scan.Malformed, TypeError, ValueError, AttributeError, KeyError, IndexError):
         return None
     if not whole:
@@ -203,14 +207,17 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 
 def report_blob(report: dict, title: str | None = None) -> bytes:
     """Encode an already-loaded report (the dict ``load_report`` returns) into the viewer blob."""
+    return _blob(_handed(_columns.scan_events(_events_of(report))), report, title)
+
+
+def _events_of(report: dict) -> list:
     events = report.get("traceEvents") or []
-    return _blob(_handed(_columns.scan_events(events if isinstance(events, list) else list(events))),
-                 report, title)
+    return events if isinstance(events, list) else list(events)
 
 
-def _blob(scanned: list, report: dict, title: str | None = None) -> bytes:
+def _blob(scanned: list, report: dict, title: str | None = None, out: Out | None = None) -> bytes:
     """The blob from ``scan_events``' result (``_handed``: emptied here) and the report's other
-    keys (metadata, file_info)."""
+    keys (metadata, file_info); ``out`` as ``trace_blob`` has it."""
     (ts, dur, name, track, args, names, track_keys, arg_values, others, first, last, begun) = scanned
     scanned.clear()
     name_ids = {n: i for i, n in enumerate(names)}
@@ -369,7 +376,7 @@ def _blob(scanned: list, report: dict, title: str | None = None) -> bytes:
         "file_info": report.get("file_info") or {"files": {}, "functions": {}},
     }
     del start_ns, dur_ns, name, track, depth, parent, args, inst_cols, cnt_time, cnt_value
-    return _pack(meta, columns, nesting)    # which empties ``columns``, freeing each once copied
+    return _pack(meta, columns, nesting, out)   # which empties ``columns``, freeing each once copied
 
 
 def _time_key(t: float | None) -> float:
@@ -602,11 +609,21 @@ class _Hole:
 _NESTED = ("start", "dur", "name", "track", "depth", "parent", "args")
 
 
-def _pack(meta: dict, columns: dict[str, Any], nesting: Any = None) -> bytes:
+class Sink(Protocol):
+    def write(self, offset: int, data: memoryview) -> None:
+        """Take ``data``, the final bytes of the blob at ``offset`` (``disk_cache.BlobFile``)."""
+
+
+# Asked with the blob's size, as soon as it is known: a Sink its bytes are also written to, a
+# range at a time as each is final (so that writing overlaps with laying out), or None.
+Out = Callable[[int], "Sink | None"]
+
+
+def _pack(meta: dict, columns: dict[str, Any], nesting: Any = None, out: Out | None = None) -> bytes:
     """Header, meta JSON and the 8-byte-aligned arrays (offsets are filled into meta first).
     Empties ``columns``: an array nothing else holds is freed as soon as it is copied. The
     columns that are ``_Hole``s are then written into the blob by ``nesting``, whose inputs
-    are freed once it has."""
+    are freed once it has. ``out`` (see ``Out``) is given each range as it is final."""
     layout = {}
     offset = 0
     for key, col in columns.items():
@@ -638,8 +655,22 @@ def _pack(meta: dict, columns: dict[str, Any], nesting: Any = None) -> bytes:
             parts.append(b"\0" * pad)
     del col
     blob = _columns.join(parts)
+    sink = out(len(blob)) if out is not None else None
+    holes = [(entry[1], (entry[2] * (8 if entry[0] == "f64" else 4) + 7) & ~7)
+             for entry in (layout[key] for key in _NESTED)] if nesting is not None else []
+    if sink is not None:
+        view = memoryview(blob)
+        at = 0      # the ranges final now: around the holes (the slice columns, side by side)
+        for offset, size in sorted(holes) + [(len(blob), 0)]:
+            if offset > at:
+                sink.write(at, view[at:offset])
+            at = max(at, offset + size)
     if nesting is not None:
-        nesting.place_into(blob, *(layout[key][1] for key in _NESTED), release=True)
+        done = None
+        if sink is not None:
+            def done(k: int) -> None:
+                sink.write(holes[k][0], view[holes[k][0]:holes[k][0] + holes[k][1]])
+        nesting.place_into(blob, *(offset for offset, _ in holes), release=True, done=done)
     return blob
 
 

@@ -48,7 +48,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .._slice_columns import Progress
 from ..report import ReportError
-from .disk_cache import DiskCache
+from .disk_cache import BlobFile, DiskCache
 from .reports import NotFound, Refused, Reports, is_html
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -72,10 +72,10 @@ def content_type(name: str) -> str:
     return _TYPES.get(ext) or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
-def _default_convert(path: str, progress: Progress) -> bytes:
+def _default_convert(path: str, progress: Progress, out: Any = None) -> bytes:
     from .columns import trace_blob  # the page's format; imported when first needed
 
-    return trace_blob(path, progress)
+    return trace_blob(path, progress, out)
 
 
 _FROM_ENV = object()
@@ -83,7 +83,9 @@ SAVE_AFTER = 5.0    # seconds a cache file waits for the first page to draw (Blo
 # Bytes of blob past which it is written to the disk cache before it is served, and served from
 # the map: held in memory while its tiles' levels were built, 98.7M calls took 4.3 GB (blob
 # 3.4 GB, levels 0.9 GB); written first, at most what the conversion took (3.6 GB). The write
-# (1 to 3 s for that blob) delays the first frame, so smaller blobs wait for it (SAVE_AFTER).
+# is begun while the slices are laid out (``columns.Out``), and what is left of it (6 s for
+# that blob, written whole after converting) delays the first frame: smaller blobs wait for
+# the page to draw (SAVE_AFTER).
 WRITE_FIRST = 1 << 30
 
 
@@ -91,7 +93,8 @@ class BlobCache:
     """Converted reports, by path; an entry is valid while the file's mtime and size are.
 
     Each file is converted once even when several requests ask at the same time; a file that
-    is not a trace keeps its error until it changes. ``convert(path, progress)`` makes a blob
+    is not a trace keeps its error until it changes. ``convert(path, progress, out)`` makes a
+    blob (``columns.trace_blob``: ``out`` may ask for a cache file to write it to meanwhile)
     and keeps ``progress`` (a ``_slice_columns.Progress``) up to date for ``progress()``. A
     conversion that took long enough is also written to ``disk`` (a :class:`DiskCache`, by
     default where ``$VIZVIEWER_CACHE_DIR`` says) and read back from there by the next viewer,
@@ -104,8 +107,9 @@ class BlobCache:
     it holds a file descriptor, so no more than ``max_mapped`` are kept.
     """
 
-    def __init__(self, convert: Callable[[str, Progress], bytes] = _default_convert, budget: int = 1 << 30,
-                 disk: DiskCache | None | object = _FROM_ENV, max_mapped: int = 64) -> None:
+    def __init__(self, convert: Callable[[str, Progress, Any], bytes] = _default_convert,
+                 budget: int = 1 << 30, disk: DiskCache | None | object = _FROM_ENV,
+                 max_mapped: int = 64) -> None:
         self.convert = convert
         self.budget = budget
         self.max_mapped = max_mapped
@@ -146,18 +150,34 @@ class BlobCache:
             if (cached := disk.load(path, st)) is not None:
                 return cached
         started = time.monotonic()
-        data = self.convert(path, progress)
-        if disk is None or time.monotonic() - started < disk.min_seconds:
-            return data
+        files: list[BlobFile] = []  # the cache file a large blob is written to while it is made
+
+        def out(size: int) -> BlobFile | None:
+            if disk is None or size < WRITE_FIRST:
+                return None
+            file = disk.open(path, st, size)
+            if file is not None:
+                files.append(file)
+            return file
+
+        try:
+            data = self.convert(path, progress, out)
+        except BaseException:
+            for file in files:
+                file.abandon()
+            raise
         try:
             now = os.stat(path)
         except OSError:
+            now = None
+        if disk is None or time.monotonic() - started < disk.min_seconds or now is None or \
+                (now.st_mtime_ns, now.st_size) != (st.st_mtime_ns, st.st_size):
+            for file in files:  # changed while converting: the blob may be of either version
+                file.abandon()
             return data
-        if (now.st_mtime_ns, now.st_size) != (st.st_mtime_ns, st.st_size):
-            return data  # changed while converting: the blob may be of either version
-        if len(data) >= WRITE_FIRST:
+        if files:
             progress.phase = "saving"
-            mapped = disk.store(path, st, data)
+            mapped = files[0].finish()
             if mapped is not None:
                 return mapped   # the converted bytes are freed as the caller lets go of them
         self._save_later(path, lambda: disk.store(path, st, data), data)
