@@ -360,12 +360,12 @@ def end_open(double[:] ts, double[:] dur, double last):
     return count
 
 
-def join(list parts):
+def join(list parts, bint huge=True):
     """``b"".join(parts)`` (buffers: bytes, arrays) for a blob of hundreds of MB: written in
-    huge pages, copied without the GIL. A part that is an int is a hole of that many bytes,
-    left unwritten for the caller to fill (columns laid out straight into the blob). Empties
-    ``parts``, dropping each once it is copied, so that what nothing else holds is freed as the
-    blob fills (its peak is not twice the blob)."""
+    huge pages (unless not ``huge``), copied without the GIL. A part that is an int is a hole of
+    that many bytes, left unwritten for the caller to fill (columns laid out straight into the
+    blob). Empties ``parts``, dropping each once it is copied, so that what nothing else holds
+    is freed as the blob fills (its peak is not twice the blob)."""
     cdef Py_ssize_t total = 0, at = 0, k, m = len(parts)
     cdef Py_buffer view
     for part in parts:
@@ -379,7 +379,8 @@ def join(list parts):
         PyBuffer_Release(&view)
     out = PyBytes_FromStringAndSize(NULL, total)
     cdef char* dst = PyBytes_AS_STRING(out)
-    huge_pages(dst, total)
+    if huge:
+        huge_pages(dst, total)
     for k in range(m):
         if isinstance(parts[k], int):
             at += <Py_ssize_t>parts[k]

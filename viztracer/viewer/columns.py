@@ -654,7 +654,10 @@ def _pack(meta: dict, columns: dict[str, Any], nesting: Any = None, out: Out | N
         if pad:
             parts.append(b"\0" * pad)
     del col
-    blob = _columns.join(parts)
+    # Slices placed by a Nesting fill the blob as their inputs' pages are handed back: in
+    # 4 KB pages the blob takes those pages again; in huge pages it needs fresh ones, zeroed
+    # (98.7M calls: 9 s to place, against 5.4 s; no difference at 10M).
+    blob = _columns.join(parts, huge=nesting is None)
     sink = out(len(blob)) if out is not None else None
     holes = [(entry[1], (entry[2] * (8 if entry[0] == "f64" else 4) + 7) & ~7)
              for entry in (layout[key] for key in _NESTED)] if nesting is not None else []
