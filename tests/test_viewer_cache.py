@@ -338,6 +338,50 @@ def test_a_write_that_fails_midway_leaves_no_cache_file(tmp_path, cache_dir, mon
     assert os.listdir(cache_dir) == []   # neither a cache file nor the temporary one
 
 
+@pytest.mark.parametrize("fault", ["disk full", "report changed", "conversion failed"])
+def test_a_blob_written_while_made_leaves_no_cache_file_when_that_goes_wrong(tmp_path, cache_dir,
+                                                                          monkeypatch, fault):
+    """Past WRITE_FIRST the cache file is written while the blob is made: a write that fails,
+    a report that changed meanwhile or a conversion that failed leaves neither a cache file
+    nor the temporary one, and the page is answered (or told the error) as without a cache."""
+    report = str(make_trace(tmp_path / "r.pftrace", n=10))
+    converted = trace_blob(report)
+    monkeypatch.setattr(server_module, "WRITE_FIRST", 1)
+    monkeypatch.setattr(server_module, "SAVE_AFTER", 60.0)
+    real_pwrite = os.pwrite
+
+    def pwrite(fd, data, offset):
+        if fault == "disk full" and offset > 0:
+            raise OSError(28, "No space left on device")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(disk_cache.os, "pwrite", pwrite)
+
+    def convert(path, progress, out=None):
+        blob = trace_blob(path, progress, out)
+        if fault == "report changed":
+            st = os.stat(path)
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+        elif fault == "conversion failed":
+            raise ValueError("boom")
+        return blob
+
+    cache = BlobCache(convert, disk=DiskCache(str(cache_dir), min_seconds=0))
+    try:
+        if fault == "conversion failed":
+            with pytest.raises(ValueError, match="boom"):
+                cache.get(report)
+        else:
+            served = cache.get(report)
+            assert isinstance(served, bytes) and served == converted
+            if fault == "report changed":
+                assert not cache._saving      # no second try to write a cache file either
+    finally:
+        cache.write_now()
+        cache.saved()
+    assert os.listdir(cache_dir) == []     # neither a cache file nor a temporary one
+
+
 class HeldDiskCache(DiskCache):
     """A disk cache whose writes wait for ``go`` to be set."""
 
