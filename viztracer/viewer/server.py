@@ -83,9 +83,9 @@ SAVE_AFTER = 5.0    # seconds a cache file waits for the first page to draw (Blo
 # Bytes of blob past which it is written to the disk cache before it is served, and served from
 # the map: held in memory while its tiles' levels were built, 98.7M calls took 4.3 GB (blob
 # 3.4 GB, levels 0.9 GB); written first, at most what the conversion took (3.6 GB). The write
-# is begun while the slices are laid out (``columns.Out``), and what is left of it (6 s for
-# that blob, written whole after converting) delays the first frame: smaller blobs wait for
-# the page to draw (SAVE_AFTER).
+# (6 to 8.6 s for that blob, after converting) is begun while the slices are laid out
+# (``columns.Out``), and what is left of it (2.5 to 3.7 s) delays the first frame: smaller
+# blobs wait for the page to draw (SAVE_AFTER).
 WRITE_FIRST = 1 << 30
 
 
@@ -175,11 +175,10 @@ class BlobCache:
             for file in files:  # changed while converting: the blob may be of either version
                 file.abandon()
             return data
-        if files:
+        if files:   # written as it was made; a write that failed (a full disk) is not tried again
             progress.phase = "saving"
             mapped = files[0].finish()
-            if mapped is not None:
-                return mapped   # the converted bytes are freed as the caller lets go of them
+            return data if mapped is None else mapped   # the converted bytes go with the caller's
         self._save_later(path, lambda: disk.store(path, st, data), data)
         return data
 
