@@ -7,6 +7,7 @@ conversion; a cache that cannot be written means no cache, never an error.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import time
 
@@ -243,6 +244,22 @@ def test_a_blob_past_write_first_is_written_before_it_is_served(tmp_path, cache_
     finally:
         small.write_now()
         small.saved()
+
+
+def test_with_no_disk_cache_a_blob_past_write_first_is_served_from_a_temporary_file(tmp_path, monkeypatch):
+    """A viewer with no disk cache still serves a blob past WRITE_FIRST from a map, not from
+    memory: an unlinked temporary file, gone with the viewer."""
+    report = str(make_trace(tmp_path / "r.pftrace", n=10))
+    converted = trace_blob(report)
+    monkeypatch.setattr(server_module, "WRITE_FIRST", len(converted))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", None)      # TMPDIR read again
+    cache = BlobCache(Counting(), disk=None)
+    served = cache.get(report)
+    assert isinstance(served, memoryview) and bytes(served) == converted
+    assert os.listdir(tmp_path / "tmp") == []       # unlinked: nothing to clean up
+    assert cache.get(report) is served and not cache._saving
 
 
 class Ranges:

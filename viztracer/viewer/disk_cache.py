@@ -122,9 +122,9 @@ class DiskCache:
         file.write(0, memoryview(blob))
         return file.finish()
 
-    def open(self, path: str, st: os.stat_result, size: int, kind: str = "") -> BlobFile | None:
+    def open(self, path: str, st: os.stat_result, size: int, kind: str = "") -> CacheFile | None:
         """A cache file for a blob of ``size`` bytes, to be written a range at a time while the
-        blob is made (``BlobFile``); None when the directory cannot be written."""
+        blob is made (``CacheFile``); None when the directory cannot be written."""
         key = self.key(path, st, kind)
         head = key.encode()
         head += b" " * (-len(head) % 8)
@@ -134,7 +134,7 @@ class DiskCache:
         except OSError:
             return None
         header = _MAGIC + struct.pack("<II", len(key.encode()), 0) + head + struct.pack("<Q", size)
-        return BlobFile(self, path, st, kind, fd, tmp, header, size)
+        return CacheFile(self, path, st, kind, fd, tmp, header, size)
 
     def trim(self, keep: str | None = None) -> None:
         """Remove the least recently used cache files while they take more than the budget,
@@ -170,21 +170,21 @@ class DiskCache:
 
 
 class BlobFile:
-    """A cache file written while its blob is made: ``write`` hands over a range of the blob
-    as soon as it is final, and a thread of its own writes it (``pwrite``, without the GIL)
-    while the conversion goes on; ``finish`` waits for the last range and puts the file under
-    its cache name. A blob of 3.4 GB took 6 to 8.6 s to write here after it was made (the
-    kernel holds back a writer of that many dirty pages); written column by column as the
-    layout places them, 2.5 to 3.7 s of it are left when the layout is done."""
+    """A file written while its blob is made: ``write`` hands over a range of the blob as soon
+    as it is final, and a thread of its own writes it (``pwrite``, without the GIL) while the
+    conversion goes on; ``finish`` waits for the last range and gives the blob mapped from the
+    file (None when it could not be written), ``abandon`` drops the file. A blob of 3.4 GB
+    took 6 to 8.6 s to write here after it was made (the kernel holds back a writer of that
+    many dirty pages); written column by column as the layout places them, 2.5 to 3.7 s of it
+    are left when the layout is done."""
 
-    def __init__(self, cache: DiskCache, path: str, st: os.stat_result, kind: str, fd: int, tmp: str,
-                 header: bytes, size: int) -> None:
-        self.cache, self.path, self.st, self.kind = cache, path, st, kind
-        self.fd, self.tmp, self.base, self.size = fd, tmp, len(header), size
+    def __init__(self, fd: int, header: bytes, size: int) -> None:
+        self.fd, self.base, self.size = fd, len(header), size
         self.error: OSError | None = None
         self.ranges: queue.SimpleQueue[tuple[int, memoryview] | None] = queue.SimpleQueue()
-        self.thread = threading.Thread(target=self._write_ranges, name="vizviewer-cache-file", daemon=True)
-        self.ranges.put((-self.base, memoryview(header)))
+        self.thread = threading.Thread(target=self._write_ranges, name="vizviewer-blob-file", daemon=True)
+        if header:
+            self.ranges.put((-self.base, memoryview(header)))
         self.thread.start()
 
     def write(self, offset: int, data: memoryview) -> None:
@@ -200,23 +200,41 @@ class BlobFile:
             try:
                 while done < len(data):
                     done += os.pwrite(self.fd, data[done:], at + done)
-            except OSError as e:    # a full disk...: no cache file
+            except OSError as e:    # a full disk...: no file
                 self.error = e
 
-    def _close(self) -> None:
+    def _written(self) -> bool:
+        """Wait for the writes; True when the file holds the whole blob."""
         self.ranges.put(None)
         self.thread.join()
         try:
-            os.close(self.fd)
+            return self.error is None and os.fstat(self.fd).st_size == self.base + self.size
         except OSError:
-            pass
+            return False
 
     def finish(self) -> memoryview | None:
-        """The blob as read back from the file, mapped, or None when it could not be written."""
-        self._close()
+        raise NotImplementedError
+
+    def abandon(self) -> None:
+        self._written()
+        _close(self.fd)
+
+
+class CacheFile(BlobFile):
+    """A disk cache file written while its blob is made (``DiskCache.open``): written under a
+    temporary name, renamed to its cache name by ``finish``."""
+
+    def __init__(self, cache: DiskCache, path: str, st: os.stat_result, kind: str, fd: int, tmp: str,
+                 header: bytes, size: int) -> None:
+        self.cache, self.path, self.st, self.kind, self.tmp = cache, path, st, kind, tmp
+        super().__init__(fd, header, size)
+
+    def finish(self) -> memoryview | None:
+        whole = self._written()
+        _close(self.fd)
         name = self.cache.file_of(self.cache.key(self.path, self.st, self.kind))
         try:
-            if self.error is not None or os.stat(self.tmp).st_size != self.base + self.size:
+            if not whole:
                 raise OSError("not written whole")
             os.replace(self.tmp, name)
         except OSError:
@@ -227,8 +245,40 @@ class BlobFile:
 
     def abandon(self) -> None:
         """No cache file after all (the conversion failed, or the report changed meanwhile)."""
-        self._close()
+        super().abandon()
         _remove(self.tmp)
+
+
+class TempBlob(BlobFile):
+    """For a viewer with no disk cache: an unlinked temporary file, mapped once written, so
+    that a blob too large to hold beside its tiles' levels is served from a map all the same;
+    the file goes with the map."""
+
+    @classmethod
+    def open(cls, size: int) -> TempBlob | None:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX)
+        except OSError:
+            return None
+        _remove(tmp)
+        return cls(fd, b"", size)
+
+    def finish(self) -> memoryview | None:
+        try:
+            if self._written():
+                return memoryview(mmap.mmap(self.fd, self.size, access=mmap.ACCESS_READ))
+            return None
+        except (OSError, ValueError):
+            return None
+        finally:
+            _close(self.fd)
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def _check(mapped: mmap.mmap, key: str) -> memoryview | None:

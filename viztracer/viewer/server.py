@@ -48,7 +48,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .._slice_columns import Progress
 from ..report import ReportError
-from .disk_cache import BlobFile, DiskCache
+from .disk_cache import BlobFile, DiskCache, TempBlob
 from .reports import NotFound, Refused, Reports, is_html
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -150,12 +150,14 @@ class BlobCache:
             if (cached := disk.load(path, st)) is not None:
                 return cached
         started = time.monotonic()
-        files: list[BlobFile] = []  # the cache file a large blob is written to while it is made
+        files: list[BlobFile] = []  # the file a large blob is written to while it is made
 
         def out(size: int) -> BlobFile | None:
-            if disk is None or size < WRITE_FIRST:
+            if size < WRITE_FIRST:
                 return None
-            file = disk.open(path, st, size)
+            # with no disk cache (or none that can be written), an unlinked temporary file
+            file = disk.open(path, st, size) if disk is not None else None
+            file = file if file is not None else TempBlob.open(size)
             if file is not None:
                 files.append(file)
             return file
@@ -170,15 +172,15 @@ class BlobCache:
             now = os.stat(path)
         except OSError:
             now = None
-        if disk is None or time.monotonic() - started < disk.min_seconds or now is None or \
-                (now.st_mtime_ns, now.st_size) != (st.st_mtime_ns, st.st_size):
-            for file in files:  # changed while converting: the blob may be of either version
-                file.abandon()
-            return data
+        changed = now is None or (now.st_mtime_ns, now.st_size) != (st.st_mtime_ns, st.st_size)
+        if files and (changed and not isinstance(files[0], TempBlob)):
+            files.pop().abandon()   # the blob may be of either version: not for the disk cache
         if files:   # written as it was made; a write that failed (a full disk) is not tried again
             progress.phase = "saving"
             mapped = files[0].finish()
             return data if mapped is None else mapped   # the converted bytes go with the caller's
+        if disk is None or time.monotonic() - started < disk.min_seconds or changed:
+            return data
         self._save_later(path, lambda: disk.store(path, st, data), data)
         return data
 
