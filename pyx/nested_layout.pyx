@@ -91,7 +91,7 @@ cdef class Nesting:
         once its output is written, and with ``release`` its pages (and the order's) handed
         back to the system as they are read (``release_read``): the blob's pages are faulted
         in as the inputs' go, so placing takes no more memory than the inputs held (at 100M
-        slices: 3.6 GB at most, against 7.2 GB when all the inputs stayed whole until the
+        slices: 3.6 GB at most, against 7.5 GB when all the inputs stayed whole until the
         blob was written). ``done(k)``, when given, is called as each column is complete (``k``
         in ``place_into``'s order of the columns), so that it can be written out meanwhile."""
         cdef Py_ssize_t n = self.n, i, k

@@ -308,7 +308,7 @@ def _blocks(blocks: int) -> list[array]:
 def test_placing_hands_the_inputs_memory_back_as_it_writes_the_blob():
     """The slices placed into the blob take little memory beyond the blob itself: with
     ``release`` each input's pages go as they are read. Without it, both the inputs and the
-    blob were whole at the end (at 100M slices, 7.2 GB where 3.6 GB are needed)."""
+    blob were whole at the end (at 100M slices, 7.5 GB where 3.6 GB are needed)."""
     blocks = 1_000_000      # 4M slices: 128 MB of inputs, a blob of 144 MB
     expected = _nested_layout.layout_nested(*_blocks(blocks), 2, 0.0)
     nesting = _nested_layout.nest(*_blocks(blocks), 2, 0.0)    # the only holder of its inputs

@@ -81,8 +81,8 @@ def _default_convert(path: str, progress: Progress, out: Any = None) -> bytes:
 _FROM_ENV = object()
 SAVE_AFTER = 5.0    # seconds a cache file waits for the first page to draw (BlobCache._save_later)
 # Bytes of blob past which it is written to the disk cache before it is served, and served from
-# the map: held in memory while its tiles' levels were built, 98.7M calls took 4.3 GB (blob
-# 3.4 GB, levels 0.9 GB); written first, at most what the conversion took (3.6 GB). The write
+# the map: held in memory while its tiles' levels were built, 98.7M calls peaked at 4.66 GB
+# (blob 3.4 GB, levels 0.9 GB); written first, at most what the conversion took (3.6 GB). The write
 # (6 to 8.6 s for that blob, after converting) is begun while the slices are laid out
 # (``columns.Out``), and what is left of it (2.5 to 3.7 s) delays the first frame: smaller
 # blobs wait for the page to draw (SAVE_AFTER).
