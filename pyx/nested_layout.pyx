@@ -131,19 +131,19 @@ cdef class Nesting:
         self.track = track = None
         if done is not None:
             done(5)
-        scatter_int(final_of, self.name, on, release)
+        scatter(final_of, self.name, on, release)
         self.name = None
         if done is not None:
             done(2)
-        scatter_int(final_of, self.args, oa, release)
+        scatter(final_of, self.args, oa, release)
         self.args = None
         if done is not None:
             done(6)
-        scatter_double(final_of, self.ts, os, release)
+        scatter(final_of, self.ts, os, release)
         self.ts = None
         if done is not None:
             done(0)
-        scatter_double(final_of, self.dur, od, release)
+        scatter(final_of, self.dur, od, release)
         self.dur = None
         if done is not None:
             done(1)
@@ -180,7 +180,12 @@ cdef class Nesting:
 # Each column's values to their output positions, reading the input in order; with ``release``
 # the input's pages are handed back as the read passes them.
 
-cdef void scatter_int(int[:] at, int[:] column, int* out, bint release) noexcept:
+ctypedef fused value_t:
+    int
+    double
+
+
+cdef void scatter(int[:] at, value_t[:] column, value_t* out, bint release) noexcept:
     cdef Py_ssize_t n = at.shape[0], i
     cdef const char* base = <const char*>&column[0] if n else NULL
     cdef uintptr_t upto = release_start(base)
@@ -188,18 +193,7 @@ cdef void scatter_int(int[:] at, int[:] column, int* out, bint release) noexcept
         for i in range(n):
             out[at[i]] = column[i]
             if release and (i & RELEASE_EVERY) == RELEASE_EVERY:
-                upto = release_read(base, (i + 1) * sizeof(int), upto)
-
-
-cdef void scatter_double(int[:] at, double[:] column, double* out, bint release) noexcept:
-    cdef Py_ssize_t n = at.shape[0], i
-    cdef const char* base = <const char*>&column[0] if n else NULL
-    cdef uintptr_t upto = release_start(base)
-    with nogil:
-        for i in range(n):
-            out[at[i]] = column[i]
-            if release and (i & RELEASE_EVERY) == RELEASE_EVERY:
-                upto = release_read(base, (i + 1) * sizeof(double), upto)
+                upto = release_read(base, (i + 1) * sizeof(value_t), upto)
 
 
 cdef int by_times(Nesting nesting, int64_t* first_ns, char* has_first) except -1:

@@ -625,10 +625,12 @@ def _pack(meta: dict, columns: dict[str, Any], nesting: Any = None, out: Out | N
     columns that are ``_Hole``s are then written into the blob by ``nesting``, whose inputs
     are freed once it has. ``out`` (see ``Out``) is given each range as it is final."""
     layout = {}
+    room = {}   # bytes each array takes, with its padding
     offset = 0
     for key, col in columns.items():
         layout[key] = [_TYPES[col.typecode], offset, len(col)]
-        offset += (len(col) * col.itemsize + 7) & ~7
+        room[key] = (len(col) * col.itemsize + 7) & ~7
+        offset += room[key]
     meta["arrays"] = layout
     text = _json(meta)
     text += b" " * (-len(text) % 8)
@@ -659,8 +661,7 @@ def _pack(meta: dict, columns: dict[str, Any], nesting: Any = None, out: Out | N
     # (98.7M calls: 9 s to place, against 5.4 s; no difference at 10M).
     blob = _columns.join(parts, huge=nesting is None)
     sink = out(len(blob)) if out is not None else None
-    holes = [(entry[1], (entry[2] * (8 if entry[0] == "f64" else 4) + 7) & ~7)
-             for entry in (layout[key] for key in _NESTED)] if nesting is not None else []
+    holes = [(layout[key][1], room[key]) for key in _NESTED] if nesting is not None else []
     if sink is not None:
         view = memoryview(blob)
         at = 0      # the ranges final now: around the holes (the slice columns, side by side)
