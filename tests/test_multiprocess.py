@@ -308,6 +308,23 @@ def test_crashing_exiting_and_terminated_children_are_whole(tmp_path):
     assert set(report.states().values()) == {"complete"}
 
 
+def test_a_terminated_child_whose_program_ends_while_it_saves_is_whole(tmp_path):
+    # SIGTERM is saved by a thread of ours while the main thread runs on; here the main thread
+    # ends before that save can (a pool worker still starting when its pool is terminated):
+    # the process waits for the save, then still dies of SIGTERM
+    proc, report = traced(tmp_path, """
+        import signal, subprocess, sys
+        code = ("def f(n):\\n    return n\\nfor i in range(300000):\\n    f(i)\\n"
+                "print('ready', flush=True)\\nimport time\\ntime.sleep(0.01)\\n")
+        child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        child.stdout.readline()
+        child.terminate()
+        assert child.wait() == -signal.SIGTERM
+    """)
+    assert report.states() == {"python -c": "complete"}, proc.stderr
+    assert report.calls_of("python -c")["f"] == 300000
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_os_exit_in_the_parent_saves_everything(tmp_path, fmt):
     write(tmp_path / "child.py", CHILD)

@@ -92,19 +92,24 @@ _exit_callbacks: list[tuple[int, Callable[[], None]]] = []     # (pid that regis
 _real_exit = os._exit
 _ending_in = 0      # the pid of this process once it saves on its way out
 _watching_in = 0    # the pid of this process once a thread of ours waits for its SIGTERM
+# Held while the report is saved on the way out. The SIGTERM thread saves while the main thread
+# runs on; a main thread that then ends (a pool worker whose queue closed, os._exit) must wait
+# for that save, not find the callbacks taken and end the process halfway through it.
+_saving = threading.RLock()
 
 
 def _run_exit_callbacks() -> None:
     global _ending_in
     pid = os.getpid()
-    _ending_in = pid
-    callbacks = [cb for owner, cb in _exit_callbacks if owner == pid]
-    _exit_callbacks[:] = [(o, cb) for o, cb in _exit_callbacks if o != pid]
-    for callback in reversed(callbacks):
-        try:
-            callback()
-        except BaseException as exc:  # noqa: BLE001 - the process is ending: say it, end anyway
-            print(f"viztracer: process {pid} could not save its report: {exc}", file=sys.stderr)
+    with _saving:
+        _ending_in = pid
+        callbacks = [cb for owner, cb in _exit_callbacks if owner == pid]
+        _exit_callbacks[:] = [(o, cb) for o, cb in _exit_callbacks if o != pid]
+        for callback in reversed(callbacks):
+            try:
+                callback()
+            except BaseException as exc:  # noqa: BLE001 - the process is ending: say it, end anyway
+                print(f"viztracer: process {pid} could not save its report: {exc}", file=sys.stderr)
 
 
 def _exit_saving(status: int) -> None:
@@ -194,23 +199,24 @@ class Child:
     def finish(self) -> None:
         """Stop, save the report, then say it is whole (once, and only in this process)."""
         global _ending_in
-        if self.finished or os.getpid() != self.pid:
-            return
-        self.finished = True
-        _ending_in = self.pid
-        tracer = self.tracer
-        name = self.name()
-        try:
-            tracer.stop(stop_option="flush_as_finish")
-            if tracer._stream is None:
-                tracer.process_name = name
-            tracer.save(self.path, verbose=0)
-            _write_note(self.path + DONE, name, self.started)
-        finally:
+        with _saving:   # another thread saving already (SIGTERM): wait until it has saved
+            if self.finished or os.getpid() != self.pid:
+                return
+            self.finished = True
+            _ending_in = self.pid
+            tracer = self.tracer
+            name = self.name()
             try:
-                os.remove(self.path + RUNNING)
-            except OSError:
-                pass
+                tracer.stop(stop_option="flush_as_finish")
+                if tracer._stream is None:
+                    tracer.process_name = name
+                tracer.save(self.path, verbose=0)
+                _write_note(self.path + DONE, name, self.started)
+            finally:
+                try:
+                    os.remove(self.path + RUNNING)
+                except OSError:
+                    pass
 
 
 def _read_options(folder: str) -> dict[str, Any]:
@@ -331,7 +337,8 @@ def _unblock_sigterm() -> None:
 
 def _after_fork_in_child() -> None:
     """A forked child of a traced process: its report goes to the folder too."""
-    global _mask_before_fork
+    global _mask_before_fork, _saving
+    _saving = threading.RLock()     # a thread of the parent may have held it: not here
     parent_watched = _watching_in not in (0, os.getpid())
     try:
         _trace_forked_child()
