@@ -20,6 +20,7 @@ from viztracer.viewer.columns import MAGIC, trace_blob
 from viztracer.viewer.disk_cache import DiskCache
 from viztracer.viewer.reports import Reports
 from viztracer.viewer.server import BlobCache, ViewerServer
+from viztracer.viewer.tiles import TiledTrace
 
 
 class Counting:
@@ -217,10 +218,12 @@ def test_the_cache_file_is_written_once_the_first_page_has_drawn(tmp_path, cache
 
 
 @pytest.mark.parametrize("ext", [".json", ".pftrace"])
-def test_a_blob_past_write_first_is_written_before_it_is_served(tmp_path, cache_dir, monkeypatch, ext):
+def test_a_blob_past_write_first_is_written_while_made_and_then_served_from_its_map(tmp_path, cache_dir,
+                                                                                 monkeypatch, ext):
     """A blob too large to hold with its tiles' levels (100M calls: 3.4 GB) is written to the
-    disk cache while it is made, before any page has drawn, and served from the map: the
-    converted bytes leave memory before the levels are built."""
+    disk cache while it is made, and answered from memory until the rest is written (no page
+    draws here: nothing waits for one); then it is served from the map, so the converted
+    bytes leave memory before the levels below a whole view are built."""
     monkeypatch.setattr(server_module, "SAVE_AFTER", 60.0)
     report = str(make_trace(tmp_path / f"r{ext}", n=10))
     converted = trace_blob(report)
@@ -228,8 +231,9 @@ def test_a_blob_past_write_first_is_written_before_it_is_served(tmp_path, cache_
     cache = BlobCache(Counting(), disk=DiskCache(str(cache_dir), min_seconds=0))
     server = ViewerServer(Reports(report), "127.0.0.1", 0, cache=cache)
     try:
+        assert cache.get(report) == converted
+        wait_for(lambda: isinstance(cache.get(report), memoryview))
         served = cache.get(report)
-        assert isinstance(served, memoryview)     # mapped: no page has drawn, nothing waited
         assert len(cache_files(cache_dir)) == 1
         assert bytes(served) == converted
         assert server.trace_answer(report) == converted
@@ -256,10 +260,47 @@ def test_with_no_disk_cache_a_blob_past_write_first_is_served_from_a_temporary_f
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", None)      # TMPDIR read again
     cache = BlobCache(Counting(), disk=None)
+    assert cache.get(report) == converted
+    cache.saved()
     served = cache.get(report)
     assert isinstance(served, memoryview) and bytes(served) == converted
     assert os.listdir(tmp_path / "tmp") == []       # unlinked: nothing to clean up
-    assert cache.get(report) is served and not cache._saving
+    assert cache.get(report) is served and cache.convert.calls == ["r.pftrace"]
+
+
+def test_past_write_first_the_levels_below_a_whole_view_wait_for_the_map(tmp_path, cache_dir, monkeypatch):
+    """While the file of a blob past WRITE_FIRST is being written the blob is in memory: only
+    the levels a whole view draws are built from it; the levels below (0.9 GB at 100M calls)
+    are built once the blob is served from the map, from the map."""
+    monkeypatch.setenv("VIZVIEWER_TILE_SLICES", "4")
+    report = str(make_trace(tmp_path / "r.pftrace", n=12))
+    converted = trace_blob(report)
+    monkeypatch.setattr(server_module, "WRITE_FIRST", len(converted))
+    written = threading.Event()
+    real_finish = disk_cache.CacheFile.finish
+
+    def held_finish(self):
+        assert written.wait(20)
+        return real_finish(self)
+
+    monkeypatch.setattr(disk_cache.CacheFile, "finish", held_finish)
+    cache = BlobCache(Counting(), disk=DiskCache(str(cache_dir), min_seconds=0))
+    try:
+        assert cache.get(report) == converted
+        tiles = cache.tiles(report)
+        top = len(tiles.widths) - 1
+        assert top >= 3
+        assert [tiles.level(k).width for k in (top, top - 1)] == tiles.widths[-1:-3:-1]
+        time.sleep(0.2)
+        assert not any(tiles._built[k].is_set() for k in range(top - 1))  # held: no map yet
+        written.set()
+        assert [tiles.level(k).width for k in range(top - 1)] == tiles.widths[:top - 1]
+        assert isinstance(cache.get(report), memoryview) and isinstance(tiles.blob, memoryview)
+        expected = TiledTrace(converted)
+        assert [tiles.tile(k, 0) for k in range(top + 1)] == [expected.tile(k, 0) for k in range(top + 1)]
+    finally:
+        written.set()
+        cache.saved()
 
 
 class Ranges:
@@ -355,7 +396,7 @@ def test_a_write_that_fails_midway_leaves_no_cache_file(tmp_path, cache_dir, mon
     assert os.listdir(cache_dir) == []   # neither a cache file nor the temporary one
 
 
-@pytest.mark.parametrize("fault", ["disk full", "report changed", "conversion failed"])
+@pytest.mark.parametrize("fault", ["disk full", "no room", "report changed", "conversion failed"])
 def test_a_blob_written_while_made_leaves_no_cache_file_when_that_goes_wrong(tmp_path, cache_dir,
                                                                           monkeypatch, fault):
     """Past WRITE_FIRST the cache file is written while the blob is made: a write that fails,
@@ -366,13 +407,20 @@ def test_a_blob_written_while_made_leaves_no_cache_file_when_that_goes_wrong(tmp
     monkeypatch.setattr(server_module, "WRITE_FIRST", 1)
     monkeypatch.setattr(server_module, "SAVE_AFTER", 60.0)
     real_pwrite = os.pwrite
+    writes = []
 
     def pwrite(fd, data, offset):
+        writes.append(offset)
         if fault == "disk full" and offset > 0:
             raise OSError(28, "No space left on device")
         return real_pwrite(fd, data, offset)
 
+    def posix_fallocate(fd, offset, size):     # "no room": known before anything is written
+        raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(disk_cache.os, "pwrite", pwrite)
+    if fault == "no room":
+        monkeypatch.setattr(disk_cache.os, "posix_fallocate", posix_fallocate)
 
     def convert(path, progress, out=None):
         blob = trace_blob(path, progress, out)
@@ -389,13 +437,17 @@ def test_a_blob_written_while_made_leaves_no_cache_file_when_that_goes_wrong(tmp
             with pytest.raises(ValueError, match="boom"):
                 cache.get(report)
         else:
-            served = cache.get(report)
+            assert cache.get(report) == converted
+            cache.saved()
+            served = cache.get(report)      # from memory: no file to map
             assert isinstance(served, bytes) and served == converted
-            assert not cache._saving      # no second try to write a cache file either
     finally:
         cache.write_now()
         cache.saved()
-    assert os.listdir(cache_dir) == []     # neither a cache file nor a temporary one
+    # neither a cache file nor a temporary one: no second try to write a cache file either
+    assert os.listdir(cache_dir) == []
+    if fault == "no room":
+        assert writes == []
 
 
 class HeldDiskCache(DiskCache):

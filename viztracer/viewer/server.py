@@ -80,12 +80,13 @@ def _default_convert(path: str, progress: Progress, out: Any = None) -> bytes:
 
 _FROM_ENV = object()
 SAVE_AFTER = 5.0    # seconds a cache file waits for the first page to draw (BlobCache._save_later)
-# Bytes of blob past which it is written to the disk cache before it is served, and served from
-# the map: held in memory while its tiles' levels were built, 98.7M calls peaked at 4.66 GB
-# (blob 3.4 GB, levels 0.9 GB); written first, at most what the conversion took (3.6 GB). The write
-# (6 to 8.6 s for that blob, after converting) is begun while the slices are laid out
-# (``columns.Out``), and what is left of it (2.5 to 3.7 s) delays the first frame: smaller
-# blobs wait for the page to draw (SAVE_AFTER).
+# Bytes of blob past which it is written to a file while it is made (``columns.Out``), and served
+# from that file's map once written: held in memory while its tiles' levels were built, 98.7M
+# calls peaked at 4.66 GB (blob 3.4 GB, levels 0.9 GB); mapped first, at most what the conversion
+# took (3.6 GB). The page is answered from memory meanwhile: what is left of the write when the
+# conversion ends (6 to 8 s of 3.6 GB at the disk's pace here) would delay its first frame; only
+# the levels below a view of the whole trace wait for the map. Smaller blobs are written once the
+# page has drawn (SAVE_AFTER).
 WRITE_FIRST = 1 << 30
 
 
@@ -132,7 +133,7 @@ class BlobCache:
             if blob.data is None and blob.error is None:
                 blob.busy = True
                 try:
-                    blob.data = self._load(path, st, blob.progress)
+                    blob.data = self._load(path, st, blob)
                 except ReportError as exc:
                     blob.error = exc
                 finally:
@@ -143,8 +144,9 @@ class BlobCache:
         assert blob.data is not None
         return blob.data
 
-    def _load(self, path: str, st: os.stat_result, progress: Progress) -> bytes | memoryview:
+    def _load(self, path: str, st: os.stat_result, entry: _Blob) -> bytes | memoryview:
         disk = self.disk
+        progress = entry.progress
         if disk is not None:
             progress.phase = "cache"
             if (cached := disk.load(path, st)) is not None:
@@ -176,46 +178,58 @@ class BlobCache:
         if files and (changed and not isinstance(files[0], TempBlob)):
             files.pop().abandon()   # the blob may be of either version: not for the disk cache
         if files:   # written as it was made; a write that failed (a full disk) is not tried again
-            progress.phase = "saving"
-            mapped = files[0].finish()
-            return data if mapped is None else mapped   # the converted bytes go with the caller's
+            entry.settled.clear()   # the levels that need the whole blob wait for the map
+            self._save_later(path, files[0].finish, data, at_once=True, then=entry.settled.set)
+            return data
         if disk is None or time.monotonic() - started < disk.min_seconds or changed:
             return data
         self._save_later(path, lambda: disk.store(path, st, data), data)
         return data
 
-    def _save_later(self, path: str, store: Callable[[], Any], data: Any = None) -> None:
+    def _save_later(self, path: str, store: Callable[[], Any], data: Any = None, at_once: bool = False,
+                    then: Callable[[], None] | None = None) -> None:
         """Write a cache file by a thread of its own, so the page is answered meanwhile (a
         10M-event blob takes 1 to 2 s to write here), once the first page has drawn
-        (``write_now``) or ``SAVE_AFTER`` seconds have passed: written at once, it took the
-        cores from the page's first frame (10M events: that frame 0.25 to 0.33 s after the
+        (``write_now``) or ``SAVE_AFTER`` seconds have passed, unless ``at_once`` (a file
+        written while its blob was made: only the end of it is left): written at once, it took
+        the cores from the page's first frame (10M events: that frame 0.25 to 0.33 s after the
         answer, against 0.23 to 0.245 s deferred, in alternating runs). Once
         written, ``path``'s entry and its tiles are served from the mapped file, if ``data``
-        (``store``'s bytes) is what they hold, so the converted bytes leave our memory. Not a
-        daemon: the command waits for it at exit (``--once`` stops right after the page has
-        drawn; a stopping viewer calls ``write_now``)."""
+        (``store``'s bytes) is what they hold, so the converted bytes leave our memory; then
+        ``then`` is called, written or not. Not a daemon: the command waits for it at exit
+        (``--once`` stops right after the page has drawn; a stopping viewer calls
+        ``write_now``)."""
         def save() -> None:
-            self._write_now.wait(SAVE_AFTER)
-            mapped = store()
-            if data is None or mapped is None:
-                return
-            with self._lock:
-                entry = self._entries.get(path)
-            if entry is None:
-                return
-            with entry.lock:    # held by get() until it has set the entry's data to ``data``
-                with self._lock:
-                    if entry.data is not data or self._entries.get(path) is not entry:
-                        return
-                    entry.data = mapped
-                    if entry.tiles is not None:
-                        entry.tiles.rebind(mapped)
-            self._trim()
+            try:
+                if not at_once:
+                    self._write_now.wait(SAVE_AFTER)
+                mapped = store()
+                if data is not None and mapped is not None:
+                    self._serve_mapped(path, data, mapped)
+            finally:
+                if then is not None:
+                    then()
         # daemon=False said: a thread takes its maker's flag, and a request's thread is a daemon
         thread = threading.Thread(target=save, name="vizviewer-cache", daemon=False)
         with self._lock:
             self._saving = [t for t in self._saving if t.is_alive()] + [thread]
         thread.start()
+
+    def _serve_mapped(self, path: str, data: Any, mapped: memoryview) -> None:
+        """Serve ``path``'s entry and its tiles from ``mapped`` (``data``, written to a file)
+        if ``data`` is what it holds, so the converted bytes leave our memory."""
+        with self._lock:
+            entry = self._entries.get(path)
+        if entry is None:
+            return
+        with entry.lock:    # held by get() until it has set the entry's data to ``data``
+            with self._lock:
+                if entry.data is not data or self._entries.get(path) is not entry:
+                    return
+                entry.data = mapped
+                if entry.tiles is not None:
+                    entry.tiles.rebind(mapped)
+        self._trim()
 
     def write_now(self) -> None:
         """Write the cache files waiting to be, and from now on each at once."""
@@ -261,12 +275,13 @@ class BlobCache:
             return TiledTrace(data)
         with blob.tiles_lock:
             if blob.tiles is None:
-                blob.tiles = self._tiles_of(path, blob.key, data)
+                blob.tiles = self._tiles_of(path, blob.key, data, blob.settled)
             return blob.tiles
 
-    def _tiles_of(self, path: str, key: tuple[int, int], data: bytes | memoryview):
+    def _tiles_of(self, path: str, key: tuple[int, int], data: bytes | memoryview, settled: threading.Event):
         """The tiles of ``data`` (``path``'s blob, converted while its (mtime, size) was
-        ``key``): their levels read from the disk cache, else built and written there."""
+        ``key``): their levels read from the disk cache, else built (those below a whole view
+        once ``settled``) and written there."""
         from .tiles import LevelsFailed, TiledTrace
         disk = self.disk
         try:
@@ -274,8 +289,8 @@ class BlobCache:
         except OSError:
             st = None
         if disk is None or st is None or (st.st_mtime_ns, st.st_size) != key:
-            return TiledTrace(data)
-        tiles = TiledTrace(data, levels=disk.load(path, st, "tiles"))
+            return TiledTrace(data, hold=settled)
+        tiles = TiledTrace(data, levels=disk.load(path, st, "tiles"), hold=settled)
         if not tiles.read_back:
             # Written while the page is answered (250 MB for 10M slices), once the levels are
             # built (by their own thread); none when they could not be: the tiles asked say so.
@@ -331,6 +346,10 @@ class _Blob:
         self.busy = False  # being converted (or read from the disk cache)
         self.tiles_lock = threading.Lock()
         self.tiles = None  # tiles.TiledTrace, made at the first request that needs it
+        # Clear while the blob is served from memory until its file is written (WRITE_FIRST):
+        # the levels below a whole view, built from the map, wait for it.
+        self.settled = threading.Event()
+        self.settled.set()
 
 
 class HttpError(Exception):

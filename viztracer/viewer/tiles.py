@@ -149,10 +149,14 @@ class _Level:
 class TiledTrace:
     """The levels of one converted trace, its tiles, its overview and single slices' details."""
 
-    def __init__(self, blob: bytes, per_tile: int | None = None, levels: bytes | None = None) -> None:
+    def __init__(self, blob: bytes, per_tile: int | None = None, levels: bytes | None = None,
+                 hold: threading.Event | None = None) -> None:
         """The levels of ``blob``: read from ``levels`` (what ``levels_blob`` gave for this
-        blob, cached on disk) when it is for the same ``per_tile``, else built."""
+        blob, cached on disk) when it is for the same ``per_tile``, else built; those below a
+        view of the whole trace once ``hold`` is set (the blob, held in memory until its file
+        is written, is then read from that file's map: ``rebind``)."""
         self.blob = blob
+        self._hold = hold
         self.meta = read_meta(blob)
         self.cols = _views(blob, self.meta)
         self.slice_count = len(self.cols["start"])
@@ -250,15 +254,21 @@ class TiledTrace:
         """The levels from the slices, in ``build_order`` (run by the thread ``__init__``
         starts). An error is kept for the requests that wait for the levels, not raised here,
         where nobody would see it but a traceback on stderr."""
-        c = self.cols  # the views of now: a ``rebind`` meanwhile leaves them valid
         nnames = len(self.meta["names"])
         top = len(self.widths) - 1
         try:
             for k in build_order(top):
-                if k < top - 1 and HOLD_BELOW_WHOLE_VIEW is not None:
-                    HOLD_BELOW_WHOLE_VIEW.wait()
+                if k < top - 1:
+                    if HOLD_BELOW_WHOLE_VIEW is not None:
+                        HOLD_BELOW_WHOLE_VIEW.wait()
+                    if self._hold is not None:
+                        self._hold.wait()
+                # the views of now, none kept while waiting: a ``rebind`` meanwhile lets the
+                # bytes they were views of go, and leaves these valid
+                c = self.cols
                 start, dur, name, count, first, rows = _tiles.merge_level(
                     c["start"], c["dur"], c["name"], self.row_list, self.widths[k], nnames)
+                del c
                 self._levels[k] = _Level(self.widths[k], start, dur, name, count, first, rows)
                 self._built[k].set()
         except Exception as exc:  # noqa: BLE001 - raised to whoever waits for a level (``level``)

@@ -12,7 +12,6 @@ const PHASES = {
   reading: "Reading the report",
   scanning: "Converting",
   building: "Laying out the slices",
-  saving: "Saving the conversion for the next time",
 };
 
 // Start watching `file`; the object returned is told when the answer came and when it is drawn.
