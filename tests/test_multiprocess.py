@@ -310,12 +310,14 @@ def test_crashing_exiting_and_terminated_children_are_whole(tmp_path):
 
 def test_a_terminated_child_whose_program_ends_while_it_saves_is_whole(tmp_path):
     # SIGTERM is saved by a thread of ours while the main thread runs on; here the main thread
-    # ends before that save can (a pool worker still starting when its pool is terminated):
-    # the process waits for the save, then still dies of SIGTERM
+    # ends once that save has begun (a pool worker still starting when its pool is
+    # terminated): the process waits for the save, then still dies of SIGTERM
     proc, report = traced(tmp_path, """
         import signal, subprocess, sys
-        code = ("def f(n):\\n    return n\\nfor i in range(300000):\\n    f(i)\\n"
-                "print('ready', flush=True)\\nimport time\\ntime.sleep(0.01)\\n")
+        code = ("import sys, time\\ndef f(n):\\n    return n\\nfor i in range(300000):\\n    f(i)\\n"
+                "print('ready', flush=True)\\nchildren = sys.modules['viztracer.children']\\n"
+                "deadline = time.monotonic() + 20\\n"
+                "while not children._ending_in and time.monotonic() < deadline:\\n    time.sleep(0.001)\\n")
         child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
         child.stdout.readline()
         child.terminate()
