@@ -164,16 +164,15 @@ def test_the_levels_a_whole_view_draws_are_built_first():
     assert build_order(0) == [0]
 
 
-def test_the_overview_and_a_whole_views_levels_are_served_before_the_levels_below(monkeypatch):
+def test_the_overview_and_a_whole_views_levels_are_served_before_the_levels_below():
     """The widths are known without building: the overview is answered at once, and tiles of
     the two top levels (built first) while the levels below are held back; a level-0 tile
     waits for its level, a raw tile for none."""
     hold = threading.Event()
-    monkeypatch.setattr(tiles_module, "HOLD_BELOW_WHOLE_VIEW", hold)
     blob = report_blob(random_report())
     meta, _ = read_blob(blob)
     try:
-        tiled = TiledTrace(blob, per_tile=4)
+        tiled = TiledTrace(blob, per_tile=4, hold=hold)
         top = len(tiled.widths) - 1
         assert top >= 3
         ometa, _ = read_blob(tiled.overview)

@@ -56,10 +56,6 @@ _FORMATS = {"f64": "d", "i32": "i", "u8": "B"}
 # In ``levels_blob``'s meta: 2 since each level is made from the slices (exact dominant names);
 # levels cached by the former cascade are built again.
 _LEVELS_FORMAT = 2
-# Tests: when set, the thread building the levels waits for it once the levels a whole view
-# draws are built (``build_order``), so a test can ask for their tiles while the levels below
-# them are still missing.
-HOLD_BELOW_WHOLE_VIEW: threading.Event | None = None
 
 
 def build_order(top: int) -> list[int]:
@@ -258,11 +254,8 @@ class TiledTrace:
         top = len(self.widths) - 1
         try:
             for k in build_order(top):
-                if k < top - 1:
-                    if HOLD_BELOW_WHOLE_VIEW is not None:
-                        HOLD_BELOW_WHOLE_VIEW.wait()
-                    if self._hold is not None:
-                        self._hold.wait()
+                if k < top - 1 and self._hold is not None:
+                    self._hold.wait()
                 # the views of now, none kept while waiting: a ``rebind`` meanwhile lets the
                 # bytes they were views of go, and leaves these valid
                 c = self.cols
