@@ -14,6 +14,7 @@ cdef extern from "ring_sync.h":
     void vt_store_release(uint64_t* p, uint64_t v) noexcept nogil
     int vt_load_flag(const int* p) noexcept nogil
     void vt_release_fence() noexcept nogil
+    void vt_full_fence() noexcept nogil
 
 cdef enum:
     KIND_PY = 1         # a Python call; obj is its code object
@@ -73,6 +74,9 @@ ctypedef struct Ring:
     uint64_t flushed
     uint64_t refused_seen   # how many of the refused entries the writer has reported
     int writer_stop         # streaming: the writer is to go back to Python (stop_writer)
+    # Streaming, at the stop: the writer writes the entries before this one and no more, while
+    # the program's thread encodes the ones from here (tracer.pyx's limit_writer); else ~0.
+    uint64_t writer_until
     char pad_after[64]
 
 
@@ -143,20 +147,31 @@ cdef inline uint64_t next_part(Ring* ring, uint64_t first, int64_t wait_ns, uint
     the writer wrote, when that is a quarter of a part or more; else wait for a whole part, or
     take what it filled in ``wait_ns``. Taking a part's worth at once keeps the writer as close
     behind the program as it can go, so that little is left to write at the stop. The run ends
-    when the program filled nothing, the writer is asked to stop (``writer_stop``), or the part
+    when the program filled nothing, the writer is asked to stop (``writer_stop``) or reached
+    ``writer_until`` (taken at once up to there), or the part
     holds an entry of a thread past the first ``n_threads`` (Python describes it first)."""
-    cdef uint64_t ready, avail, count = 0, i
+    cdef uint64_t ready, avail, count = 0, i, room
     cdef bint waited = False
     if parts_left[0] <= 0:
         return 0
     parts_left[0] -= 1
     vt_store_release(&ring.flushed, first)
+    # The stop sets writer_until, then reads flushed (limit_writer); here flushed is stored,
+    # then writer_until read: with a full fence on both sides, one of the two sees the other's
+    # store, so a writer that did not see the limit is within the part the stop allowed for.
+    vt_full_fence()
     while not vt_load_flag(&ring.writer_stop):
+        room = vt_load_acquire(&ring.writer_until)
+        if room <= first:
+            return 0
+        room -= first
         ready = vt_load_acquire(&ring.written)
         avail = ready - 1 - first if ready > first + 1 else 0     # whole entries (see above)
+        if avail > room:
+            avail = room
         if avail >= ring.part:
             count = ring.part
-        elif waited or avail >= ring.part // 4:
+        elif waited or avail >= ring.part // 4 or avail == room:
             count = avail
         else:
             waited = not vt_sem_wait(ring.wake, wait_ns)

@@ -71,6 +71,12 @@ static inline void vt_release_fence(void) {
     __atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
+/* A store before it is seen by other threads before a load after it (x86 reorders those):
+   the writer's handing back of slots and the stop's limit on the writer (ring.pxd). */
+static inline void vt_full_fence(void) {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
 /* Drop n references to o at once (a streaming writer drops a part's references by object,
    thousands of the same code object: one by one they kept the program waiting for the GIL).
    When more are left than dropped none of them is the last, so the count is lowered in one

@@ -13,9 +13,9 @@ from libc.stdlib cimport calloc, free, realloc
 from libc.string cimport memset
 
 from ring cimport (FLAG_EXTRA, FLAG_OPEN, KIND_C, KIND_COUNTER, KIND_DURATION,
-                   KIND_INSTANT, KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring, vt_load_acquire,
-                   vt_load_flag, vt_release_fence, vt_sem_free, vt_sem_new, vt_sem_post,
-                   vt_sem_wait)
+                   KIND_INSTANT, KIND_OBJECT, KIND_PY, KIND_RAW, Entry, Ring, vt_full_fence,
+                   vt_load_acquire, vt_load_flag, vt_release_fence, vt_sem_free, vt_sem_new,
+                   vt_sem_post, vt_sem_wait, vt_store_release)
 
 cimport cython
 
@@ -1388,6 +1388,7 @@ cdef class Tracer:
         ring.flushed = ring.written - ring.capacity if ring.written > ring.capacity else 0
         ring.streaming = 1
         ring.writer_stop = ring.writer_stalled = 0
+        ring.writer_until = <uint64_t>-1
         set_limit(ring)
 
     def stream_end(self):
@@ -1436,6 +1437,15 @@ cdef class Tracer:
     def wake_writer(self):
         """Wake a writer sleeping in ``wait_for_part``."""
         vt_sem_post(self.cfg.ring.wake)
+
+    def limit_writer(self, uint64_t until):
+        """At the stop: the writer writes the entries before ``until`` and goes back to Python
+        there. Returns where the writer is (``flushed``, read after the limit is set: its part
+        ends at most a part after it, see ring.pxd's next_part)."""
+        cdef Ring* ring = &self.cfg.ring
+        vt_store_release(&ring.writer_until, until)
+        vt_full_fence()
+        return vt_load_acquire(&ring.flushed)
 
     def stop_writer(self):
         """Send the writer back to Python for good, wherever it sleeps (``wait_for_part``, or
