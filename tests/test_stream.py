@@ -163,6 +163,55 @@ def test_the_writer_goes_from_part_to_part_without_going_back_to_python(tmp_path
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
+def test_what_is_left_at_the_stop_is_written_whole_and_in_order(tmp_path, fmt, monkeypatch):
+    """The program keeps the GIL for the whole run (a switch interval longer than the run), so
+    the writer thread writes nothing meanwhile and all of it is left for the stop. There, for
+    JSON, the program's thread encodes the newest parts while the writer writes the oldest,
+    then writes its own after the writer's: every call once, in the order the calls ended."""
+    from viztracer.report import chrome_json
+    tails = []
+    encode_tail = chrome_json.Stream.encode_tail
+
+    def counting_encode_tail(self, recording):
+        tails.append(recording.span[1] - recording.span[0])
+        return encode_tail(self, recording)
+
+    monkeypatch.setattr(chrome_json.Stream, "encode_tail", counting_encode_tail)
+
+    def leaf(i):
+        return i
+
+    out = tmp_path / f"r.{fmt}"
+    tracer = VizTracer(tracer_entries=100000, stream=True, output_file=str(out), verbose=0)
+    interval = sys.getswitchinterval()
+    tracer.start()      # parts of 8,192 entries
+    try:
+        sys.setswitchinterval(100)
+        for i in range(60000):
+            leaf(i)
+        left = tracer._core.stream_span()
+    finally:
+        sys.setswitchinterval(interval)
+        tracer.stop()
+    assert left[1] - left[0] >= 60000
+    if fmt == "json":   # the program's thread took two parts at least (the writer is at 0)
+        assert len(tails) >= 2 and all(n == 8192 for n in tails)
+    else:               # a .pftrace stop is written by the program's thread alone
+        assert tails == []
+    report = load_report(str(out))
+    leaves = calls_named(report, "test_what_is_left_at_the_stop_is_written_whole_and_in_order"
+                                 ".<locals>.leaf")
+    assert len(leaves) == 60000
+    assert all(a["ts"] + a["dur"] <= b["ts"] for a, b in pairwise(leaves))     # in order, none twice
+    assert report["viztracer_metadata"]["dropped_entries"] == 0
+    tracer.start()      # and the writer is not held back by the last stop's limit
+    for i in range(30000):
+        leaf(i)
+    tracer.stop()
+    assert len(calls_named(load_report(str(out)), "test_what_is_left_at_the_stop")) == 90000
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_threads_custom_events_and_args_are_streamed(tmp_path, fmt):
     import threading
     out = tmp_path / f"r.{fmt}"

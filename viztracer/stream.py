@@ -44,9 +44,14 @@ HURRY_PARTS = 1.5
 MORE_PARTS = 64
 PART_WAIT = 0.02
 SWITCH_INTERVAL = 0.001     # seconds: sys.setswitchinterval while streaming (at most)
+# At the stop, the program waits for what is left to be written: where the format can
+# (``splits_stop``), the program's thread encodes the newest of it, up to TAIL_MAX parts (their
+# text waits in memory), while the writer thread writes the oldest.
+TAIL_MAX = 16
 STREAM_EXTENSIONS = (".json", ".pftrace", ".perfetto-trace")
 # Seconds the writer sleeps before each flush: tests use it to starve the writer.
 _DELAY_VARIABLE = "VIZTRACER_TEST_STREAM_DELAY"
+_NO_LIMIT = (1 << 64) - 1     # the ring's writer_until when the writer may go on
 
 
 def check_stream_path(path: str) -> None:
@@ -84,6 +89,7 @@ class StreamWriter:
         self.running: Any = None    # the writer thread's lock, held while it runs
         self.switch_interval = sys.getswitchinterval()
         self.stopping = False
+        self.until = _NO_LIMIT      # the stop's limit on the writer (_encode_tail)
         self.error: BaseException | None = None
         self.written = 0            # entries written out
         self.dropped = 0            # entries the hook refused
@@ -100,6 +106,7 @@ class StreamWriter:
         sys.setswitchinterval(min(self.switch_interval, SWITCH_INTERVAL))
         self.core.stream_begin(self.part)
         self.stopping = False
+        self.until = _NO_LIMIT
         # A bare thread, not a threading.Thread: start() returns without waiting for the new
         # thread to take the GIL and say it runs (a few hundred microseconds of the program's
         # time). Its ident is known as ours before the hook is installed, so it is never
@@ -133,12 +140,66 @@ class StreamWriter:
     def stop_thread(self) -> None:
         """Stop the thread and write what it had not written yet."""
         running, self.running = self.running, None
+        tail: list[bytes] = []
+        begin = end = 0
         if running is not None:
-            self.stopping = True
-            self.core.stop_writer()
-            running.acquire()       # the thread has left _run
-            sys.setswitchinterval(self.switch_interval)
+            try:
+                begin, end = self._encode_tail(tail)
+            finally:
+                self.stopping = True
+                self.core.stop_writer()
+                running.acquire()       # the thread has left _run
+                self._limit(_NO_LIMIT)
+                sys.setswitchinterval(self.switch_interval)
+        if begin < end:
+            self._write_tail(begin, end, tail)
         self.flush(waited_for=True)
+
+    def _encode_tail(self, tail: list[bytes]) -> tuple[int, int]:
+        """While the writer thread writes on from the oldest entries left, encode the newest
+        here, a part at a time backwards, until the two meet (or TAIL_MAX parts): both cores
+        work on what the program waits for. Returns ``(begin, end)`` of what was encoded, its
+        texts in ``tail``, newest first."""
+        first, end = self.core.stream_span()
+        begin = end
+        if not self.out.splits_stop:
+            return begin, end
+        self.core.wake_writer()
+        while len(tail) < TAIL_MAX:
+            below = begin - self.part
+            # Once the limit is set, the writer's part ends at most a part after where it is.
+            if below < first or self.core.limit_writer(below) + self.part > below:
+                self._limit(begin)      # it may have seen ``below``: it stops there
+                break
+            self.until = below
+            try:
+                tail.append(self.out.encode_tail(self.recording_for((below, begin))))
+            except BaseException:
+                self._limit(begin)
+                raise
+            begin = below
+        return begin, end
+
+    def _limit(self, until: int) -> None:
+        """The writer writes the entries before ``until`` and no more (``_NO_LIMIT``: all)."""
+        self.core.limit_writer(until)
+        self.until = until
+
+    def _write_tail(self, begin: int, end: int, tail: list[bytes]) -> None:
+        """After the writer thread: the rest of what comes before the tail, then the tail, so
+        the file keeps its order. Its slots are freed whatever happens."""
+        try:
+            while self.core.stream_span()[0] < begin:
+                before = self.written
+                self._flush_part(True, begin)
+                if self.written == before:
+                    raise ReportError("the streaming writer lost its ring")     # not seen
+            self.out.write_tail(self.recording_for((begin, end)), tail[::-1])
+        finally:
+            if self.core.stream_span()[0] < begin:      # a write failed: free what is not written
+                self.core.stream_release(begin)
+            self.core.stream_release(end, True)     # encode_tail emptied the slots
+        self.written += end - begin
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -152,11 +213,14 @@ class StreamWriter:
         while self._flush_part(waited_for):
             pass
 
-    def _flush_part(self, waited_for: bool) -> bool:
-        """Write up to a part of the ring, and while the program is running, the parts it
-        fills meanwhile; True when there is more to write."""
+    def _flush_part(self, waited_for: bool, until: int = _NO_LIMIT) -> bool:
+        """Write up to a part of the ring (and no further than ``until`` or the stop's limit),
+        and while the program is running, the parts it fills meanwhile; True when there is
+        more to write."""
         with self.lock:
             first, end = self.core.stream_span()
+            until = min(until, self.until)
+            end = min(end, until)
             hurry = waited_for or end - first > self.hurry_behind
             end = min(end, first + self.part)
             if end > first:
@@ -166,7 +230,7 @@ class StreamWriter:
                 self.written += end - first
                 self.core.stream_release(end, True)     # part() emptied the slots
             self._mark_refused(end)
-            return self.core.stream_span()[1] - end > self.part
+            return end < until and self.core.stream_span()[1] - end > self.part
 
     def _mark_refused(self, end: int) -> None:
         """A marker where the hook began refusing entries, saying how many and why."""

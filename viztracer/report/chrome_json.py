@@ -103,6 +103,9 @@ class Stream:
         self.functions: set[tuple[str, str, int]] = set()
         self.names = _export.NameTable()    # kept from part to part: each name resolved once
         self.scratch = _export.Scratch()    # the encoder's working memory, kept likewise
+        # the stop's tail, encoded by the program's thread while the writer thread writes on
+        self.tail_names = _export.NameTable()
+        self.tail_scratch = _export.Scratch()
         process = {"ph": "M", "pid": pid, "tid": pid, "name": "process_name", "args": {"name": process_name}}
         self.file.write(b'{"traceEvents":[\n' + json_bytes(process))
 
@@ -111,16 +114,37 @@ class Stream:
         """Write the entries of a recording's span, then up to ``more_parts`` whole parts of the
         ring after it, each waited for at most ``wait_ns``; returns how many entries (``hurry``
         changes nothing for JSON: there is no cheaper way to write it)."""
-        self.file.going_on()
-        for tid, name in recording.threads[self.threads:]:
-            self.file.write(b",\n" + json_bytes({"ph": "M", "pid": self.pid, "tid": tid,
-                                                "name": "thread_name", "args": {"name": name}}))
-        self.threads = max(self.threads, len(recording.threads))
+        self._describe_threads(recording)
         if self.names.used > NAMES_KEPT:     # it keeps every key alive: start afresh
             self.functions.update(self.names.functions)
             self.names = _export.NameTable()
         return _export.stream_chrome_part(recording, self.file.fileno(), self.names, self.scratch,
                                           more_parts, wait_ns)
+
+    def _describe_threads(self, recording: Recording) -> None:
+        self.file.going_on()
+        for tid, name in recording.threads[self.threads:]:
+            self.file.write(b",\n" + json_bytes({"ph": "M", "pid": self.pid, "tid": tid,
+                                                "name": "thread_name", "args": {"name": name}}))
+        self.threads = max(self.threads, len(recording.threads))
+
+    # The stop's tail: the program's thread encodes the newest entries left, a part at a time
+    # from the newest (with a name table and scratch of its own), while the writer thread
+    # writes the oldest to the file; then it writes them after the writer's, in order.
+    splits_stop = True
+
+    def encode_tail(self, recording: Recording) -> bytes:
+        """A recording's span encoded, not written (its slots emptied)."""
+        if self.tail_names.used > NAMES_KEPT:
+            self.functions.update(self.tail_names.functions)
+            self.tail_names = _export.NameTable()
+        return _export.encode_chrome_span(recording, self.tail_names, self.tail_scratch)
+
+    def write_tail(self, recording: Recording, texts: list[bytes]) -> None:
+        """Write what ``encode_tail`` gave, oldest first, after what the writer wrote."""
+        self._describe_threads(recording)
+        for text in texts:
+            self.file.write(text)
 
     def marker(self, ts_ns: int, tid: int, name: str, args: dict) -> None:
         """An instant on the process's track: where entries were dropped, and why."""
@@ -132,6 +156,7 @@ class Stream:
         """Close the report: it is a complete JSON file from here on."""
         self.file.closing()
         self.functions.update(self.names.functions)
+        self.functions.update(self.tail_names.functions)
         self.file.write(_tail(metadata, sorted(self.functions) if with_file_info else None))
 
     def close(self) -> None:

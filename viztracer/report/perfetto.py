@@ -51,6 +51,8 @@ class Stream:
         self.file = StreamFile(path)
         self.encoder = _perfetto.PerfettoStream(self.file.fileno(), compress)
 
+    splits_stop = False     # the stop writes what is left alone (see chrome_json.Stream)
+
     def part(self, recording: Recording, hurry: bool = False, more_parts: int = 0, wait_ns: int = 0,
              hurry_behind: int = 0) -> int:
         """Write the entries of a recording's span, then up to ``more_parts`` whole parts of the
