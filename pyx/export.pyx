@@ -482,7 +482,9 @@ def stream_chrome_part(recording, int fd, NameTable names, Scratch scratch, int 
     of the ring after the span, each waited for at most ``wait_ns`` (ring.pxd's next_part):
     going back to Python between parts costs the writer a wait for the GIL, longer than a part
     takes to write. Returns the number of entries written; their slots are empty afterwards
-    (``stream_release`` need not visit them)."""
+    (``stream_release`` need not visit them). With ``fd`` -1 and no ``more_parts`` nothing is
+    written: the span's text is left in ``scratch.out`` (``encode_chrome_span``; the names in it
+    are copies, so the references can go)."""
     cdef Ring* ring = ring_of(recording)
     cdef Clock clock = clock_of(recording)
     cdef OutBuffer out = scratch.out
@@ -525,36 +527,20 @@ def encode_chrome_span(recording, NameTable names, Scratch scratch):
     """At the stop, in the program's thread: a recording's span encoded as ``stream_chrome_part``
     would write it, returned instead of written (while the writer thread writes the entries
     before it, the text waits to be written after theirs). Its slots are emptied."""
-    cdef Ring* ring = ring_of(recording)
-    cdef Clock clock = clock_of(recording)
     cdef OutBuffer out = scratch.out
-    cdef Prefixes prefixes = Prefixes(recording.pid, recording.threads)
-    cdef uint64_t start
-    cdef uint64_t count = span_of(recording, ring, &start)
-    cdef PartWork* p
-    cdef Py_ssize_t* side_end
-    names.sanitize = recording.sanitize_names
-    if ring.entries == NULL or count == 0:
-        return b""
-    p = scratch.begin_work(count, 1)
+    out.n = 0
     try:
-        side_end = <Py_ssize_t*>scratch.get(SCR_SIDE_END, count * sizeof(Py_ssize_t))
-        out.n = 0
-        out.reserve(<Py_ssize_t>count * 96)
-        with nogil:
-            chrome_part(out, scratch.side, ring, &clock, prefixes, names, start, count, -1, p,
-                        side_end)
+        stream_chrome_part(recording, -1, names, scratch)
         return PyBytes_FromStringAndSize(out.data, out.n)
     finally:
         out.n = 0
-        scratch.end_work()      # the text holds the names: the references can go
 
 
 cdef int chrome_part(OutBuffer out, OutBuffer side, Ring* ring, Clock* clock, Prefixes prefixes,
                      NameTable names, uint64_t start, uint64_t count, int fd, PartWork* p,
                      Py_ssize_t* side_end) except -1 nogil:
     """One part of ``stream_chrome_part``, called without the GIL; the errno of a failed write,
-    or 0. With ``fd`` -1 the text stays in ``out``, unwritten (``encode_chrome_span``)."""
+    or 0. With ``fd`` -1 the text stays in ``out``, unwritten."""
     cdef uint64_t i
     cdef Py_ssize_t j, before, from_side = 0
     cdef Entry* e

@@ -115,11 +115,17 @@ class Stream:
         ring after it, each waited for at most ``wait_ns``; returns how many entries (``hurry``
         changes nothing for JSON: there is no cheaper way to write it)."""
         self._describe_threads(recording)
-        if self.names.used > NAMES_KEPT:     # it keeps every key alive: start afresh
-            self.functions.update(self.names.functions)
-            self.names = _export.NameTable()
+        self.names = self._bounded(self.names)
         return _export.stream_chrome_part(recording, self.file.fileno(), self.names, self.scratch,
                                           more_parts, wait_ns)
+
+    def _bounded(self, names: _export.NameTable) -> _export.NameTable:
+        """``names``, or a new table once it holds more than NAMES_KEPT: it keeps every key
+        alive (its functions are kept for the file info)."""
+        if names.used <= NAMES_KEPT:
+            return names
+        self.functions.update(names.functions)
+        return _export.NameTable()
 
     def _describe_threads(self, recording: Recording) -> None:
         self.file.going_on()
@@ -135,9 +141,7 @@ class Stream:
 
     def encode_tail(self, recording: Recording) -> bytes:
         """A recording's span encoded, not written (its slots emptied)."""
-        if self.tail_names.used > NAMES_KEPT:
-            self.functions.update(self.tail_names.functions)
-            self.tail_names = _export.NameTable()
+        self.tail_names = self._bounded(self.tail_names)
         return _export.encode_chrome_span(recording, self.tail_names, self.tail_scratch)
 
     def write_tail(self, recording: Recording, texts: list[bytes]) -> None:
